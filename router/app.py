@@ -1,0 +1,125 @@
+"""The app factory: everything the proxy needs comes in as arguments; nothing happens at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Any, AsyncIterator, Mapping
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as HttpRoute
+
+from .backends.base import Backend
+from .chat import ChatEndpoint
+from .decision_log import DecisionLog, DecisionRecord
+from .errors import InvalidRequest, ThinkgateError
+from .http_io import check_api_key, error_response, json_response
+from .metrics import Metrics
+from .routes import Route, build_routes, unique_backends
+from .settings import Config
+
+log = logging.getLogger("thinkgate")
+
+
+class Runtime:
+    """Per-app state: routes, settings, metrics and the decision log (no globals)."""
+
+    def __init__(self, config: Config, routes: dict[str, Route], *, metrics: Metrics,
+                 decision_log: DecisionLog | None, environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.routes = routes
+        self.metrics = metrics
+        self.decision_log = decision_log
+        self.api_keys = config.client_api_keys(environ)
+        self.log_prompts = config.decision_log.log_prompts
+
+    def observe(self, record: DecisionRecord | tuple[str, int]) -> None:
+        if isinstance(record, tuple):  # a request rejected before any decision was made
+            self.metrics.observe_request(*record)
+            return
+        self.metrics.observe_record(record)
+        if self.decision_log is not None:
+            self.decision_log.record(record)
+
+
+def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
+               transport: httpx.AsyncBaseTransport | None = None,
+               environ: Mapping[str, str] | None = None) -> Starlette:
+    """Build the proxy. `backends` replaces the backend of the named routes; `transport` is handed to
+    pass-through backends (httpx's seam, for tests)."""
+    environ = os.environ if environ is None else environ
+    routes = build_routes(config, backends=backends, transport=transport, environ=environ)
+    metrics = Metrics(routes=routes)
+    decision_log = None
+    if config.decision_log.enabled:
+        decision_log = DecisionLog(config.decision_log.path, queue_size=config.decision_log.queue_size,
+                                   log_prompts=config.decision_log.log_prompts,
+                                   on_drop=metrics.on_decision_log_drop)
+    runtime = Runtime(config, routes, metrics=metrics, decision_log=decision_log, environ=environ)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if decision_log is not None:
+            decision_log.start()
+        for backend in unique_backends(routes):
+            await backend.start()
+        try:
+            yield
+        finally:
+            for backend in unique_backends(routes):
+                with contextlib.suppress(Exception):
+                    await backend.aclose()
+            for route in routes.values():
+                with contextlib.suppress(Exception):
+                    await route.decider.aclose()
+            if decision_log is not None:
+                await decision_log.aclose()
+
+    async def list_models(request: Request) -> Response:
+        try:
+            check_api_key(request, runtime.api_keys)
+        except ThinkgateError as exc:
+            return error_response(exc)
+        data = [{"id": alias, "object": "model", "created": 0, "owned_by": "thinkgate"} for alias in routes]
+        return json_response({"object": "list", "data": data})
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        loading = [alias for alias, route in routes.items() if not route.backend.is_ready()]
+        if loading:
+            return json_response({"status": "loading", "not_ready": loading}, 503)
+        return json_response({"status": "ready"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error = InvalidRequest(f"{request.method} {request.url.path}: {exc.detail}", status=exc.status_code)
+        return error_response(error)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        return error_response(ThinkgateError("internal error"))
+
+    app = Starlette(
+        routes=[
+            HttpRoute("/v1/chat/completions", ChatEndpoint(runtime).handle, methods=["POST"]),
+            HttpRoute("/v1/models", list_models, methods=["GET"]),
+            HttpRoute("/healthz", healthz, methods=["GET"]),
+            HttpRoute("/readyz", readyz, methods=["GET"]),
+            HttpRoute("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

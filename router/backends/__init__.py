@@ -1,0 +1,1 @@
+"""Upstreams: where a chat request goes after the decision. See `base.Backend` for the contract."""

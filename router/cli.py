@@ -1,0 +1,168 @@
+"""The `thinkgate` command: `serve` here; other subcommands live next to the code they drive.
+
+Subcommands are looked up by module path and imported only when used, so `thinkgate serve` never
+imports the training stack and `thinkgate score` never imports the web server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from .errors import ConfigError
+
+# name -> (module, help). Each module exposes `main(argv) -> int`.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "log": ("router.log_cli", "export the decision log"),
+    "score": ("training.score_cli", "score a responses file (IFEval)"),
+    "collect": ("training.collect_cli", "run a dataset through a model in both modes"),
+    "train": ("training.train_cli", "fit and calibrate a decision model"),
+    "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),
+}
+
+KNOWN_PROVIDERS_OPENAI = {"openai": "https://api.openai.com/v1"}
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="thinkgate serve", description=(
+        "Serve the OpenAI-compatible proxy. With no flags: the embedded SmolLM2-135M-Instruct, no API key."))
+    p.add_argument("--config", help="TOML or YAML config file (also $THINKGATE_CONFIG)")
+    p.add_argument("--upstream", help="one upstream instead of a config file: openai/MODEL, "
+                   "PROVIDER/MODEL (litellm, e.g. anthropic/claude-sonnet-4-5), or local[:PATH]")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL (vLLM, Ollama, ...); implies pass-through")
+    p.add_argument("--api-key-env", help="environment variable holding the upstream key")
+    p.add_argument("--alias", help="model name clients use (default: the upstream model name)")
+    p.add_argument("--profile", help="reasoning profile (prompt-cot, forced-cot, reasoning-effort, ...)")
+    p.add_argument("--policy", help="policy (never, always, random, self-select, classifier)")
+    p.add_argument("--artifact", help="decision-model directory for --policy classifier")
+    p.add_argument("--think-budget", type=int, help="thinking budget in tokens")
+    p.add_argument("--host", help="bind address (default 127.0.0.1; also $THINKGATE_HOST)")
+    p.add_argument("--port", type=int, help="port (default 8000; also $THINKGATE_PORT)")
+    p.add_argument("--decision-log", help="SQLite path for the decision log, or 'off'")
+    return p
+
+
+def route_from_upstream(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """Translate the quick flags into one route config."""
+    upstream = args.upstream or ""
+    route: dict[str, Any] = {}
+    if upstream == "local" or upstream.startswith("local:"):
+        route = {"backend": "local", "model": "local", "profile": "forced-cot"}
+        if ":" in upstream:
+            route["model_path"] = upstream.split(":", 1)[1]
+            route["model"] = os.path.basename(route["model_path"].rstrip("/"))
+    else:
+        provider, _, model = upstream.partition("/")
+        if args.base_url or provider in KNOWN_PROVIDERS_OPENAI:
+            model = model if provider in KNOWN_PROVIDERS_OPENAI else upstream
+            route = {"backend": "openai", "model": model,
+                     "base_url": args.base_url or KNOWN_PROVIDERS_OPENAI[provider]}
+            if provider == "openai" and not args.base_url:
+                route["api_key_env"] = "OPENAI_API_KEY"
+        else:
+            if not model:
+                raise ConfigError(f"--upstream {upstream!r}: expected PROVIDER/MODEL, e.g. openai/gpt-4o-mini")
+            route = {"backend": "litellm", "model": upstream,
+                     "api_key_env": f"{provider.upper().replace('-', '_')}_API_KEY"}
+    if args.api_key_env:
+        route["api_key_env"] = args.api_key_env
+    for key, value in (("profile", args.profile), ("policy", args.policy), ("think_budget", args.think_budget)):
+        if value is not None:
+            route[key] = value
+    if args.artifact:
+        route["policy_options"] = {"artifact": args.artifact}
+    alias = args.alias or route.get("model") or "default"
+    return alias, route
+
+
+def build_config(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str]) -> Any:
+    from .settings import DEFAULT_ROUTE, apply_env, default_routes, parse_config, read_config_file
+
+    path = args.config or environ.get("THINKGATE_CONFIG")
+    data: dict[str, Any] = read_config_file(path) if path else {}
+    if args.upstream or args.base_url:
+        alias, route = route_from_upstream(args)
+        data["routes"] = {alias: route}
+    elif not data.get("routes") and any(v is not None for v in (args.profile, args.policy, args.think_budget,
+                                                                 args.artifact, args.alias)):
+        route = default_routes()[DEFAULT_ROUTE].model_dump()
+        for key in ("profile", "policy", "think_budget"):
+            if getattr(args, key) is not None:
+                route[key] = getattr(args, key)
+        if args.artifact:
+            route["policy_options"] = {"artifact": args.artifact}
+        data["routes"] = {args.alias or DEFAULT_ROUTE: route}
+    data = apply_env(data, environ)
+    server = data.setdefault("server", {})
+    if args.host:
+        server["host"] = args.host
+    if args.port is not None:
+        server["port"] = args.port
+    if args.decision_log:
+        log_cfg = data.setdefault("decision_log", {})
+        if args.decision_log.lower() in ("off", "none", "false", "0"):
+            log_cfg["enabled"] = False
+        else:
+            log_cfg["path"] = args.decision_log
+    return parse_config(data, str(path or "command line"))
+
+
+def serve(argv: Sequence[str]) -> int:
+    args = _serve_parser().parse_args(list(argv))
+    try:
+        config = build_config(args, os.environ)
+        from .app import create_app
+
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"thinkgate: {exc.message}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"thinkgate: serving {', '.join(config.routes)} on http://{config.server.host}:{config.server.port}/v1",
+          file=sys.stderr)
+    uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.server.log_level,
+                access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+def _subcommand(name: str) -> Callable[[list[str]], int]:
+    module_name = SUBCOMMANDS[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        raise ConfigError(f"'thinkgate {name}' needs a module that is not installed ({missing}); "
+                          "install the extras: pip install 'thinkgate[local,eval]'") from None
+    return module.main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if not argv or argv[0] in ("-h", "--help"):
+        lines = ["usage: thinkgate COMMAND [ARGS]", "", "commands:", "  serve      run the proxy (default model: "
+                 "embedded SmolLM2-135M-Instruct)"]
+        lines += [f"  {name:<10} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+        print("\n".join(lines))
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "serve":
+        return serve(rest)
+    if command not in SUBCOMMANDS:
+        print(f"thinkgate: unknown command '{command}' (try: serve, {', '.join(SUBCOMMANDS)})", file=sys.stderr)
+        return 2
+    try:
+        return _subcommand(command)(rest)
+    except ConfigError as exc:
+        print(f"thinkgate: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

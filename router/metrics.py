@@ -1,0 +1,181 @@
+"""Prometheus metrics for the proxy, in a registry owned by one `Metrics` instance.
+
+No metric lives in prometheus_client's global registry, so several apps (or tests) can coexist in one
+process. The `observe_*` methods run once or twice per request: each caches the labelled child per label
+tuple, so the steady-state cost is a dict lookup plus the child's own (locked) increment. They never
+raise on bad input (negative token counts or durations are ignored).
+
+Cardinality: `route` comes from the client's `model` field. Pass `routes=` (the configured aliases) and
+any other value is reported as `"other"`, so a client cannot create unbounded series.
+
+Metric names (with the default namespace `thinkgate`):
+
+    thinkgate_requests_total{route,status}
+    thinkgate_decisions_total{route,policy,decision,source}
+    thinkgate_decision_seconds{policy}                    histogram, 10 µs .. 5 s
+    thinkgate_upstream_seconds{route}                     histogram, 10 ms .. 10 min
+    thinkgate_tokens_total{route,kind}                    kind: prompt | completion | reasoning
+    thinkgate_decision_log_dropped_total
+    thinkgate_decider_fallbacks_total{policy,reason}
+    thinkgate_inflight_requests                           gauge
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from router.decision_log import DecisionRecord
+
+__all__ = ["DECISION_BUCKETS", "UPSTREAM_BUCKETS", "OTHER_ROUTE", "Metrics"]
+
+# A classifier decides in tens of microseconds; a remote self-select policy may take seconds.
+DECISION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05,
+                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# An upstream call: a cached reply in milliseconds, a long reasoning trace in minutes.
+UPSTREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+                    300.0, 600.0)
+OTHER_ROUTE = "other"
+
+
+class Metrics:
+    """The proxy's metrics. Construct one per app; expose `render()` at `GET /metrics`."""
+
+    def __init__(self, *, namespace: str = "thinkgate", routes: Iterable[str] | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._routes = frozenset(routes) if routes is not None else None
+        ns, reg = namespace, self.registry
+        self.requests = Counter("requests", "Requests handled, by route and HTTP status.",
+                                ["route", "status"], namespace=ns, registry=reg)
+        self.decisions = Counter("decisions", "Think/direct decisions, by who made them.",
+                                 ["route", "policy", "decision", "source"], namespace=ns, registry=reg)
+        self.decision_seconds = Histogram("decision_seconds", "Time spent deciding whether to think.",
+                                          ["policy"], buckets=DECISION_BUCKETS, namespace=ns, registry=reg)
+        self.upstream_seconds = Histogram("upstream_seconds", "Time spent waiting for the upstream LLM.",
+                                          ["route"], buckets=UPSTREAM_BUCKETS, namespace=ns, registry=reg)
+        self.tokens = Counter("tokens", "Tokens reported by the upstream, by kind.",
+                              ["route", "kind"], namespace=ns, registry=reg)
+        self.decision_log_dropped = Counter("decision_log_dropped", "Decision-log records dropped "
+                                            "(queue full or log closed).", namespace=ns, registry=reg)
+        self.decider_fallbacks = Counter("decider_fallbacks", "Decider failures or timeouts that fell "
+                                         "back to the default decision.", ["policy", "reason"],
+                                         namespace=ns, registry=reg)
+        self.inflight = Gauge("inflight_requests", "Requests currently being handled.",
+                              namespace=ns, registry=reg)
+        # label tuple -> child; filled lazily, read without a lock (a racing miss just calls .labels()
+        # twice, which returns the same child).
+        self._requests_c: dict[tuple[str, int], Any] = {}
+        self._decisions_c: dict[tuple[str, str, str, str], Any] = {}
+        self._decision_s_c: dict[str, Any] = {}
+        self._upstream_s_c: dict[str, Any] = {}
+        self._tokens_c: dict[tuple[str, str], Any] = {}
+        self._fallbacks_c: dict[tuple[str, str], Any] = {}
+
+    # -- per-request observations ------------------------------------------------------------------
+
+    def route_label(self, route: str) -> str:
+        """`route` itself if it is a configured alias (or no aliases were given), else `"other"`."""
+        if self._routes is None or route in self._routes:
+            return route
+        return OTHER_ROUTE
+
+    def observe_request(self, route: str, status: int) -> None:
+        key = (self.route_label(route), status)
+        child = self._requests_c.get(key)
+        if child is None:
+            child = self._requests_c[key] = self.requests.labels(key[0], str(status))
+        child.inc()
+
+    def observe_decision(self, route: str, policy: str, decision: str, source: str,
+                         seconds: float | None = None) -> None:
+        """Count a decision; `seconds` (how long the policy took) feeds `decision_seconds{policy}`."""
+        key = (self.route_label(route), policy, decision, source)
+        child = self._decisions_c.get(key)
+        if child is None:
+            child = self._decisions_c[key] = self.decisions.labels(*key)
+        child.inc()
+        if seconds is not None:
+            self.observe_decision_seconds(policy, seconds)
+
+    def observe_decision_seconds(self, policy: str, seconds: float) -> None:
+        if seconds < 0:
+            return
+        child = self._decision_s_c.get(policy)
+        if child is None:
+            child = self._decision_s_c[policy] = self.decision_seconds.labels(policy)
+        child.observe(seconds)
+
+    def observe_upstream(self, route: str, seconds: float) -> None:
+        if seconds < 0:
+            return
+        label = self.route_label(route)
+        child = self._upstream_s_c.get(label)
+        if child is None:
+            child = self._upstream_s_c[label] = self.upstream_seconds.labels(label)
+        child.observe(seconds)
+
+    def observe_tokens(self, route: str, *, prompt: int | None = None, completion: int | None = None,
+                       reasoning: int | None = None) -> None:
+        """Add token counts; None or non-positive counts are skipped."""
+        label = self.route_label(route)
+        for kind, n in (("prompt", prompt), ("completion", completion), ("reasoning", reasoning)):
+            if n is None or n <= 0:
+                continue
+            key = (label, kind)
+            child = self._tokens_c.get(key)
+            if child is None:
+                child = self._tokens_c[key] = self.tokens.labels(label, kind)
+            child.inc(n)
+
+    def observe_fallback(self, policy: str, reason: str) -> None:
+        """A decider failed or timed out (`reason`, e.g. "timeout" or "error") and the default was used."""
+        key = (policy, reason)
+        child = self._fallbacks_c.get(key)
+        if child is None:
+            child = self._fallbacks_c[key] = self.decider_fallbacks.labels(policy, reason)
+        child.inc()
+
+    def on_decision_log_drop(self) -> None:
+        """Pass as `DecisionLog(on_drop=metrics.on_decision_log_drop)`."""
+        self.decision_log_dropped.inc()
+
+    def observe_record(self, rec: DecisionRecord) -> None:
+        """Everything a finished request's `DecisionRecord` says: request, decision, fallback, upstream
+        time, tokens. Use this *instead of* the individual `observe_*` calls, not in addition to them."""
+        self.observe_request(rec.route, rec.status)
+        self.observe_decision(rec.route, rec.policy, rec.decision, rec.decision_source,
+                              rec.decision_ms / 1000.0)
+        if rec.fallback_reason is not None:
+            self.observe_fallback(rec.policy, rec.fallback_reason)
+        if rec.upstream_ms is not None:
+            self.observe_upstream(rec.route, rec.upstream_ms / 1000.0)
+        self.observe_tokens(rec.route, prompt=rec.prompt_tokens, completion=rec.completion_tokens,
+                            reasoning=rec.reasoning_tokens)
+
+    # -- in-flight gauge ---------------------------------------------------------------------------
+
+    def inflight_inc(self) -> None:
+        self.inflight.inc()
+
+    def inflight_dec(self) -> None:
+        self.inflight.dec()
+
+    @contextmanager
+    def track_inflight(self) -> Iterator[None]:
+        """Count the enclosed block as one in-flight request. For streamed responses, call
+        `inflight_inc()` / `inflight_dec()` around the stream instead, since the handler returns early."""
+        self.inflight.inc()
+        try:
+            yield
+        finally:
+            self.inflight.dec()
+
+    # -- exposition --------------------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        """(body, content type) in the Prometheus text format, for `GET /metrics`."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,157 @@
+"""Configuration: a TOML or YAML file validated with pydantic, quick CLI flags, and `THINKGATE_*` variables.
+
+Precedence (highest first): CLI flags, environment variables, the config file, built-in defaults.
+With no file and no flags, thinkgate serves the embedded SmolLM2-135M-Instruct as route `smollm2-135m`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+ENV_PREFIX = "THINKGATE_"
+DEFAULT_ROUTE = "smollm2-135m"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RouteConfig(_Strict):
+    """One model alias: where requests go, how thinking is switched, and who decides."""
+
+    backend: Literal["openai", "litellm", "local"] = "openai"
+    model: str = ""  # the upstream's model name (litellm: `provider/model`); local: a label
+    base_url: str | None = None
+    api_key_env: str | None = None  # name of the environment variable that holds the upstream key
+    model_path: str | None = None  # local: a GGUF file or model directory; unset = embedded SmolLM2
+    prefill: Literal["none", "vllm"] = "none"  # openai backend: can the upstream continue an assistant turn?
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    profile: str = "prompt-cot"
+    profile_options: dict[str, Any] = Field(default_factory=dict)
+    think_budget: int = Field(default=160, ge=1, le=32768)
+    policy: str = "never"
+    policy_options: dict[str, Any] = Field(default_factory=dict)
+    default_decision: Literal["think", "direct"] = "direct"  # used when the policy fails or times out
+    # A request that carries its own reasoning fields (reasoning_effort, thinking, enable_thinking):
+    # "respect" lets them decide; "override" strips them and lets the policy decide.
+    client_reasoning: Literal["respect", "override"] = "respect"
+    timeout_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_backend_fields(self) -> "RouteConfig":
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend 'openai' needs base_url (e.g. https://api.openai.com/v1)")
+        if self.backend == "litellm" and not self.model:
+            raise ValueError("backend 'litellm' needs model (e.g. anthropic/claude-sonnet-4-5)")
+        return self
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Client API keys are read from this variable (comma-separated); unset or empty = no client auth.
+    api_keys_env: str = f"{ENV_PREFIX}API_KEYS"
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    decider_timeout_s: float = Field(default=5.0, gt=0)
+    ready_wait_s: float = Field(default=30.0, ge=0)  # how long a request waits for a loading backend
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class DecisionLogSettings(_Strict):
+    enabled: bool = True
+    path: str = "thinkgate-decisions.sqlite3"
+    log_prompts: bool = False
+    queue_size: int = Field(default=10000, ge=1)
+
+
+def default_routes() -> dict[str, RouteConfig]:
+    return {DEFAULT_ROUTE: RouteConfig(backend="local", model="SmolLM2-135M-Instruct", profile="forced-cot",
+                                       policy="never")}
+
+
+class Config(_Strict):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    decision_log: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
+    routes: dict[str, RouteConfig] = Field(default_factory=default_routes, min_length=1)
+
+    def client_api_keys(self, environ: Mapping[str, str] | None = None) -> frozenset[str]:
+        raw = (os.environ if environ is None else environ).get(self.server.api_keys_env, "")
+        return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors()[:5]:
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{key}: {msg}")
+    return f"invalid configuration in {source}: " + "; ".join(lines)
+
+
+def parse_config(data: Mapping[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # yaml.YAMLError / tomllib.TOMLDecodeError
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+_ENV_KEYS: dict[str, tuple[str, str]] = {
+    "HOST": ("server", "host"),
+    "PORT": ("server", "port"),
+    "MAX_BODY_BYTES": ("server", "max_body_bytes"),
+    "DECIDER_TIMEOUT_S": ("server", "decider_timeout_s"),
+    "READY_WAIT_S": ("server", "ready_wait_s"),
+    "LOG_LEVEL": ("server", "log_level"),
+    "DECISION_LOG": ("decision_log", "path"),
+    "LOG_PROMPTS": ("decision_log", "log_prompts"),
+}
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay `THINKGATE_*` variables (see `_ENV_KEYS`); `THINKGATE_DECISION_LOG=off` disables the log."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for suffix, (section, key) in _ENV_KEYS.items():
+        value = environ.get(ENV_PREFIX + suffix)
+        if value is None:
+            continue
+        target = out.setdefault(section, {})
+        if suffix == "DECISION_LOG" and value.lower() in ("", "off", "none", "false", "0"):
+            target["enabled"] = False
+        else:
+            target[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Config from `path` (or `$THINKGATE_CONFIG`), overlaid with environment variables."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(ENV_PREFIX + "CONFIG")
+    data = read_config_file(path) if path else {}
+    return parse_config(apply_env(data, environ), str(path or "environment"))

@@ -1,0 +1,68 @@
+"""Shared fixtures: a mock OpenAI-compatible upstream and a thinkgate proxy, both on real loopback ports."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from support.mock_upstream import MockUpstream  # noqa: E402
+from support.servers import ThreadedServer, serve  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("THINKGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[tuple[MockUpstream, ThreadedServer]]:
+    mock = MockUpstream()
+    with serve(mock.app) as server:
+        yield mock, server
+
+
+@pytest.fixture()
+def mock(upstream: tuple[MockUpstream, ThreadedServer]) -> Iterator[MockUpstream]:
+    """The session's mock upstream, reset to its defaults for each test."""
+    mock_, _ = upstream
+    fresh = MockUpstream()
+    for attr in ("reply", "chunk_size", "fail", "delay_s", "chunk_delay_s"):
+        setattr(mock_, attr, getattr(fresh, attr))
+    mock_.requests.clear()
+    mock_.cancelled_streams = 0
+    yield mock_
+
+
+@pytest.fixture()
+def upstream_url(upstream: tuple[MockUpstream, ThreadedServer]) -> str:
+    return upstream[1].url + "/v1"
+
+
+@pytest.fixture()
+def proxy(tmp_path: Path, upstream_url: str):
+    """`with proxy(route_overrides, **config) as p:` starts thinkgate in front of the mock upstream."""
+
+    @contextmanager
+    def start(route: dict[str, Any] | None = None, *, routes: dict[str, Any] | None = None,
+              environ: dict[str, str] | None = None, **config: Any) -> Iterator[ThreadedServer]:
+        from router.app import create_app
+        from router.settings import parse_config
+
+        if routes is None:
+            routes = {"mock-model": {"backend": "openai", "base_url": upstream_url, "model": "upstream-model",
+                                     **(route or {})}}
+        data = {"routes": routes, "decision_log": {"path": str(tmp_path / "decisions.sqlite3")}, **config}
+        app = create_app(parse_config(data), environ=environ or {})
+        with serve(app) as server:
+            yield server
+
+    return start
+

@@ -1,0 +1,93 @@
+"""A scripted OpenAI-compatible upstream (a real Starlette server) that records what it receives.
+
+`reply` decides the text from the request body. Streaming splits that text into `chunk_size`-character
+deltas, so `<think>` tags are cut across chunk boundaries. Failures, delays and prefill continuation
+(`continue_final_message`, as vLLM does it) are switchable per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    for m in reversed(body.get("messages", [])):
+        if m.get("role") == "user":
+            return m.get("content") or ""
+    return ""
+
+
+class MockUpstream:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.reply: Callable[[dict[str, Any]], str] = lambda body: f"echo: {last_user_text(body)}"
+        self.chunk_size = 3
+        self.fail: tuple[int, str] | None = None
+        self.delay_s = 0.0
+        self.chunk_delay_s = 0.0
+        self.stream_cancelled = asyncio.Event()
+        self.cancelled_streams = 0
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+
+    def usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
+        prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+        completion = len(text.split())
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _text(self, body: dict[str, Any]) -> str:
+        text = self.reply(body)
+        if body.get("stop"):
+            for stop in [body["stop"]] if isinstance(body["stop"], str) else body["stop"]:
+                text = text.split(stop, 1)[0]
+        return text
+
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.fail:
+            status, message = self.fail
+            return JSONResponse({"error": {"message": message, "type": "mock_error", "code": None}}, status)
+        text = self._text(body)
+        created = int(time.time())
+        if not body.get("stream"):
+            return JSONResponse({
+                "id": "chatcmpl-mock", "object": "chat.completion", "created": created, "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop"}],
+                "usage": self.usage(body, text),
+            })
+        return StreamingResponse(self._events(body, text, created), media_type="text/event-stream")
+
+    async def _events(self, body: dict[str, Any], text: str, created: int):
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            data = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created,
+                    "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for i in range(0, len(text), self.chunk_size):
+                if self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+                yield chunk({"content": text[i:i + self.chunk_size]})
+            yield chunk({}, "stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                data = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created,
+                        "model": body["model"], "choices": [], "usage": self.usage(body, text)}
+                yield f"data: {json.dumps(data)}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            self.cancelled_streams += 1
+            raise
+        finally:
+            pass

@@ -1,0 +1,95 @@
+"""The two records the offline pipeline passes around: an example to run, and an outcome of running it.
+
+`Example` is what every dataset loader yields; `Outcome` is one line of an outcome table (one example run
+in one mode). Both are plain frozen dataclasses so they serialise to JSON without surprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["direct", "think"]
+MODES: tuple[Mode, ...] = ("direct", "think")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One verifiable instruction attached to an example (IFEval style `category:name` id + its kwargs)."""
+
+    id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Example:
+    """A prompt to run. `id` is `dataset:key`, e.g. `ifeval:1000`.
+
+    `messages` is an OpenAI chat message list (usually a single user turn). `constraints` holds the
+    dataset's own annotations (empty when the dataset has none). `meta` carries dataset-specific extras
+    (e.g. ComplexBench scoring questions) that a scorer needs.
+    """
+
+    id: str
+    messages: tuple[dict[str, Any], ...]
+    constraints: tuple[Constraint, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dataset(self) -> str:
+        return self.id.split(":", 1)[0]
+
+    @property
+    def prompt(self) -> str:
+        """The text the decision sees: the system prompt(s) and the latest user turn, joined."""
+        return prompt_text(self.messages)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def prompt_text(messages: Any) -> str:
+    """System/developer prompts plus the latest user turn, as one string (what deciders and classifiers read)."""
+    system = [_content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
+    users = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    parts = [s for s in system if s] + (users[-1:] if users else [])
+    return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One example run in one mode, scored. One JSON line of an outcome table.
+
+    `scores` maps metric names to numbers in [0, 1] (for IFEval: `prompt_level_strict`, `inst_level_strict`,
+    `prompt_level_loose`, `inst_level_loose`) and may hold `per_instruction` (`{instruction_id: 0/1}`, loose).
+    `error` is set (and scores empty) when the run failed after retries.
+    """
+
+    id: str
+    mode: Mode
+    model: str
+    profile: str
+    answer: str
+    reasoning: str | None
+    scores: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    latency_s: float
+    dataset_version: str
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Outcome":
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data or k == "error"})
