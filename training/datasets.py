@@ -238,10 +238,10 @@ def _complexbench_items(path: Path | None) -> Iterator[tuple[str, dict[str, Any]
     if path is None:
         path = _download(COMPLEXBENCH_URL, "complexbench/data_final.json")
     with open(path, "rb") as f:
-        head = f.read(64).lstrip()
+        head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")  # tolerate a BOM
     if head.startswith(b"["):
         try:
-            items = json.loads(path.read_text(encoding="utf-8"))
+            items = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as e:
             raise DatasetError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
         for i, item in enumerate(items):

@@ -31,6 +31,7 @@ class MockUpstream:
         self.reply: Callable[[dict[str, Any]], str] = lambda body: f"echo: {last_user_text(body)}"
         self.chunk_size = 3
         self.fail: tuple[int, str] | None = None
+        self.fail_times: int | None = None  # None: fail every request while `fail` is set
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
         self.stream_cancelled = asyncio.Event()
@@ -54,7 +55,9 @@ class MockUpstream:
         self.requests.append(body)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.fail:
+        if self.fail and (self.fail_times is None or self.fail_times > 0):
+            if self.fail_times is not None:
+                self.fail_times -= 1
             status, message = self.fail
             return JSONResponse({"error": {"message": message, "type": "mock_error", "code": None}}, status)
         text = self._text(body)

@@ -268,9 +268,9 @@ def parse_extraction(reply: str, response: str) -> list[str]:
     value = reply[marks[-1].end():] if marks else reply
     value = value.strip()
     bare = value.strip("`'\"“”。. ").lower()
-    if bare == "all":
+    if re.match(r"all(?![a-z])", bare):  # "all", "all（整个回复）"
         return [response]
-    if bare in ("none", "无", ""):
+    if re.match(r"none(?![a-z])", bare) or bare in ("无", ""):
         return []
     return [s.strip() for s in value.split("||") if s.strip()]
 
@@ -392,22 +392,29 @@ async def score_all(pairs: Iterable[tuple[Example, str | None]], judge: Judge, *
                                        for ex, r in pairs)))
 
 
-def aggregate(results: Iterable[ExampleResult]) -> dict[str, Any]:
-    """Overall DRFR (a fraction, micro-averaged over questions) plus DRFR per category and task type."""
+def aggregate(results: Iterable[ExampleResult | Mapping[str, Any]]) -> dict[str, Any]:
+    """Overall DRFR (a fraction, micro-averaged over questions) plus DRFR per category and task type.
+
+    Accepts `ExampleResult`s or their `to_scores()` dicts (those carry no category, so only the overall).
+    """
     n = total = passed = 0
     groups: dict[str, dict[str, list[int]]] = {"by_category": {}, "by_category_avg": {}, "by_task_type": {}}
     for r in results:
+        if isinstance(r, ExampleResult):
+            k_total, k_passed, meta = len(r.questions), r.passed, r.meta
+        else:
+            k_total, k_passed, meta = len(r["per_question"]), sum(r["per_question"].values()), {}
         n += 1
-        total += len(r.questions)
-        passed += r.passed
-        keys = {"by_category": r.meta.get("category"), "by_task_type": r.meta.get("task_types")}
+        total += k_total
+        passed += k_passed
+        keys = {"by_category": meta.get("category"), "by_task_type": meta.get("task_types")}
         if isinstance(keys["by_category"], str):
             keys["by_category_avg"] = keys["by_category"].split("_")[0]
         for g, k in keys.items():
             if isinstance(k, str):
                 acc = groups[g].setdefault(k, [0, 0])
-                acc[0] += r.passed
-                acc[1] += len(r.questions)
+                acc[0] += k_passed
+                acc[1] += k_total
     if total == 0:
         raise ValueError("nothing to aggregate: no scored questions")
     out: dict[str, Any] = {"n": n, "n_questions": total, "overall_drfr": passed / total}
