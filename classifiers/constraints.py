@@ -1,35 +1,39 @@
 """Detect IFEval-style verifiable constraints in a natural-language prompt.
 
 `detect_constraints(text)` returns what it found as `DetectedConstraint(kind, span, params)`, where `kind` is an
-IFEval instruction id (`category:name`) when IFEval has one, and a few extensions otherwise (listed in
-`EXTENSION_KINDS`). Parameters use IFEval's kwarg names (`num_words`, `relation`, `keywords`, ...).
+IFEval instruction id (`category:name`) when IFEval has one, and one of `EXTENSION_KINDS` otherwise. Parameters
+use IFEval's kwarg names (`num_words`, `relation`, `keywords`, ...); a parameter that could not be read is None.
 
 Design notes (why it looks like this):
 
-* It runs on every request, so every regex is compiled once at import and each detector is guarded by
-  cheap substring triggers on the lower-cased text; a prompt without e.g. "comma" never pays for the
-  comma regex. A typical prompt costs a few tens of microseconds.
-* Detectors run from most to least specific. Each detection claims its span, and a less specific detector
-  ignores matches that overlap a claimed span: "use words in all caps at least 3 times" is a capital-word
-  frequency, so the later "all caps" (whole response upper-case) detector must not fire on it.
-* Relations are normalised to "at least" / "at most" / "less than" / "exactly" (plus "about" for hedged
-  numbers). "more than N" becomes "at least N+1", which is IFEval's own convention.
+* It runs on every request. Regexes are compiled once, written in lower case and matched against a
+  length-preserving lower-cased copy of the prompt (IGNORECASE makes Python's `re` several times slower);
+  parameters are cut from the original text at the same offsets. Every detector is gated by cheap substring
+  tests, and number-heavy patterns only run in small windows around their unit word ("words", "bullet"),
+  because an optional relation followed by a number is expensive to try at every position. Alternations of
+  many words (number words, relations, languages) are compiled as prefix tries.
+* Detectors run from most to least specific. Each detection claims its span and a later detector ignores
+  matches overlapping a claimed span: "use words in all caps at least 3 times" is a capital-word frequency,
+  so the later whole-response "all caps" detector must not fire on it.
+* Relations are normalised to "at least" / "at most" / "less than" / "exactly", plus "about" for hedged or
+  bare word counts ("a 300-word essay"). "more than N" becomes ("at least", N + 1), IFEval's own convention.
 * Per-unit limits ("each bullet under 10 words") are not response-level limits and are skipped.
-* It is a heuristic for features, not a verifier: it reads English instructions and aims for good recall of
-  the instruction kinds; parameters are best effort and may be None.
+* It reads English instructions. It is a feature extractor, not a verifier: it aims at recall of the kinds
+  with sensible parameters, and a quoted text that itself contains an instruction will be read as one.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 __all__ = [
     "DetectedConstraint",
     "IFEVAL_KINDS",
     "EXTENSION_KINDS",
     "KINDS",
+    "LANGUAGES",
     "detect_constraints",
     "constraint_counts",
     "parse_number",
@@ -71,7 +75,7 @@ EXTENSION_KINDS: tuple[str, ...] = (
     "detectable_format:table",
     "detectable_format:markdown",
 )
-"""Kinds IFEval has no id for; named in the same `category:name` style."""
+"""Kinds IFEval has no id for, named in the same `category:name` style."""
 
 KINDS: tuple[str, ...] = IFEVAL_KINDS + EXTENSION_KINDS
 """Every kind the detector can emit, in a fixed order (feature columns follow it)."""
@@ -86,7 +90,40 @@ class DetectedConstraint:
     params: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
-# --------------------------------------------------------------------------------------------- numbers
+# ------------------------------------------------------------------------------------------ regex helpers
+
+
+def _alt(words: Iterable[str]) -> str:
+    """A regex matching any of `words` (longest first), compiled as a prefix trie; a space matches any \\s+."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        end = "" in node
+        branches = [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            return f"(?:{body})?"
+        return body
+
+    return "(?:" + build(trie) + ")"
+
+
+def _lower(text: str) -> str:
+    """Lower-case `text` without changing its length, so offsets found in it are offsets into `text`."""
+    low = text.lower()
+    if len(low) != len(text):  # e.g. "İ" lowers to two code points
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return low
+
+
+# ------------------------------------------------------------------------------------------------ numbers
 
 _ONES = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -97,27 +134,26 @@ _TENS = {
     "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
     "ninety": 90,
 }
-_SPECIAL = {"single": 1, "a single": 1, "once": 1, "twice": 2, "thrice": 3, "a dozen": 12, "dozen": 12,
-            "a couple of": 2, "a pair of": 2, "a hundred": 100, "a thousand": 1000}
+_SPECIAL = {
+    "single": 1, "a single": 1, "once": 1, "twice": 2, "thrice": 3, "a dozen": 12, "a couple of": 2,
+    "a pair of": 2,
+}
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
     "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
 }
-
-_ONES_ALT = "|".join(sorted(_ONES, key=len, reverse=True))
-_TENS_ALT = "|".join(_TENS)
-_SMALL = rf"(?:(?:{_TENS_ALT})(?:[\s-](?:{_ONES_ALT}))?|{_ONES_ALT})"
-# A number: digits (with thousands separators), number words up to the thousands, or a few idioms.
+_ONES_T = _alt(_ONES)
+_SMALL = rf"(?:{_alt(_TENS)}(?:[\s-]{_ONES_T})?|{_ONES_T})"
 NUM = (
-    rf"(?:\d{{1,3}}(?:,\d{{3}})+(?!\d)|\d+(?:\.\d+)?k?"
-    rf"|(?:{_SMALL}|a)\s+(?:hundred|thousand)(?:\s+(?:and\s+)?{_SMALL})?"
-    rf"|a\s+dozen|a\s+single|a\s+couple\s+of|a\s+pair\s+of|single|{_SMALL})"
+    r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?(?:k\b)?"
+    rf"|{_SMALL}(?:\s+(?:hundred|thousand)(?:\s+(?:and\s+)?{_SMALL})?)?"
+    r"|a\s+(?:hundred|thousand|dozen|single|couple\s+of|pair\s+of)|single)"
 )
-_NUM_RE = re.compile(NUM, re.I)
+"""Regex (lower case) for a count: digits, "1,000", "2k", number words up to thousands, "a dozen", ..."""
 
 
 def parse_number(s: str) -> int | None:
-    """Parse the numbers NUM matches: "300", "1,000", "2k", "twenty-five", "two hundred and fifty", "a dozen"."""
+    """Parse what NUM matches: "300", "1,000", "2k", "twenty-five", "two hundred and fifty", "a dozen"."""
     s = " ".join(s.lower().replace("-", " ").split())
     if not s:
         return None
@@ -132,7 +168,7 @@ def parse_number(s: str) -> int | None:
         return _SPECIAL[s]
     total, current = 0, 0
     for w in s.split():
-        if w in ("and",):
+        if w == "and":
             continue
         if w in _ONES:
             current += _ONES[w]
@@ -150,12 +186,12 @@ def parse_number(s: str) -> int | None:
     return total + current
 
 
-# ------------------------------------------------------------------------------------------- relations
+# ---------------------------------------------------------------------------------------------- relations
 
 _REL_PRE_MAP = {
-    "at least": "at least", "no fewer than": "at least", "no less than": "at least",
-    "not fewer than": "at least", "not less than": "at least", "a minimum of": "at least",
-    "minimum of": "at least", "minimum": "at least", "min": "at least", "upwards of": "at least",
+    "at least": "at least", "no fewer than": "at least", "no less than": "at least", "not fewer than": "at least",
+    "not less than": "at least", "a minimum of": "at least", "minimum of": "at least", "minimum": "at least",
+    "min": "at least", "upwards of": "at least",
     "more than": "more than", "over": "more than", "greater than": "more than", "in excess of": "more than",
     "above": "more than", "exceeding": "more than", "longer than": "more than",
     "at most": "at most", "no more than": "at most", "not more than": "at most", "up to": "at most",
@@ -164,13 +200,10 @@ _REL_PRE_MAP = {
     "only": "at most", "no greater than": "at most",
     "less than": "less than", "fewer than": "less than", "under": "less than", "below": "less than",
     "shorter than": "less than",
-    "exactly": "exactly", "precisely": "exactly", "just": "exactly", "exactly only": "exactly",
-    "only exactly": "exactly",
+    "exactly": "exactly", "precisely": "exactly", "just": "exactly",
     "about": "about", "around": "about", "approximately": "about", "roughly": "about", "circa": "about",
 }
-REL = "(?:" + "|".join(
-    re.escape(k).replace(r"\ ", r"\s+") for k in sorted(_REL_PRE_MAP, key=len, reverse=True)
-) + ")"
+REL = _alt(_REL_PRE_MAP)
 _REL_POST_MAP = {
     "or more": "at least", "or greater": "at least", "or above": "at least", "or longer": "at least",
     "at least": "at least", "minimum": "at least", "at minimum": "at least", "at a minimum": "at least",
@@ -178,13 +211,11 @@ _REL_POST_MAP = {
     "or shorter": "at most", "at most": "at most", "maximum": "at most", "max": "at most",
     "at the most": "at most", "tops": "at most", "or so": "about",
 }
-REL_POST = "(?:" + "|".join(
-    re.escape(k).replace(r"\ ", r"\s+") for k in sorted(_REL_POST_MAP, key=len, reverse=True)
-) + ")"
+REL_POST = _alt(_REL_POST_MAP)
 
 
 def _norm(s: str | None) -> str:
-    return " ".join(s.lower().split()) if s else ""
+    return " ".join(s.split()) if s else ""
 
 
 def _relation(pre: str | None, post: str | None, plus: str | None, n: int, default: str) -> tuple[str, int]:
@@ -201,49 +232,172 @@ def _relation(pre: str | None, post: str | None, plus: str | None, n: int, defau
     return default, n
 
 
-def _count_pattern(unit: str) -> str:
-    """`[relation] N[+][-]unit [relation]`, e.g. "at least 300 words", "a 300-word", "50 words or less"."""
-    return (
-        rf"\b(?:(?P<pre>{REL})\s+)?(?:a\s+|an\s+)?(?P<num>{NUM})(?P<plus>\s?\+)?(?:\s*-\s*|\s+)(?:\w+\s+)??(?:{unit})\b"
-        rf"(?:,?\s+(?P<post>{REL_POST})\b)?"
-    )
+_NUMBER_WORDS = frozenset(_ONES) | frozenset(_TENS) | {"hundred", "thousand"}
+_NUM_TOKEN_RE = re.compile(rf"(?:{NUM})")
+_STRIP = "([{\"'“”‘’"
+_MID_POST = frozenset({"more", "less", "fewer", "greater", "above", "below", "under", "longer", "shorter"})
+_NOT_ADJ = frozenset({"and", "or", "the", "than", "of", "to", "a", "an", "in", "with", "at", "by", "for", "on", "no",
+                      "not", "least", "most", "from", "between", "each", "every", "per", "your", "my", "his", "her"})
 
 
-def _count_from(m: re.Match[str], default: str = "exactly") -> tuple[str, int] | None:
-    n = parse_number(m.group("num"))
-    if n is None:
+class _Count(NamedTuple):
+    """A count read backwards from a unit word: "at least 300 [words]" -> relation "at least", n 300."""
+
+    start: int
+    relation: str | None  # normalised; None when no relation word was found
+    n: int
+    low_n: int | None = None  # set for a range "200-300 [words]": low_n=200, n=300
+    prev: str = ""  # the token just before the count (e.g. "to" in "limit it to 50 words")
+
+
+def _count_before(low: str, end: int, max_adj: int = 1) -> _Count | None:
+    """Parse `[relation] N[+][-][ or more][ adjective]{0,max_adj}` ending right before offset `end`.
+
+    Reading backwards from the unit word with `str.split` is much cheaper than running a "relation? number"
+    regex over the text, which has to be tried at every offset."""
+    lo = max(0, end - 72)
+    if end > 0 and low[end - 1] not in " -\t\n":
+        return None  # the unit is glued to something ("keywords"), not a count's unit
+    parts = low[lo:end].split()[-10:]
+    if not parts:
         return None
-    gd = m.groupdict()
-    return _relation(gd.get("pre"), gd.get("post"), gd.get("plus"), n, default)
+    toks: list[tuple[int, str]] = []  # (offset, token) from the end backwards
+    pos = end
+    for w in reversed(parts):
+        s = low.rfind(w, lo, pos)
+        toks.append((s, w))
+        pos = s
+    i = 0
+    t0 = toks[0][1]
+    if t0.endswith("-") and len(t0) > 1:
+        toks[0] = (toks[0][0], t0[:-1])
+    elif t0 == "-" and len(toks) > 1:
+        i = 1
+    mid = None
+    if len(toks) > i + 1 and toks[i][1] in _MID_POST and toks[i + 1][1] == "or":
+        mid = "or " + toks[i][1]
+        i += 2
+    for skip in range(max_adj + 1):
+        j = i + skip
+        if j >= len(toks):
+            return None
+        if skip and not toks[j - 1][1].isalpha() or skip and toks[j - 1][1] in _NOT_ADJ:
+            return None
+        parsed = _number_back(toks, j)
+        if parsed is not None:
+            break
+    else:
+        return None
+    n, plus, k, low_n = parsed  # k: index of the first token after the number (going backwards)
+    start = toks[k - 1][0]
+    rel = None
+    if plus:
+        rel = "at least"
+    else:
+        for width in (3, 2, 1):
+            if k + width <= len(toks):
+                phrase = " ".join(t for _, t in reversed(toks[k:k + width]))
+                r = _REL_PRE_MAP.get(phrase)
+                if r:
+                    rel, start = r, toks[k + width - 1][0]
+                    k += width
+                    break
+        if rel == "more than":
+            rel, n = "at least", n + 1
+        elif rel is None and mid:
+            rel = _REL_POST_MAP[mid]
+    prev = toks[k][1] if k < len(toks) else ""
+    if low_n is None and rel is None and prev in ("and", "to", "-", "–") and k + 1 < len(toks):
+        other = _number_back(toks, k + 1)
+        if other is not None and other[0] < n:
+            low_n, start = other[0], toks[other[2] - 1][0]
+            if other[2] < len(toks) and toks[other[2]][1] in ("between", "from"):
+                start = toks[other[2]][0]
+    return _Count(start, rel, n, low_n, prev)
 
 
-# Counts of occurrences ("at least 3 times", "twice", "10 or more times", "only once").
+def _number_back(toks: list[tuple[int, str]], j: int) -> tuple[int, bool, int, int | None] | None:
+    """Read a number whose last token is toks[j] (tokens run backwards). Returns (n, plus, next index, range low)."""
+    raw = toks[j][1].strip(_STRIP)
+    if not raw or raw[-1] in ".,:;!?":
+        return None
+    plus = raw.endswith("+")
+    if plus:
+        raw = raw[:-1]
+    if raw[:1].isdigit():
+        if "-" in raw or "–" in raw:  # "200-300"
+            a, _, b = raw.replace("–", "-").partition("-")
+            na, nb = parse_number(a), parse_number(b)
+            if na is not None and nb is not None and na < nb:
+                return nb, plus, j + 1, na
+            return None
+        n = parse_number(raw)
+        return (n, plus, j + 1, None) if n is not None else None
+    words = [raw]
+    k = j + 1
+    if raw in ("twice", "once", "thrice"):
+        return None
+    if raw == "dozen" or raw == "single":
+        if k < len(toks) and toks[k][1] == "a":
+            return (_SPECIAL["a " + raw], plus, k + 1, None)
+        return (_SPECIAL.get(raw, 12), plus, k, None) if raw == "single" else None
+    if raw == "of" and k + 1 < len(toks) and toks[k][1] in ("couple", "pair") and toks[k + 1][1] == "a":
+        return 2, plus, k + 2, None
+    if not all(p in _NUMBER_WORDS for p in raw.split("-")):
+        return None
+    while k < len(toks):
+        w = toks[k][1]
+        if w in _NUMBER_WORDS or (w == "and" and k + 1 < len(toks) and toks[k + 1][1] in ("hundred", "thousand")):
+            words.append(w)
+            k += 1
+        elif w == "a" and words[-1] in ("hundred", "thousand"):
+            words.append(w)
+            k += 1
+        else:
+            break
+    n = parse_number(" ".join(reversed(words)))
+    return (n, plus, k, None) if n is not None else None
+
+
+_POST_AFTER_RE = re.compile(rf",?\s+(?P<post>{REL_POST})\b")
+
+
+def _post_relation(low: str, pos: int) -> str | None:
+    m = _POST_AFTER_RE.match(low, pos)
+    return _REL_POST_MAP[_norm(m.group("post"))] if m else None
+
+
 _TIMES_RE = re.compile(
     rf"(?:(?P<pre>{REL})\s+)?(?:(?P<num>{NUM})\s*(?P<plus>\+)?\s*(?:(?P<post>{REL_POST})\s+)?times?\b"
-    rf"|(?P<word>once|twice|thrice)\b(?:\s+(?P<post2>{REL_POST})\b)?)",
-    re.I,
+    rf"|(?P<word>once|twice|thrice)\b(?:\s+(?P<post2>{REL_POST})\b)?)"
 )
-_TIMES_REL_ONLY_RE = re.compile(rf"(?:to\s+)?(?P<pre>{REL})\s+(?P<num>{NUM})\b", re.I)
+_TIMES_REL_ONLY_RE = re.compile(rf"\b(?:to\s+)?(?P<pre>{REL})\s+(?P<num>{NUM})\b")
+_TIMES_STOP_RE = re.compile(r"[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b")
 
 
-def _find_times(text: str, start: int, limit: int = 90, allow_bare_relation: bool = True) -> tuple[str, int, int] | None:
-    """Find an occurrence count in text[start:start+limit] (same sentence). Returns (relation, n, end)."""
-    end = _sentence_end(text, start, limit)
-    m = _TIMES_RE.search(text, start, end)
+def _find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True) -> tuple[str, int, int] | None:
+    """An occurrence count ("at least 3 times", "twice", "10 or more times", "only once") right after `start`,
+    in the same clause. Returns (relation, n, end offset)."""
+    end = _sentence_end(low, start, limit)
+    stop = _TIMES_STOP_RE.search(low, start + 1, end)
+    if stop:
+        end = stop.start()
+    m = _TIMES_RE.search(low, start, end)
     if m:
         if m.group("word"):
-            n = _SPECIAL[m.group("word").lower()]
+            n = _SPECIAL[m.group("word")]
             pre = m.group("pre")
-            rel = _REL_PRE_MAP.get(_norm(pre), "exactly") if pre else _REL_POST_MAP.get(_norm(m.group("post2")), "at least")
-            if rel == "more than":
-                rel, n = "at least", n + 1
+            if pre:
+                rel, n = _relation(pre, None, None, n, "exactly")
+            else:
+                rel = _REL_POST_MAP.get(_norm(m.group("post2")), "at least")
             return rel, n, m.end()
         n = parse_number(m.group("num"))
         if n is not None:
             rel, n = _relation(m.group("pre"), m.group("post"), m.group("plus"), n, "exactly")
             return rel, n, m.end()
-    if allow_bare_relation:
-        m = _TIMES_REL_ONLY_RE.search(text, start, end)
+    if bare_relation:
+        m = _TIMES_REL_ONLY_RE.search(low, start, end)
         if m:
             n = parse_number(m.group("num"))
             if n is not None:
@@ -252,270 +406,338 @@ def _find_times(text: str, start: int, limit: int = 90, allow_bare_relation: boo
     return None
 
 
-_SENT_END_RE = re.compile(r"(?<!\b[A-Za-z])[.!?](?=\s|$)|\n")
+_SENT_END_RE = re.compile(r"(?<![a-z]\.[a-z])(?<!\b[a-z])[.!?](?=\s|$)|\n")
 
 
-def _sentence_end(text: str, start: int, limit: int) -> int:
-    m = _SENT_END_RE.search(text, start, start + limit)
-    return m.start() if m else min(len(text), start + limit)
+def _sentence_end(low: str, start: int, limit: int) -> int:
+    m = _SENT_END_RE.search(low, start, start + limit)
+    return m.start() if m else min(len(low), start + limit)
 
 
-def _clause_start(text: str, pos: int, limit: int = 60) -> int:
+def _clause_start(low: str, pos: int, limit: int = 60) -> int:
     lo = max(0, pos - limit)
     best = lo
-    for m in _SENT_END_RE.finditer(text, lo, pos):
+    for m in _SENT_END_RE.finditer(low, lo, pos):
         best = m.end()
     return best
 
 
-# --------------------------------------------------------------------------------------------- quoting
+# ------------------------------------------------------------------------------------------------ quoting
 
-_QOPEN = r"(?:[\"“”«]|(?<![\w])['‘’])"
+_QOPEN = r"(?:[\"“”«]|(?<!\w)['‘’])"
 _QCLOSE = r"(?:[\"“”»]|['‘’](?!\w))"
 QUOTED = rf"{_QOPEN}(?P<q>[^\"“”«»\n]{{1,200}}?){_QCLOSE}"
 _QUOTED_RE = re.compile(QUOTED)
 _QUOTED_ITEM_RE = re.compile(rf"{_QOPEN}([^\"“”«»\n]{{1,60}}?){_QCLOSE}")
-
+_ITEM_GAP_RE = re.compile(r"\s*(?:,\s*)?(?:(?:and|or|nor|&|/)\s+)?(?:the\s+)?(?:(?:key)?words?\s+)?")
 _LIST_STOP_RE = re.compile(
     r"\s+(?:in|into|within|throughout|anywhere|somewhere|at\s+all|at\s+least|at\s+most|when|while|so|because|"
-    r"to|for|as|if|that|which|but|since|unless|though|although|from|on|with|whatsoever)\b|\s*[.;!?()\n]|,\s*(?:and\s+)?(?:make|use|do|be|write|keep|include|avoid|please|also|the)\b",
-    re.I,
+    r"to|for|as|if|that|which|but|since|unless|though|although|from|on|with|whatsoever|etc|should|must|can|cannot|"
+    r"are|is|be|will)\b|\s*[.;!?()\n]|,\s*(?:and\s+)?(?:make|use|do|be|write|keep|include|avoid|please|also|the|etc)\b"
 )
-_LIST_SPLIT_RE = re.compile(r"\s*,\s*(?:and\s+|or\s+|nor\s+)?|\s+(?:and|or|nor|&)\s+|\s*/\s*", re.I)
+_LIST_SPLIT_RE = re.compile(r"\s*,\s*(?:and\s+|or\s+|nor\s+)?|\s+(?:and|or|nor|&)\s+|\s*/\s*")
 _WORDISH_RE = re.compile(r"^[^\W\d_][\w'’-]*$")
+_LEAD_CHARS = " :\t-–[("
 
 
-def _parse_keywords(text: str, pos: int, limit: int = 160) -> tuple[list[str], int]:
-    """Parse a keyword list starting at `pos`: quoted items if the list is quoted, else bare words."""
-    seg_end = min(len(text), pos + limit)
-    head = text[pos:seg_end]
-    stripped = head.lstrip(" :\t-–")
-    offset = pos + (len(head) - len(stripped))
-    if stripped[:1] and stripped[:1] in "\"“”«'‘’":
+def _parse_keywords(text: str, low: str, pos: int, limit: int = 160) -> tuple[list[str], int]:
+    """Parse a keyword list starting at `pos`: quoted items when it is quoted (also `['a', 'b']`), else bare words.
+
+    Returns the items (cut from the original text) and the end offset of the list."""
+    seg_end = min(len(low), pos + limit)
+    offset = pos
+    while offset < seg_end and low[offset] in _LEAD_CHARS:
+        offset += 1
+    if offset < seg_end and low[offset] in "\"“”«'‘’":
         items: list[str] = []
         end = offset
-        for m in _QUOTED_ITEM_RE.finditer(text, offset, seg_end):
-            gap = text[end:m.start()]
-            if items and not re.fullmatch(r"\s*(?:,|and|or|nor|&|/)?\s*(?:,|and|or|nor)?\s*(?:the\s+)?(?:words?\s+|keywords?\s+)?", gap, re.I):
+        for m in _QUOTED_ITEM_RE.finditer(low, offset, seg_end):
+            if items and _ITEM_GAP_RE.fullmatch(low, end, m.start()) is None:
                 break
-            items.append(m.group(1).strip())
+            items.append(text[m.start(1):m.end(1)].strip())
             end = m.end()
+        if end < len(low) and low[end] == "]":
+            end += 1
         return [i for i in items if i], end
-    stop = _LIST_STOP_RE.search(text, offset, seg_end)
+    stop = _LIST_STOP_RE.search(low, offset, seg_end)
     end = stop.start() if stop else seg_end
     items = []
     for raw in _LIST_SPLIT_RE.split(text[offset:end]):
         words = raw.strip(" \"'“”‘’").split()
         if not words:
             continue
-        if len(words) > 2:  # "feed Mention the keyword ..." -> a run-on; keep the first word and stop
-            items.append(words[0])
+        if len(words) > 2:  # "sleep, cook, feed Mention the keyword ..." is a run-on: keep its first word, stop
+            if _WORDISH_RE.match(words[0]):
+                items.append(words[0])
             break
-        cand = " ".join(words)
         if not all(_WORDISH_RE.match(w) for w in words):
             break
-        items.append(cand)
+        items.append(" ".join(words))
     return items, end
 
 
 _PHRASE_LEAD_RE = re.compile(
-    r"\s*(?:the\s+|this\s+|that\s+|a\s+|these\s+)?(?:(?:exact|following|specific|same|precise)\s+)*"
+    r"\s*(?:exactly\s+)?(?:like\s*)?(?:the\s+|this\s+|that\s+|a\s+|these\s+)?"
+    r"(?:(?:exact|following|specific|same|precise|closing|final)\s+)*"
     r"(?P<noun>(?:phrase|sentence|words?|line|question|text|statement|quote|greeting|sign[\s-]?off)\b)?"
-    r"(?:\s+of)?\s*(?P<colon>:)?\s*",
-    re.I,
+    r"(?:\s+of)?\s*(?P<colon>:)?\s*"
 )
 _UNQUOTED_PHRASE_RE = re.compile(r"[^\n]{1,150}?(?:[.!?](?=\s|$)|(?=\n)|$)")
+_HAS_ALNUM_RE = re.compile(r"\w")
 
 
-def _phrase_after(text: str, pos: int, require_marker: bool = True) -> tuple[str | None, int]:
-    """The phrase an instruction refers to: quoted, or after a colon / "the exact phrase" up to sentence end."""
-    lead = _PHRASE_LEAD_RE.match(text, pos)
+def _phrase_after(text: str, low: str, pos: int) -> tuple[str | None, int]:
+    """The phrase an instruction refers to: quoted, or after a colon / "the exact phrase", up to sentence end."""
+    lead = _PHRASE_LEAD_RE.match(low, pos)
     p = lead.end() if lead else pos
-    q = _QUOTED_RE.match(text, p)
+    q = _QUOTED_RE.match(low, p)
+    phrase = None
+    end = pos
     if q:
-        return q.group("q").strip(), q.end()
-    if lead and (lead.group("colon") or lead.group("noun")) or not require_marker:
-        m = _UNQUOTED_PHRASE_RE.match(text, p)
-        if m and m.group(0).strip():
-            return m.group(0).strip(), m.end()
+        phrase, end = text[q.start("q"):q.end("q")].strip(), q.end()
+    elif lead and (lead.group("colon") or lead.group("noun")):
+        m = _UNQUOTED_PHRASE_RE.match(low, p)
+        if m:
+            phrase, end = text[m.start():m.end()].strip(), m.end()
+    if phrase and _HAS_ALNUM_RE.search(phrase):
+        return phrase, end
     return None, pos
 
 
-# --------------------------------------------------------------------------------------------- detectors
-
-_F = re.I
-_Claims = list[tuple[int, int]]
-_Out = list[DetectedConstraint]
+# ------------------------------------------------------------------------------------------ detector context
 
 
-def _overlaps(span: tuple[int, int], claimed: _Claims) -> bool:
-    s, e = span
-    for cs, ce in claimed:
-        if s < ce and cs < e:
-            return True
-    return False
+class _Ctx:
+    """What every detector sees: the text, its lower-cased twin, where each trigger needle occurs, the detections
+    so far and the claimed spans."""
+
+    __slots__ = ("text", "low", "out", "claimed", "_pos")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.low = _lower(text)
+        self.out: list[DetectedConstraint] = []
+        self.claimed: list[tuple[int, int]] = []
+        self._pos: dict[str, list[int]] = {}
+
+    def free(self, span: tuple[int, int]) -> bool:
+        s, e = span
+        for cs, ce in self.claimed:
+            if s < ce and cs < e:
+                return False
+        return True
+
+    def emit(self, kind: str, span: tuple[int, int], params: dict[str, Any] | None = None) -> None:
+        self.out.append(DetectedConstraint(kind, span, params or {}))
+        self.claimed.append(span)
+
+    def has(self, *needles: str) -> bool:
+        low = self.low
+        for n in needles:
+            if n in low:
+                return True
+        return False
+
+    def positions(self, needles: Iterable[str]) -> list[tuple[int, str]]:
+        """(offset, needle) of every occurrence of the needles (`str.find`, cached per needle)."""
+        out = []
+        low = self.low
+        cache = self._pos
+        for n in needles:
+            found = cache.get(n)
+            if found is None:
+                found = []
+                i = low.find(n)
+                while i != -1:
+                    found.append(i)
+                    i = low.find(n, i + 1)
+                cache[n] = found
+            out.extend((i, n) for i in found)
+        return out
+
+    def starts(self, needles: Iterable[str]) -> list[int]:
+        """Sorted offsets where a needle starts a word: where patterns that begin with that word can match."""
+        low = self.low
+        return sorted({i for i, n in self.positions(needles) if not (i and n[0].isalnum() and low[i - 1].isalnum())})
+
+    def match_at(self, rx: re.Pattern[str], needles: Iterable[str]) -> Iterator[re.Match[str]]:
+        """Matches of `rx` anchored where a needle starts a word (one `match` each instead of a scan)."""
+        low = self.low
+        end = -1
+        for i in self.starts(needles):
+            if i < end:
+                continue
+            m = rx.match(low, i)
+            if m:
+                end = m.end()
+                yield m
+
+    def windows(self, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
+        """Merged windows around the needles. A regex run over the whole prompt costs microseconds per hundred
+        characters, so patterns only run near the words that must occur in any match."""
+        size = len(self.low)
+        spans = sorted((max(0, i - before), min(size, i + len(n) + after)) for i, n in self.positions(needles))
+        if len(spans) <= 1:
+            return spans
+        merged = [spans[0]]
+        for s, e in spans[1:]:
+            ps, pe = merged[-1]
+            if s <= pe:
+                merged[-1] = (ps, max(pe, e))
+            else:
+                merged.append((s, e))
+        return merged
+
+    def finditer(self, rx: re.Pattern[str], windows: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
+        for s, e in windows:
+            yield from rx.finditer(self.low, s, e)
+
+    def scan(self, rx: re.Pattern[str], needles: Iterable[str], before: int = 0, after: int = 120) -> Iterator[re.Match[str]]:
+        for s, e in self.windows(needles, before, after):
+            yield from rx.finditer(self.low, s, e)
+
+    def units(self, unit_rx: re.Pattern[str], needles: Iterable[str]) -> list[tuple[int, int]]:
+        """(start, end) of each unit word ("words", "bullet points") that starts at a needle on a word start."""
+        low = self.low
+        out = []
+        for i, _ in sorted(self.positions(needles)):
+            if i and low[i - 1].isalnum():
+                continue
+            m = unit_rx.match(low, i)
+            if m:
+                out.append(m.span())
+        return out
+
+    def counts(self, unit_rx: re.Pattern[str], needles: Iterable[str], max_adj: int = 1) -> Iterator[tuple[_Count, int, int]]:
+        """Each count attached to a unit word: (count, span start, span end); a relation after the unit ("50 words
+        or less") is folded in."""
+        for us, ue in self.units(unit_rx, needles):
+            cnt = _count_before(self.low, us, max_adj)
+            if cnt is None:
+                continue
+            end = ue
+            if cnt.relation is None:
+                post = _POST_AFTER_RE.match(self.low, ue)
+                if post:
+                    cnt = _Count(cnt.start, _REL_POST_MAP[_norm(post.group("post"))], cnt.n, cnt.low_n, cnt.prev)
+                    end = post.end()
+            yield cnt, cnt.start, end
+
+    def cut(self, m: re.Match[str], group: str | int = 0) -> str:
+        return self.text[m.start(group):m.end(group)]
 
 
-def _emit(out: _Out, claimed: _Claims, kind: str, span: tuple[int, int], params: dict[str, Any] | None = None) -> None:
-    out.append(DetectedConstraint(kind, span, params or {}))
-    claimed.append(span)
+_PER_UNIT_RE = re.compile(r"\b(?:each|every|per|individual)\b")
+_NEGATED_RE = re.compile(r"\b(?:not|no|never|without)\s+(?:\w+\s+)?$")
 
 
-def _windows(low: str, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
-    """Merged (start, end) windows around every occurrence of the needles in the lower-cased text.
-
-    Regexes that begin with an optional relation and a number are expensive to try at every position, so
-    they only run inside these windows around their unit word ("word", "bullet", ...).
-    """
-    spans: list[tuple[int, int]] = []
-    n = len(low)
-    for needle in needles:
-        i = low.find(needle)
-        while i != -1:
-            spans.append((max(0, i - before), min(n, i + len(needle) + after)))
-            i = low.find(needle, i + 1)
-    if len(spans) <= 1:
-        return spans
-    spans.sort()
-    merged = [spans[0]]
-    for s, e in spans[1:]:
-        ps, pe = merged[-1]
-        if s <= pe:
-            merged[-1] = (ps, max(pe, e))
-        else:
-            merged.append((s, e))
-    return merged
+def _per_unit(low: str, pos: int) -> bool:
+    """True when a count is about each unit ("each bullet should be under 10 words"), not about the response."""
+    return bool(_PER_UNIT_RE.search(low, _clause_start(low, pos, 40), pos))
 
 
-def _finditer(rx: re.Pattern[str], text: str, windows: list[tuple[int, int]]) -> Iterable[re.Match[str]]:
-    for s, e in windows:
-        yield from rx.finditer(text, s, e)
+def _negated(low: str, pos: int) -> bool:
+    return bool(_NEGATED_RE.search(low, max(0, pos - 20), pos))
 
 
-_PER_UNIT_RE = re.compile(r"\b(?:each|every|per|individual)\b", re.I)
+# ------------------------------------------------------------------------------------------- combination
 
-
-def _per_unit(text: str, pos: int) -> bool:
-    """True when the count is about each unit ("each bullet should be under 10 words"), not the response."""
-    cs = _clause_start(text, pos, 40)
-    return bool(_PER_UNIT_RE.search(text, cs, pos))
-
-
-# -- combination
 
 _REPEAT_RE = re.compile(
     r"\b(?:repeat|restate|copy|reproduce|echo|recite)\w*\s+(?:back\s+|out\s+)?(?:the|this|my|your|our|that|above|following)?\s*"
-    r"(?:(?:exact|entire|original|whole|same|full|above|following|user'?s?)\s+)*"
-    r"(?:request|prompt|question|instructions?|query|sentence|task|message|input|text)s?\b"
-    r"|\b(?:request|prompt|question|instructions?)\b[^.\n]{0,40}\b(?:verbatim|word\s+for\s+word)",
-    _F,
+    r"(?:(?:exact|entire|original|whole|same|full|above|following|first|user'?s?)\s+)*"
+    r"(?:request|prompt|question|instructions?|query|sentence|task|message|input|text|line)s?\b"
+    r"|\b(?:request|prompt|question|instructions?)\b[^.\n]{0,40}\b(?:verbatim|word\s+for\s+word)"
 )
 
 
-def _d_repeat(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "repeat" in low or "verbatim" in low or "word for word" in low or "restate" in low or "copy" in low:
-        m = _REPEAT_RE.search(text)
-        if m:
-            _emit(out, claimed, "combination:repeat_prompt", m.span())
+def _d_repeat(c: _Ctx) -> None:
+    needles = ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo")
+    m = next(c.scan(_REPEAT_RE, needles, 60, 60), None)
+    if m:
+        c.emit("combination:repeat_prompt", m.span())
 
 
 _TWO_RESP_RE = re.compile(
-    r"\b(?:two|2)\s+(?:different|distinct|separate|alternative|independent)\s+(?:responses|answers|versions|replies|drafts)\b"
+    r"\b(?:two|2)\s+(?:different|distinct|separate|alternative)\s+(?:responses|answers|versions|replies|drafts)\b"
     r"|\b(?:six|6)\s+asterisk(?:s|\s+symbols?|\s+marks?|\s+characters?)?"
-    r"|(?<!\*)\*{6}(?!\*)",
-    _F,
+    r"|(?<!\*)\*{6}(?!\*)"
 )
 
 
-def _d_two_responses(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "******" in low or "asterisk" in low or "two " in low or "2 " in low:
-        m = _TWO_RESP_RE.search(text)
-        if m and not _overlaps(m.span(), claimed):
-            _emit(out, claimed, "combination:two_responses", m.span())
+def _d_two_responses(c: _Ctx) -> None:
+    m = next(c.scan(_TWO_RESP_RE, ("******", "asterisk", "different", "distinct", "separate", "alternative"), 10, 30), None)
+    if m and c.free(m.span()):
+        c.emit("combination:two_responses", m.span())
 
 
-# -- detectable_content
-
-_PS_RE = re.compile(r"\bpost[\s-]?scripts?\b|(?<![A-Za-z])P\.\s?(?:P\.\s?)*S\b\.?", _F)
-_PS_MARKER_RE = re.compile(r"(?<![A-Za-z])P\.\s?(?:P\.\s?)*S\b\.?")
+# ------------------------------------------------------------------------------------ detectable_content
 
 
-def _d_postscript(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "p.s" in low or "p.p.s" in low or "script" in low or "p. s" in low:
-        m = _PS_RE.search(text)
-        if m and not _overlaps(m.span(), claimed):
-            mk = _PS_MARKER_RE.search(text, m.start(), min(len(text), m.end() + 60))
-            marker = mk.group(0).replace(" ", "") if mk else "P.S."
-            _emit(out, claimed, "detectable_content:postscript", (m.start(), mk.end() if mk else m.end()),
-                  {"postscript_marker": marker})
+_PS_RE = re.compile(r"\bpost[\s-]?scripts?\b|(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
+_PS_MARKER_RE = re.compile(r"(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 
 
-_PLACEHOLDER_NUM_RE = re.compile(_count_pattern(r"placeholders?"), _F)
-_PLACEHOLDER_RE = re.compile(r"\bplaceholders?\b|\bsquare\s+brackets?\b", _F)
+def _d_postscript(c: _Ctx) -> None:
+    m = next(c.scan(_PS_RE, ("p.s", "p. s", "p.p", "script"), 6, 20), None)
+    if m and c.free(m.span()):
+        mk = _PS_MARKER_RE.search(c.low, m.start(), min(len(c.low), m.end() + 60))
+        marker = c.cut(mk).replace(" ", "").upper() if mk else "P.S."
+        c.emit("detectable_content:postscript", (m.start(), mk.end() if mk else m.end()), {"postscript_marker": marker})
 
 
-def _d_placeholders(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "placeholder" not in low:
-        return
-    m = next(_finditer(_PLACEHOLDER_NUM_RE, text, _windows(low, ("placeholder",), 60, 12)), None)
-    if m:
-        c = _count_from(m, "at least")
-        if c:
-            _emit(out, claimed, "detectable_content:number_placeholders", m.span(),
-                  {"relation": c[0], "num_placeholders": c[1]})
+_PLACEHOLDER_RE = re.compile(r"placeholders?\b")
+
+
+def _d_placeholders(c: _Ctx) -> None:
+    for cnt, s, e in c.counts(_PLACEHOLDER_RE, ("placeholder",), 2):
+        if c.free((s, e)):
+            c.emit("detectable_content:number_placeholders", (s, e),
+                   {"relation": cnt.relation or "at least", "num_placeholders": cnt.n})
             return
-    m = _PLACEHOLDER_RE.search(text)
-    if m:
-        _emit(out, claimed, "detectable_content:number_placeholders", m.span(),
-              {"relation": "at least", "num_placeholders": 1})
+    spans = c.units(_PLACEHOLDER_RE, ("placeholder",))
+    if spans and c.free(spans[0]):
+        c.emit("detectable_content:number_placeholders", spans[0], {"relation": "at least", "num_placeholders": 1})
 
 
-# -- detectable_format
-
-_TITLE_RE = re.compile(
-    r"<<[^<>\n]{0,100}>>|\bdouble\s+angul?ar\s+brackets?\b|\bdouble\s+angle\s+brackets?\b|\bangle\s+brackets?\b|"
-    r"\btitle\b[^.\n]{0,40}«",
-    _F,
-)
+# -------------------------------------------------------------------------------------- detectable_format
 
 
-def _d_title(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "<<" in low or "angular" in low or "angle bracket" in low or "«" in low:
-        m = _TITLE_RE.search(text)
-        if m and not _overlaps(m.span(), claimed):
-            _emit(out, claimed, "detectable_format:title", m.span())
+_TITLE_RE = re.compile(r"<<[^<>\n]{0,100}>>|\b(?:double\s+)?angul?ar\s+brackets?\b|\bdouble\s+angle\s+brackets?\b")
 
 
-_JSON_RE = re.compile(r"\bjson\b", _F)
+def _d_title(c: _Ctx) -> None:
+    m = next(c.scan(_TITLE_RE, ("<<", "angular", "angle bracket"), 8, 110), None)
+    if m and c.free(m.span()):
+        c.emit("detectable_format:title", m.span())
 
 
-def _d_json(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "json" in low:
-        for m in _JSON_RE.finditer(text):
-            if not _overlaps(m.span(), claimed):
-                _emit(out, claimed, "detectable_format:json_format", m.span())
-                return
+def _d_json(c: _Ctx) -> None:
+    low = c.low
+    for i, _ in c.positions(("json",)):
+        if (i == 0 or not low[i - 1].isalnum()) and not low[i + 4:i + 5].isalnum() and c.free((i, i + 4)):
+            c.emit("detectable_format:json_format", (i, i + 4))
+            return
 
 
+_DQ = r"(?:double[\s-]*quot\w*(?:\s+marks?)?|quotation\s+marks?|quote\s+marks?)"
 _QUOTATION_RE = re.compile(
     r"\b(?:wrap|enclose|surround|put|place|encase|encapsulate|bookend|start\s+and\s+end|begin\s+and\s+end)\w*\b"
-    r"[^.!?\n]{0,80}?(?:\bdouble[\s-]*quot\w*(?:\s+marks?)?|\bquotation\s+marks?|\bquote\s+marks?|\bquotes\b|\"\s*\")"
-    r"|\b(?:response|answer|reply|output|text|everything)\b[^.!?\n]{0,40}?\b(?:wrapped|enclosed|surrounded|in|within|inside|between)\s+"
-    r"(?:with\s+|in\s+|by\s+)?(?:a\s+pair\s+of\s+)?(?:double[\s-]*quot\w*(?:\s+marks?)?|quotation\s+marks?)",
-    _F,
+    rf"[^.!?\n]{{0,80}}?(?:\b{_DQ}|\bquotes\b|\"\s*\")"
+    rf"|\b(?P<core>(?:wrapped|enclosed|surrounded|placed|put)\s+(?:with\s+|in\s+|by\s+|inside\s+|within\s+|between\s+)?(?:a\s+pair\s+of\s+)?{_DQ})"
+    rf"|\b{_DQ}\s+(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to)\s+(?:be\s+)?(?:placed|put|added|wrapped|used)?\s*"
+    r"(?:around|at\s+the\s+(?:start|beginning)\s+and\s+(?:the\s+)?end)"
 )
-_WHOLE_RE = re.compile(r"\b(?:response|answer|reply|output|everything|entire|whole|all\s+of)\b", _F)
+_WHOLE_RE = re.compile(r"\b(?:response|answer|reply|output|everything|entire|whole|all\s+of)\b")
 
 
-def _d_quotation(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "quot" not in low:
-        return
-    for m in _QUOTATION_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+def _d_quotation(c: _Ctx) -> None:
+    for m in c.scan(_QUOTATION_RE, ("quot",), 110, 120):
+        span = m.span("core") if m.group("core") else m.span()
+        if not c.free(span):
             continue
-        s, e = m.span()
-        if _WHOLE_RE.search(text, s, min(len(text), e + 50)):
-            _emit(out, claimed, "startend:quotation", m.span())
+        if _WHOLE_RE.search(c.low, max(0, m.start() - 50), min(len(c.low), m.end() + 50)):
+            c.emit("startend:quotation", span)
             return
 
 
@@ -523,76 +745,69 @@ _CONSTRAINED_RE = re.compile(
     r"\b(?:answer|reply|respond|choose|pick|select|say|contain|include)\w*\s+(?:with\s+|from\s+|using\s+)?(?:exactly\s+|only\s+|just\s+)?"
     r"one\s+of\s+(?:the\s+)?(?:following|these|those|below|options|choices)"
     r"|\b(?:choose|pick|select)\s+(?:from|between|among)\b|\bone\s+of\s+the\s+following\s+(?:options|choices|phrases|answers|responses)"
-    r"|\bmy\s+answer\s+is\s+(?:yes|no|maybe)\b|\b(?:options|choices)\s*:\s*\(?[\"'“(]",
-    _F,
+    r"|\bmy\s+answer\s+is\s+(?:yes|no|maybe)\b|\b(?:options|choices)\s*:\s*\(?[\"'“(]"
 )
 
 
-def _d_constrained(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if ("one of" in low or "choose" in low or "pick" in low or "select" in low or "my answer is" in low
-            or "options" in low or "choices" in low):
-        m = _CONSTRAINED_RE.search(text)
-        if m and not _overlaps(m.span(), claimed):
-            _emit(out, claimed, "detectable_format:constrained_response", m.span())
+def _d_constrained(c: _Ctx) -> None:
+    m = next(c.scan(_CONSTRAINED_RE, ("one of", "choose", "pick", "select", "my answer is", "options", "choices"), 40, 40), None)
+    if m and c.free(m.span()):
+        c.emit("detectable_format:constrained_response", m.span())
 
 
 _END_RE = re.compile(
-    r"\b(?:end|finish|conclude|close|wrap\s+up|sign\s+off|terminate)(?:s|ing|ed)?\s+(?:(?:your|the|this|each|my|it|with)\b\s*)?"
+    r"\b(?:end|finish|conclude|close|wrap\s+up|sign\s+off|terminate)(?:s|ing|ed)?\s+(?:(?:your|the|this|each|my|it)\b\s*)?"
     r"(?:(?!with\b)\w+\s+){0,3}?with\b"
     r"|\b(?:must|should|has\s+to|needs\s+to|will)\s+(?:always\s+)?end\s+with\b"
     r"|\b(?:very\s+)?(?:last|final|closing|ending)\s+(?:sentence|line|words?|phrase)\s+(?:of\s+(?:your|the)\s+(?:\w+\s+){0,2})?"
     r"(?:must|should|has\s+to|needs\s+to|will)\s+(?:be|read)\b"
-    r"|\b(?:very\s+)?end\s+of\s+(?:your|the)\s+(?:\w+\s+){0,2}(?:must|should|has\s+to|needs\s+to|will)\s+(?:be|read|say)\b",
-    _F,
+    r"|\b(?:very\s+)?end\s+of\s+(?:your|the)\s+(?:\w+\s+){0,2}(?:must|should|has\s+to|needs\s+to|will)\s+(?:be|read|say)\b"
 )
 
 
-def _d_end(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("end" in low or "finish" in low or "conclu" in low or "close" in low or "last" in low or "final" in low
-            or "sign off" in low or "wrap up" in low):
-        return
-    for m in _END_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+def _d_end(c: _Ctx) -> None:
+    for m in c.scan(_END_RE, ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat"), 40, 90):
+        if not c.free(m.span()):
             continue
-        phrase, pe = _phrase_after(text, m.end())
+        phrase, pe = _phrase_after(c.text, c.low, m.end())
         if phrase:
-            _emit(out, claimed, "startend:end_checker", (m.start(), pe), {"end_phrase": phrase})
+            c.emit("startend:end_checker", (m.start(), pe), {"end_phrase": phrase})
             return
 
 
 _START_RE = re.compile(
     r"\b(?:start|begin|open)(?:s|ing)?\s+(?:your|the)\s+(?:(?:entire|whole|very)\s+)?(?:response|answer|reply|output|essay|email|letter|story|poem|text)\s+with\b"
     r"|\b(?:response|answer|reply|output)\s+(?:must|should|has\s+to|needs\s+to|will)\s+(?:always\s+)?(?:start|begin|open)\s+with\b"
-    r"|\b(?:very\s+)?first\s+(?:word|sentence|line|phrase)\s+of\s+(?:your|the)\s+(?:\w+\s+){0,2}(?:must|should|has\s+to|needs\s+to|will)\s+be\b",
-    _F,
+    r"|\b(?:very\s+)?first\s+(?:word|sentence|line|phrase)\s+of\s+(?:your|the)\s+(?:\w+\s+){0,2}(?:must|should|has\s+to|needs\s+to|will)\s+be\b"
 )
 
 
-def _d_start(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("start" in low or "begin" in low or "open" in low or "first" in low):
-        return
-    for m in _START_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+def _d_start(c: _Ctx) -> None:
+    for m in c.scan(_START_RE, ("start", "begin", "open", "first"), 40, 90):
+        if not c.free(m.span()):
             continue
-        phrase, pe = _phrase_after(text, m.end())
+        phrase, pe = _phrase_after(c.text, c.low, m.end())
         if phrase:
-            _emit(out, claimed, "startend:start_checker", (m.start(), pe), {"start_phrase": phrase})
+            c.emit("startend:start_checker", (m.start(), pe), {"start_phrase": phrase})
             return
 
 
-_ORD_ALT = "|".join(list(_ORDINALS) + ["last", "final", r"\d+(?:st|nd|rd|th)"])
-_FIRST_WORD = rf"(?:the\s+)?(?:(?:single\s+)?word\s+)?(?:{QUOTED}|(?P<bare>[^\W\d_][\w'-]*))"
+_ORD = _alt(list(_ORDINALS) + ["last", "final"])
+_ORD_ALT = rf"(?:{_ORD}|\d+(?:st|nd|rd|th))"
+_PARA_IDX = rf"(?:\d+|{_ONES_T})"
+_WORD_ARG = (
+    rf"(?:the\s+)?(?:(?:single\s+)?word\s+)?(?:{_QOPEN}(?P<q{{i}}>[^\"“”«»\n]{{{{1,60}}}}?){_QCLOSE}|(?P<bare{{i}}>[^\W\d_][\w'-]*))"
+)
 _NTH_PARA_RE = re.compile(
-    rf"\b(?:(?:the\s+)?(?:very\s+)?(?P<ord>{_ORD_ALT})\s+paragraph|paragraph\s+(?P<idx>\d+|{_ONES_ALT}))\s+"
-    rf"(?:(?:must|should|has\s+to|needs\s+to|will|is\s+to|shall)\s+)?(?:always\s+)?(?:start|begin|open)s?\s+with\s+{_FIRST_WORD}"
-    rf"|\b(?:start|begin|open)\s+(?:the\s+)?(?P<ord2>{_ORD_ALT})\s+paragraph\s+with\s+"
-    rf"(?:the\s+)?(?:(?:single\s+)?word\s+)?(?:{_QOPEN}(?P<q2>[^\"“”«»\n]{{1,60}}?){_QCLOSE}|(?P<bare2>[^\W\d_][\w'-]*))",
-    _F,
+    rf"\b(?:(?:the\s+)?(?:very\s+)?(?P<ord>{_ORD_ALT})\s+paragraph|paragraph\s+(?P<idx>{_PARA_IDX}))\s+"
+    rf"(?:(?:must|should|has\s+to|needs\s+to|will|is\s+to|shall)\s+)?(?:always\s+)?(?:start|begin|open)s?\s+with\s+"
+    + _WORD_ARG.format(i=1)
+    + rf"|\b(?:start|begin|open)\s+(?:the\s+)?(?:(?P<ord2>{_ORD_ALT})\s+paragraph|paragraph\s+(?P<idx2>{_PARA_IDX}))\s+with\s+"
+    + _WORD_ARG.format(i=2)
 )
 
 
 def _ordinal(s: str) -> int:
-    s = s.lower()
     if s in _ORDINALS:
         return _ORDINALS[s]
     if s in ("last", "final"):
@@ -603,490 +818,472 @@ def _ordinal(s: str) -> int:
     return _ONES.get(s, -1)
 
 
-def _d_nth_paragraph(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "paragraph" not in low:
-        return
-    for m in _NTH_PARA_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+def _d_nth_paragraph(c: _Ctx) -> None:
+    for m in c.scan(_NTH_PARA_RE, ("paragraph",), 40, 110):
+        if not c.free(m.span()):
             continue
         g = m.groupdict()
-        nth = _ordinal(g["ord"] or g["idx"] or g["ord2"] or "")
-        word = (g["q"] or g["bare"] or g["q2"] or g["bare2"] or "").strip().lower()
-        if word in ("a", "an", "the", "word"):
+        nth = _ordinal(g["ord"] or g["idx"] or g["ord2"] or g["idx2"] or "")
+        group = next(k for k in ("q1", "bare1", "q2", "bare2") if g[k])
+        word = c.cut(m, group).strip().lower()
+        if word in ("a", "an", "the", "word", "with"):
             continue
-        _emit(out, claimed, "length_constraints:nth_paragraph_first_word", m.span(),
-              {"first_word": word, "nth_paragraph": nth, "num_paragraphs": None})
+        c.emit("length_constraints:nth_paragraph_first_word", m.span(),
+               {"first_word": word, "nth_paragraph": nth, "num_paragraphs": None})
 
 
-_SECTION_MARK_RE = re.compile(
-    r"\b(?P<sp>SECTION|Section|section|PARAGRAPH|Paragraph|PART|Part|CHAPTER|Chapter|STANZA|Stanza|VERSE|Verse|SLIDE|Slide|DAY|Day|STEP|Step)"
-    r"\s+(?P<x>X|N|#|\{\w*\}|\[\w*\]|\d+)(?![\w.])"
+# Case-sensitive, on the original text: the splitter's case matters ("SECTION" vs "Section").
+_SECTION_MARK_CS_RE = re.compile(
+    r"(?P<sp>SECTION|Section|section|PARAGRAPH|Paragraph|PART|Part|CHAPTER|Chapter|STANZA|Stanza|VERSE|Verse|"
+    r"SLIDE|Slide|DAY|Day|STEP|Step)\s+(?P<x>X|N|#|\{\w*\}|\[\w*\]|\d+)(?!\w|\.\d)"
 )
-_SECTION_COUNT_RE = re.compile(
-    _count_pattern(r"sections?|parts?|paragraphs?|chapters?|stanzas?|verses?|slides?|days?|steps?"), _F
-)
+_SECTION_NEEDLES = ("section", "paragraph", "part", "chapter", "stanza", "verse", "slide", "day", "step")
+_SECTION_UNIT_RES = {u: re.compile(rf"{u}s?\b") for u in _SECTION_NEEDLES}
 
 
-def _d_sections(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("section" in low or "paragraph" in low or "part" in low or "chapter" in low or "stanza" in low
-            or "verse" in low or "slide" in low or "day" in low or "step" in low):
-        return
-    for m in _SECTION_MARK_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+def _d_sections(c: _Ctx) -> None:
+    text, low = c.text, c.low
+    for i, needle in sorted(c.positions(_SECTION_NEEDLES)):
+        if i and low[i - 1].isalnum():
+            continue
+        m = _SECTION_MARK_CS_RE.match(text, i)
+        if m is None or not c.free(m.span()):
             continue
         sp = m.group("sp")
-        unit = sp.lower()
-        count = None
-        cm_span = None
-        for cm in _SECTION_COUNT_RE.finditer(text):
-            if not _overlaps(cm.span(), claimed) and cm.group(0).lower().rstrip("s").endswith(unit):
-                count = _count_from(cm, "exactly")
-                cm_span = cm.span()
-                break
+        count = next(((cnt, s, e) for cnt, s, e in c.counts(_SECTION_UNIT_RES[needle], (needle,), 1) if c.free((s, e))), None)
         if m.group("x").isdigit() and count is None:
             continue  # "Section 2 of the contract" is a reference, not a format rule
-        _emit(out, claimed, "detectable_format:multiple_sections", m.span(),
-              {"section_spliter": sp, "num_sections": count[1] if count else None,
-               "relation": count[0] if count else None})
-        if cm_span:
-            claimed.append(cm_span)
+        c.emit("detectable_format:multiple_sections", m.span(),
+               {"section_spliter": sp, "num_sections": count[0].n if count else None,
+                "relation": (count[0].relation or "exactly") if count else None})
+        if count:
+            c.claimed.append((count[1], count[2]))
         return
 
 
-_HIGHLIGHT_NUM_RE = re.compile(
-    rf"\bhighlight\w*\s+(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s+(?:[\w-]+\s+){{0,3}}?"
-    r"(?:sections?|parts?|phrases?|passages?|points?|areas?|words?|sentences?|key\s+\w+|things?|items?|terms?|lines?)\b"
-    rf"|(?:(?P<pre2>{REL})\s+)?(?P<num2>{NUM})\s+(?:[\w-]+\s+){{0,2}}?(?:sections?|parts?|phrases?|words?|points?|sentences?|passages?)\s+"
-    r"(?:(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to|will)\s+be\s+|are\s+|be\s+)?(?:highlighted|bold(?:ed)?|italici[sz]ed|emphasi[sz]ed)",
-    _F,
+_HL_NEEDLES = ("highlight", "italic", "bold", "emphasi", "underline")
+_HL_VERB_RE = re.compile(rf"(?:highlight|italici[sz]|bold|emphasi[sz]|underline)\w*\s+(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s+")
+_HL_UNIT_RE = re.compile(
+    r"(?:[\w-]+\s+){0,3}?(?:sections?|parts?|phrases?|passages?|points?|areas?|words?|sentences?|key\s+\w+|things?|items?|"
+    r"terms?|lines?|keywords?|names?|spots?)\b"
 )
+_HL_AFTER_RE = re.compile(
+    r"(?:sections?|parts?|phrases?|words?|points?|sentences?|passages?)\s+"
+    r"(?:(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to|will)\s+be\s+|are\s+|be\s+)?(?:highlighted|bold(?:ed)?|italici[sz]ed|emphasi[sz]ed)"
+)
+_HL_ADJ_UNIT_RE = re.compile(r"(?:highlighted|italic|bold|bolded|italicized|italicised)\s+(?:text\s+)?(?:sections?|parts?|phrases?|words?|passages?)\b")
 _HIGHLIGHT_RE = re.compile(
-    r"\*highlighted\s+(?:section|part|text)[^*\n]{0,20}\*|\bhighlight\w*\b[^.!?\n]{0,40}?\b(?:with|in|using)\s+markdown\b|\bhighlighted\s+sections?\b",
-    _F,
+    r"\*(?:highlighted|italic|bold|emphasi[sz]ed)\s*(?:section|part|text|phrase|word)?[^*\n]{0,20}\*"
+    r"|\b(?:highlight|italici[sz]|bold|emphasi[sz]|underline)\w*\b[^.!?\n]{0,50}?\b(?:with|in|using|by)\s+(?:markdown|asterisks?|\*)"
+    r"|\bhighlighted\s+sections?\b|\bitalic\s+text\b"
 )
 
 
-def _d_highlights(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "highlight" not in low and "bold" not in low and "italic" not in low and "emphasi" not in low:
+def _d_highlights(c: _Ctx) -> None:
+    low = c.low
+    found: tuple[int, int, str, int] | None = None  # (start, end, relation, n)
+    for i, _ in sorted(c.positions(_HL_NEEDLES)):
+        m = _HL_VERB_RE.match(low, i)  # "highlight at least 3 sections"
+        if m:
+            unit = _HL_UNIT_RE.match(low, m.end())
+            n = parse_number(m.group("num"))
+            if unit and n is not None:
+                rel, n = _relation(m.group("pre"), None, None, n, "at least")
+                found = (i, unit.end(), rel, n)
+                break
+        unit = _HL_ADJ_UNIT_RE.match(low, i)  # "at least 3 italic text sections"
+        if unit:
+            cnt = _count_before(low, i, 0)
+            if cnt is not None:
+                found = (cnt.start, unit.end(), cnt.relation or "at least", cnt.n)
+                break
+    if found is None:  # "3 sections should be highlighted"
+        for cnt, s, e in c.counts(_HL_AFTER_RE, ("section", "part", "phrase", "word", "point", "sentence", "passage"), 2):
+            found = (s, e, cnt.relation or "at least", cnt.n)
+            break
+    wins = c.windows(_HL_NEEDLES, 60, 60)
+    if found is not None and c.free(found[:2]):
+        c.emit("detectable_format:number_highlighted_sections", found[:2], {"relation": found[2], "num_highlights": found[3]})
+        c.claimed.extend(x.span() for x in c.finditer(_HIGHLIGHT_RE, wins))  # its "*italic text*" example
         return
-    for m in _finditer(_HIGHLIGHT_NUM_RE, text, _windows(low, ("highlight", "bold", "italic", "emphasi"), 80, 80)):
-        if _overlaps(m.span(), claimed):
-            continue
-        num = m.group("num") or m.group("num2")
-        n = parse_number(num)
-        if n is None:
-            continue
-        rel, n = _relation(m.group("pre") or m.group("pre2"), None, None, n, "at least")
-        _emit(out, claimed, "detectable_format:number_highlighted_sections", m.span(),
-              {"relation": rel, "num_highlights": n})
-        for extra in _HIGHLIGHT_RE.finditer(text):  # the "*highlighted section*" example belongs to it
-            claimed.append(extra.span())
-        return
-    m = _HIGHLIGHT_RE.search(text)
-    if m and not _overlaps(m.span(), claimed):
-        _emit(out, claimed, "detectable_format:number_highlighted_sections", m.span(),
-              {"relation": "at least", "num_highlights": 1})
+    m = next(c.finditer(_HIGHLIGHT_RE, wins), None)
+    if m and c.free(m.span()):
+        c.emit("detectable_format:number_highlighted_sections", m.span(), {"relation": "at least", "num_highlights": 1})
 
 
-_BULLET_UNIT = r"bullet(?:ed)?[\s-]*points?|bullets|bullet[\s-]*items?|bullet(?:ed)?[\s-]*list\s+items|bulleted\s+items"
-_BULLET_NUM_RE = re.compile(
-    rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s+(?:(?P<mid>{REL_POST})\s+)?(?:[\w-]+\s+){{0,3}}?(?:{_BULLET_UNIT})\b"
-    rf"(?:,?\s+(?P<post>{REL_POST})\b)?"
-    rf"|\bbullet(?:ed)?[\s-]*(?:point\s+)?list\s+(?:with|of|containing)\s+(?:(?P<pre2>{REL})\s+)?(?P<num2>{NUM})\s+(?:items|points|entries|elements)",
-    _F,
+_BULLET_UNIT_RE = re.compile(
+    r"bullet(?:ed)?[\s-]*points?\b|bullets\b|bullet[\s-]*items?\b|bullet(?:ed)?[\s-]*list\s+items\b|bulleted\s+items\b"
 )
-_BULLET_RE = re.compile(r"\bbullet(?:ed)?[\s-]*(?:points?|lists?|format|form|style)\b|\bbullets\b", _F)
+_BULLET_LIST_RE = re.compile(
+    rf"bullet(?:ed)?[\s-]*(?:point\s+)?list\s+(?:with|of|containing)\s+(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s+(?:items|points|entries|elements)"
+)
+_BULLET_RE = re.compile(r"bullet(?:ed)?[\s-]*(?:points?|lists?|format|form|style)\b|bullets\b")
+_NO_BULLETS_RE = re.compile(r"\b(?:no|not|without|avoid|never)\b[^.!?\n]{0,20}$|n[’']t\b[^.!?\n]{0,20}$")
 
 
-def _d_bullets(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "bullet" not in low:
-        return
-    for m in _finditer(_BULLET_NUM_RE, text, _windows(low, ("bullet",), 70, 60)):
-        if _overlaps(m.span(), claimed) or _per_unit(text, m.start()):
-            continue
-        n = parse_number(m.group("num") or m.group("num2"))
-        if n is None:
-            continue
-        rel, n = _relation(m.group("pre") or m.group("pre2"), m.group("mid") or m.group("post"), None, n, "exactly")
-        _emit(out, claimed, "detectable_format:number_bullet_lists", m.span(), {"relation": rel, "num_bullets": n})
-        for extra in _BULLET_RE.finditer(text):
-            claimed.append(extra.span())
-        return
-    m = _BULLET_RE.search(text)
-    if m and not _overlaps(m.span(), claimed):
-        _emit(out, claimed, "detectable_format:number_bullet_lists", m.span(), {"relation": None, "num_bullets": None})
+def _d_bullets(c: _Ctx) -> None:
+    for cnt, s, e in c.counts(_BULLET_UNIT_RE, ("bullet",), 3):
+        if c.free((s, e)) and not _per_unit(c.low, s):
+            c.emit("detectable_format:number_bullet_lists", (s, e), {"relation": cnt.relation or "exactly", "num_bullets": cnt.n})
+            c.claimed.extend(x.span() for x in c.scan(_BULLET_RE, ("bullet",), 0, 20))
+            return
+    for m in c.scan(_BULLET_LIST_RE, ("bullet",), 0, 60):
+        n = parse_number(m.group("num"))
+        if n is not None and c.free(m.span()):
+            rel, n = _relation(m.group("pre"), None, None, n, "exactly")
+            c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": rel, "num_bullets": n})
+            return
+    m = next(c.scan(_BULLET_RE, ("bullet",), 0, 20), None)
+    if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
+        c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": None, "num_bullets": None})
 
 
 _NUMBERED_RE = re.compile(
     r"\bnumbered\s+(?:list|lists|points?|items?|steps?|format|bullets?|form)\b|\benumerated\s+(?:list|points|steps)\b"
-    r"|\b(?:as|in)\s+a\s+numbered\b|\bnumber\s+(?:each|the|your)\s+(?:items?|steps?|points?|lines?)\b",
-    _F,
+    r"|\b(?:as|in)\s+a\s+numbered\b|\bnumber\s+(?:each|the|your)\s+(?:items?|steps?|points?|lines?)\b"
 )
 
 
-def _d_numbered(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "number" in low or "enumerat" in low:
-        m = _NUMBERED_RE.search(text)
-        if m and not _overlaps(m.span(), claimed):
-            _emit(out, claimed, "detectable_format:numbered_list", m.span())
+def _d_numbered(c: _Ctx) -> None:
+    m = next(c.scan(_NUMBERED_RE, ("number", "enumerat"), 8, 30), None)
+    if m and c.free(m.span()):
+        c.emit("detectable_format:numbered_list", m.span())
 
 
 _TABLE_RE = re.compile(
     r"\b(?:in|as|into|using|with|create|make|use|produce|draw|build|give\s+me|provide|format\w*\s+(?:\w+\s+){0,3}?as)\s+"
-    r"(?:a\s+|the\s+|one\s+)?(?:markdown\s+|simple\s+|single\s+|comparison\s+|two[\s-]column\s+)?tables?\b|\btabular\s+(?:form|format)\b",
-    _F,
+    r"(?:a\s+|the\s+|one\s+)?(?:markdown\s+|simple\s+|single\s+|comparison\s+|two[\s-]column\s+)?tables?\b|\btabular\s+(?:form|format)\b"
 )
 
 
-def _d_table(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "table" in low or "tabular" in low:
-        m = _TABLE_RE.search(text)
-        if m and not _overlaps(m.span(), claimed):
-            _emit(out, claimed, "detectable_format:table", m.span())
+def _d_table(c: _Ctx) -> None:
+    m = next(c.scan(_TABLE_RE, ("table", "tabular"), 60, 12), None)
+    if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
+        c.emit("detectable_format:table", m.span())
 
 
-_MARKDOWN_RE = re.compile(r"\bmarkdown\b(?!\s+(?:divider|separator|ticks|code\s+ticks))", _F)
+_MARKDOWN_RE = re.compile(r"\bmarkdowns?\b(?!\s+(?:divider|separator|ticks|code\s+ticks))")
 _MARKDOWN_SIBLINGS = frozenset({
     "detectable_format:number_highlighted_sections", "detectable_format:number_bullet_lists",
     "detectable_format:table", "detectable_format:numbered_list",
 })
 
 
-def _d_markdown(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "markdown" not in low or any(d.kind in _MARKDOWN_SIBLINGS for d in out):
+def _d_markdown(c: _Ctx) -> None:
+    if any(d.kind in _MARKDOWN_SIBLINGS for d in c.out):
         return
-    for m in _MARKDOWN_RE.finditer(text):
-        if not _overlaps(m.span(), claimed):
-            _emit(out, claimed, "detectable_format:markdown", m.span())
+    for m in c.scan(_MARKDOWN_RE, ("markdown",), 1, 30):
+        if c.free(m.span()):
+            c.emit("detectable_format:markdown", m.span())
             return
 
 
-# -- change_case
+# ------------------------------------------------------------------------------------------- change_case
+
 
 _CAPS_CORE = r"(?:capital(?:i[sz]ed)?\s+letters|capitals|caps|upper[\s-]*case(?:\s+letters)?|capital\s+case)"
 _CAPWORDS_SUBJ_RE = re.compile(
-    rf"\b(?P<q>(?:some|a\s+few|several|certain|key|important|occasional|few)\s+)?words?\s+(?:\w+\s+){{0,2}}?"
-    rf"(?:in|with|of|using|written\s+in|that\s+are(?:\s+in)?|be\s+in|are\s+in|to\s+be\s+in)\s+(?:all[\s-]*)?{_CAPS_CORE}"
-    rf"|\ball[\s-]*caps\s+words?\b|\b(?:fully\s+)?capitali[sz]ed\s+words?\b|\bcapitali[sz]e\s+(?P<q2>(?:a\s+few|some|several|certain|key|important)\s+)words?\b"
-    rf"|\bwords?\s+with\s+all\s+capital\s+letters\b",
-    _F,
+    rf"\b(?:(?:some|a\s+few|several|certain|key|important|occasional|few|stress)\s+)?words?\s+(?:\w+\s+){{0,2}}?"
+    rf"(?:in|with|of|using|written\s+in|that\s+are(?:\s+in)?|which\s+are(?:\s+in)?|be\s+in|are\s+in|to\s+be\s+in)\s+(?:all[\s-]*)?(?:{_CAPS_CORE}|capitali[sz]ed)"
+    r"|\ball[\s-]*caps\s+words?\b|\b(?:fully\s+)?capitali[sz]ed\s+words?\b"
+    r"|\bcapitali[sz]e\s+(?:(?:a\s+few|some|several|certain|key|important)\s+)words?\b"
 )
-_CAPWORDS_NUM_RE = re.compile(
-    rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s*(?P<plus>\+)?\s+(?:(?P<mid>{REL_POST})\s+)?(?:\w+\s+){{0,2}}?words?\s+(?:\w+\s+){{0,3}}?"
-    rf"(?:in|with|be\s+in|are\s+in|written\s+in|using)\s+(?:all[\s-]*)?{_CAPS_CORE}",
-    _F,
+_CAPS_AFTER_WORDS_RE = re.compile(
+    rf"words?\s+(?:\w+\s+){{0,5}}?(?:in|with|be\s+in|are\s+in|written\s+in|using)\s+(?:all[\s-]*)?{_CAPS_CORE}"
 )
-_ALL_BEFORE_RE = re.compile(r"\b(?:all|every|each|entire)\s+(?:of\s+)?(?:your\s+|the\s+|my\s+)?$", _F)
+_ALL_BEFORE_RE = re.compile(r"\b(?:all|every|each|entire|single)\s+(?:of\s+)?(?:your\s+|the\s+|my\s+)?$")
 
 
-def _d_capital_frequency(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("capital" in low or "caps" in low or "upper" in low):
-        return
-    wins = _windows(low, ("capital", "caps", "upper"), 90, 20)
-    for m in _finditer(_CAPWORDS_NUM_RE, text, wins):
-        if _overlaps(m.span(), claimed):
-            continue
-        n = parse_number(m.group("num"))
-        if n is None:
-            continue
-        rel, n = _relation(m.group("pre"), m.group("mid"), m.group("plus"), n, "exactly")
-        _emit(out, claimed, "change_case:capital_word_frequency", m.span(),
-              {"capital_relation": rel, "capital_frequency": n})
-    for m in _finditer(_CAPWORDS_SUBJ_RE, text, wins):
-        if _overlaps(m.span(), claimed):
-            continue
-        if _ALL_BEFORE_RE.search(text, max(0, m.start() - 20), m.start()):
+def _d_capital_frequency(c: _Ctx) -> None:
+    for cnt, s, e in c.counts(_CAPS_AFTER_WORDS_RE, ("word",), 2):  # "at least 5 words in all caps"
+        if c.free((s, e)):
+            c.emit("change_case:capital_word_frequency", (s, e),
+                   {"capital_relation": cnt.relation or "exactly", "capital_frequency": cnt.n})
+    for m in c.scan(_CAPWORDS_SUBJ_RE, ("capital", "caps", "upper"), 100, 20):
+        if not c.free(m.span()) or _ALL_BEFORE_RE.search(c.low, max(0, m.start() - 20), m.start()):
             continue  # "write all words in capital letters" is the whole-response rule
-        t = _find_times(text, m.end(), 110)
+        t = _find_times(c.low, m.end(), 110)
         if t:
             rel, n, end = t
             span = (m.start(), end)
-        elif m.group("q") or m.group("q2") or re.search(r"\bwords?\b", m.group(0), re.I):
-            rel, n, span = "at least", 1, m.span()
         else:
-            continue
-        _emit(out, claimed, "change_case:capital_word_frequency", span,
-              {"capital_relation": rel, "capital_frequency": n})
+            rel, n, span = "at least", 1, m.span()
+        c.emit("change_case:capital_word_frequency", span, {"capital_relation": rel, "capital_frequency": n})
 
 
 _UPPER_RE = re.compile(
-    rf"\b(?:in\s+all[\s-]*|all[\s-]*|only\s+(?:use\s+|using\s+)?|entirely\s+in\s+|(?:written\s+|typed\s+)?in\s+|using\s+only\s+|solely\s+in\s+)"
-    rf"(?:capital(?:s|\s+letters?)|caps(?:\s+lock)?|upper[\s-]*case(?:\s+letters?)?|block\s+capitals)\b"
+    r"\b(?:in\s+all[\s-]*|all[\s-]*|only\s+(?:use\s+|using\s+)?|entirely\s+in\s+|(?:written\s+|typed\s+)?in\s+|using\s+only\s+|solely\s+in\s+)"
+    r"(?:capital(?:s|\s+letters?)|caps(?:\s+lock)?|upper[\s-]*case(?:\s+letters?)?|block\s+capitals)\b"
     r"|\bcapitali[sz]e\s+(?:all|every|each|everything|the\s+(?:entire|whole)|your\s+(?:entire|whole))\b"
     r"|\b(?:no|without(?:\s+using)?(?:\s+any)?|zero)\s+lower[\s-]*case\b"
     r"|\blower[\s-]*case\s+(?:letters\s+)?(?:are\s+)?(?:not\s+allowed|forbidden|prohibited|banned)"
-    r"|\ball\s+(?:your\s+|the\s+)?(?:words|letters)\s+(?:in|should\s+be\s+in|must\s+be\s+in|need\s+to\s+be\s+in)\s+(?:capital|upper|caps)",
-    _F,
+    r"|\ball\s+(?:of\s+)?(?:your\s+|the\s+)?(?:words|letters)\b[^.!?\n]{0,40}?\b(?:capitali[sz]ed|upper[\s-]*case|in\s+caps|in\s+capitals?)"
 )
 _LOWER_RE = re.compile(
-    r"\b(?:all[\s-]*|in\s+|only\s+|entirely\s+(?:in\s+)?|using\s+only\s+|solely\s+in\s+)lower[\s-]*case\b"
+    r"\b(?:all[\s-]*|in\s+|only\s+(?:use\s+|using\s+)?|entirely\s+(?:in\s+)?|using\s+only\s+|solely\s+in\s+)lower[\s-]*cases?\b"
     r"|\blower[\s-]*case\s+(?:letters\s+|characters\s+)?only\b"
-    r"|\b(?:no|without(?:\s+using)?(?:\s+any)?|not?\s+(?:use|include|contain|have|write\s+with)\s+(?:any\s+)?|never\s+use\s+(?:any\s+)?"
+    r"|\b(?:no|without(?:\s+using)?(?:\s+any)?|not?\s+(?:use|include|contain|have|write\s+with)(?:\s+any)?|never\s+use(?:\s+any)?"
     r"|avoid(?:\s+using)?(?:\s+any)?|zero)\s+(?:capital(?:s|\s+letters?|i[sz]ation)|upper[\s-]*case(?:\s+letters?)?|caps)\b"
     r"|\b(?:do\s+not|don[’']?t|never|without)\s+capitali[sz](?:e|ing)\b"
-    r"|\bcapital\s+letters\s+(?:are\s+)?(?:not\s+allowed|forbidden|prohibited|banned)",
-    _F,
+    r"|\bcapital\s+letters\s+(?:are\s+)?(?:not\s+allowed|forbidden|prohibited|banned)"
+    r"|\bnot\s+(?:a\s+single|one|any)\s+(?:letter|word|character)\b[^.!?\n]{0,40}?\bcapitali[sz]ed"
+    r"|\ball\s+(?:of\s+)?(?:your\s+|the\s+)?(?:words|letters)\b[^.!?\n]{0,40}?\blower[\s-]*case"
 )
 
 
-def _d_case(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "lower" in low or "capital" in low or "caps" in low or "upper" in low:
-        for rx, kind in ((_LOWER_RE, "change_case:english_lowercase"), (_UPPER_RE, "change_case:english_capital")):
-            for m in rx.finditer(text):
-                if not _overlaps(m.span(), claimed):
-                    _emit(out, claimed, kind, m.span())
-                    break
+def _d_case(c: _Ctx) -> None:
+    wins = c.windows(("lower", "capital", "caps", "upper"), 60, 60)
+    for rx, kind in ((_LOWER_RE, "change_case:english_lowercase"), (_UPPER_RE, "change_case:english_capital")):
+        for s, e in wins:
+            m = next((m for m in rx.finditer(c.low, s, e) if c.free(m.span())), None)
+            if m:
+                c.emit(kind, m.span())
+                break
 
 
-# -- punctuation / letters
+# -------------------------------------------------------------------------------- punctuation and letters
+
 
 _PUNCT_NAMES = {
     "exclamation": "!", "question mark": "?", "hashtag": "#", "semicolon": ";", "colon": ":", "comma": ",",
-    "hyphen": "-", "dash": "-", "asterisk": "*", "at sign": "@", "at-sign": "@", "dollar sign": "$",
-    "ampersand": "&", "period": ".", "full stop": ".", "emoji": "emoji",
+    "hyphen": "-", "dash": "-", "at sign": "@", "at-sign": "@", "dollar sign": "$", "ampersand": "&",
+    "period": ".", "full stop": ".", "emoji": "emoji",
 }
-_PUNCT_UNIT = (
-    r"exclamation\s+(?:marks?|points?)|question\s+marks?|hashtags?|semicolons?|colons?|commas?|hyphens?|dashes|dash|"
-    r"asterisks?|at[\s-]signs?|dollar\s+signs?|ampersands?|periods|full\s+stops|emojis?"
+_PUNCT_UNIT_RE = re.compile(
+    r"(?:exclamation\s+(?:marks?|points?)|question\s+marks?|hashtags?|semicolons?|colons?|commas?|hyphens?|dashes|dash|"
+    r"at[\s-]signs?|dollar\s+signs?|ampersands?|periods|full\s+stops|emojis?)\b"
 )
-_PUNCT_COUNT_RE = re.compile(
-    rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s*(?P<plus>\+)?\s+(?:(?P<mid>{REL_POST})\s+)?(?:[\w-]+\s+)??(?P<unit>{_PUNCT_UNIT})\b"
-    rf"(?:\s+(?P<post>{REL_POST})\b)?",
-    _F,
-)
-_PUNCT_NEEDLES = ("exclamation", "question mark", "hashtag", "colon", "comma", "hyphen", "dash", "asterisk",
-                  "sign", "ampersand", "period", "full stop", "emoji")
+_PUNCT_NEEDLES = ("exclamation", "question mark", "hashtag", "semicolon", "colon", "comma", "hyphen", "dash",
+                  "at sign", "at-sign", "dollar sign", "ampersand", "period", "full stop", "emoji")
 _LETTER_RE = re.compile(
-    rf"\b(?:the\s+)?(?:letter|character|char|symbol)\s+(?:{_QOPEN}(?P<ql>[^\s\"“”']){_QCLOSE}|(?P<l>[a-z])(?![\w'’]))",
-    _F,
+    rf"(?:letter|character|char|symbol)\s+(?:{_QOPEN}(?P<ql>[^\s\"“”']){_QCLOSE}|(?P<l>[a-z])(?![\w'’]))"
 )
-_NEG_BEFORE_RE = re.compile(r"\b(?:not|n[’']t|never|without|avoid\w*|no|refrain\w*|zero|exclude|omit)\b", _F)
-_ANYWHERE_RE = re.compile(r"^[^.!?\n]{0,40}?\b(?:anywhere|at\s+all|in\s+your\s+(?:\w+\s+)?(?:response|answer|reply))", _F)
+_NEG_BEFORE_RE = re.compile(r"\b(?:not|never|without|avoid\w*|no|refrain\w*|zero|exclude|omit|cannot)\b|n[’']t\b")
 
 
-def _d_letter_frequency(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "letter" in low or "character" in low or "symbol" in low or "char " in low:
-        for m in _LETTER_RE.finditer(text):
-            if _overlaps(m.span(), claimed):
-                continue
-            letter = (m.group("ql") or m.group("l")).lower()
-            t = _find_times(text, m.end(), 90)
-            if t:
-                rel, n, end = t
-                _emit(out, claimed, "keywords:letter_frequency", (m.start(), end),
-                      {"letter": letter, "let_relation": rel, "let_frequency": n})
-                continue
-            cs = _clause_start(text, m.start(), 40)
-            if _NEG_BEFORE_RE.search(text, cs, m.start()):
-                _emit(out, claimed, "keywords:letter_frequency", m.span(),
-                      {"letter": letter, "let_relation": "less than", "let_frequency": 1})
-    wins = _windows(low, _PUNCT_NEEDLES, 50, 25)
-    if wins:
-        for m in _finditer(_PUNCT_COUNT_RE, text, wins):
-            if _overlaps(m.span(), claimed):
-                continue
-            n = parse_number(m.group("num"))
-            if n is None:
-                continue
-            rel, n = _relation(m.group("pre"), m.group("mid") or m.group("post"), m.group("plus"), n, "exactly")
-            unit = " ".join(m.group("unit").lower().replace("-", " ").split())
-            letter = next((c for k, c in _PUNCT_NAMES.items() if unit.startswith(k)), unit)
-            _emit(out, claimed, "keywords:letter_frequency", m.span(),
-                  {"letter": letter, "let_relation": rel, "let_frequency": n})
+def _d_letter_frequency(c: _Ctx) -> None:
+    for m in c.match_at(_LETTER_RE, ("letter", "character", "symbol", "char")):
+        if not c.free(m.span()):
+            continue
+        letter = m.group("ql") or m.group("l")
+        t = _find_times(c.low, m.end(), 90)
+        if t:
+            rel, n, end = t
+            c.emit("keywords:letter_frequency", (m.start(), end), {"letter": letter, "let_relation": rel, "let_frequency": n})
+        elif _NEG_BEFORE_RE.search(c.low, _clause_start(c.low, m.start(), 40), m.start()):
+            c.emit("keywords:letter_frequency", m.span(), {"letter": letter, "let_relation": "less than", "let_frequency": 1})
+    for cnt, s, e in c.counts(_PUNCT_UNIT_RE, _PUNCT_NEEDLES, 1):
+        if not c.free((s, e)) or cnt.low_n is not None:
+            continue
+        unit = " ".join(c.low[s:e].replace("-", " ").split())
+        letter = next((ch for k, ch in _PUNCT_NAMES.items() if k in unit), unit)
+        c.emit("keywords:letter_frequency", (s, e), {"letter": letter, "let_relation": cnt.relation or "exactly", "let_frequency": cnt.n})
 
 
-_COMMA_RE = re.compile(r"\bcomma(?:s|[\s-]free|less)?\b", _F)
+_COMMA_RE = re.compile(r"comma(?:s|[\s-]free|less)?\b")
 _COMMA_NEG_RE = re.compile(
     r"\b(?:no|not|without|avoid\w*|refrain\w*|never|zero|nor|free\s+of|devoid\s+of|omit\w*|exclud\w*|eliminat\w*|"
-    r"skip\w*|ban\w*|forbid\w*|prohibit\w*|remove|removing|drop|dropping)\b|n[’']t\b",
-    _F,
+    r"skip\w*|ban\w*|forbid\w*|prohibit\w*|remove|removing|drop|dropping|cannot)\b|n[’']t\b"
 )
 _COMMA_POST_RE = re.compile(
-    r"\s*(?:are|is|will\s+be)\s+(?:(?:strictly|completely|totally)\s+)?(?:not\s+allowed|forbidden|prohibited|banned|not\s+permitted|off[\s-]limits)",
-    _F,
+    r"\s*(?:are|is|will\s+be)\s+(?:(?:strictly|completely|totally)\s+)?(?:not\s+allowed|forbidden|prohibited|banned|not\s+permitted|off[\s-]limits)"
 )
 
 
-def _d_no_comma(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if "comma" not in low:
-        return
-    for m in _COMMA_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+def _d_no_comma(c: _Ctx) -> None:
+    low = c.low
+    for us, ue in c.units(_COMMA_RE, ("comma",)):
+        if not c.free((us, ue)):
             continue
-        word = m.group(0).lower()
-        cs = _clause_start(text, m.start(), 45)
-        if ("free" in word or "less" in word or _COMMA_NEG_RE.search(text, cs, m.start())
-                or _COMMA_POST_RE.match(text, m.end())):
-            _emit(out, claimed, "punctuation:no_comma", (cs if cs > m.start() - 45 else m.start(), m.end()))
+        cs = _clause_start(low, us, 45)
+        word = low[us:ue]
+        if "free" in word or "less" in word or _COMMA_NEG_RE.search(low, cs, us) or _COMMA_POST_RE.match(low, ue):
+            c.emit("punctuation:no_comma", (us, ue))
             return
 
 
-# -- keywords
+# ------------------------------------------------------------------------------------------------ keywords
 
 _KW_STOP = frozenset({
     "count", "counts", "limit", "limits", "length", "in", "with", "should", "must", "that", "is", "are", "be",
     "for", "of", "the", "a", "an", "and", "or", "to", "your", "this", "it", "you", "as", "at", "on", "by",
-    "per", "can", "will", "may", "list", "choice", "usage", "order",
+    "per", "can", "will", "may", "list", "choice", "usage", "order", "any", "such", "like", "each", "every",
+    "from", "more", "less", "than", "these", "those", "following", "only", "not", "at",
 })
-_KW_TOKEN = rf"(?:{QUOTED}|(?P<bare>[^\W\d_][\w'’-]*))"
 _KW_FREQ_RE = re.compile(
-    rf"\b(?:the\s+)?(?:key\s*words?|words?|terms?|phrases?|names?|tokens?)\s+{_KW_TOKEN}"
-    rf"|\b(?:use|using|mention|mentioning|include|including|repeat|repeating|say|saying|write|writing|feature|featuring)\s+{_QOPEN}(?P<q2>[^\"“”«»\n]{{1,60}}?){_QCLOSE}"
-    rf"|(?:^|[\s(])(?P<q3>[\"“][^\"“”\n]{{1,60}}?[\"”])\s+(?:should|must|has\s+to|needs\s+to|is\s+to|will)\s+(?:appear|occur|be\s+(?:used|mentioned|included|repeated))",
-    _F,
+    rf"(?:key\s*words?|words?|terms?|phrases?|names?|tokens?)\s+(?:{QUOTED}|(?P<bare>[^\W\d_][\w'’-]*))"
+    rf"|(?:use|using|mention|mentioning|include|including|repeat|repeating|say|saying|write|writing|feature|featuring)\s+{_QOPEN}(?P<q2>[^\"“”«»\n]{{1,60}}?){_QCLOSE}"
+    rf"|[\"“](?P<q3>[^\"“”\n]{{1,60}}?)[\"”]\s+(?:should|must|has\s+to|needs\s+to|is\s+to|will)\s+(?:appear|occur|be\s+(?:used|mentioned|included|repeated))"
 )
+_KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "token", "use", "using", "mention", "includ",
+                    "repeat", "say", "writ", "featur", "\"", "“")
 
 
-def _d_keyword_frequency(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("time" in low or "once" in low or "twice" in low or "thrice" in low):
+def _d_keyword_frequency(c: _Ctx) -> None:
+    if not c.has("time", "once", "twice", "thrice"):
         return
-    for m in _KW_FREQ_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+    for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES):
+        if not c.free(m.span()):
             continue
-        kw = m.group("q") or m.group("bare") or m.group("q2") or (m.group("q3") or "").strip("\"“”")
-        if not kw or kw.lower() in _KW_STOP:
+        group = next((k for k in ("q", "bare", "q2", "q3") if m.group(k)), None)
+        if group is None or (group == "bare" and m.group("bare") in _KW_STOP):
             continue
-        t = _find_times(text, m.end(), 70, allow_bare_relation=False)
+        t = _find_times(c.low, m.end(), 70, bare_relation=False)
         if not t:
             continue
         rel, n, end = t
-        if _overlaps((m.start(), end), claimed):
-            continue
-        _emit(out, claimed, "keywords:frequency", (m.start(), end),
-              {"keyword": kw.strip().lower(), "relation": rel, "frequency": n})
+        if c.free((m.start(), end)):
+            c.emit("keywords:frequency", (m.start(), end), {"keyword": c.cut(m, group).strip(), "relation": rel, "frequency": n})
 
 
-_NEG = r"(?:do\s+not|does\s+not|don[’']?t|doesn[’']?t|never|not|avoid|refrain\s+from|without|must\s+not|mustn[’']?t|should\s+not|shouldn[’']?t|cannot|can[’']?t|may\s+not|no\s+need\s+to)"
-_VERB = r"(?:us(?:e|es|ing)|includ(?:e|es|ing)|mention(?:s|ing)?|say(?:s|ing)?|writ(?:e|es|ing)|contain(?:s|ing)?|utili[sz](?:e|ing)|put(?:ting)?|add(?:ing)?|employ(?:ing)?|feature|featuring|spell(?:ing)?|typ(?:e|ing))"
+_NEG = (
+    r"(?:do\s+not|does\s+not|don[’']?t|doesn[’']?t|never|not|refrain\s+from|without|must\s+not|mustn[’']?t|should\s+not|"
+    r"shouldn[’']?t|cannot|can[’']?t|may\s+not|make\s+sure\s+not\s+to)"
+)
+_VERB = (
+    r"(?:us(?:e|es|ing)|includ(?:e|es|ing)|mention(?:s|ing)?|say(?:s|ing)?|writ(?:e|es|ing)|contain(?:s|ing)?|utili[sz](?:e|ing)|"
+    r"put(?:ting)?|add(?:ing)?|employ(?:ing)?|feature|featuring|spell(?:ing)?|typ(?:e|ing))"
+)
+_SELF_NEG_VERB = r"(?:avoid(?:ing)?|exclud(?:e|ing)|omit(?:ting)?|ban|skip(?:ping)?|leave\s+out)"
 _KW_NOUN = r"(?:key[\s-]?words?|words?|terms?|phrases?|names?)"
 _FORBID_RE = re.compile(
-    rf"\b{_NEG}(?:\s+(?:ever|even|also|please|at\s+all|once))?\s+{_VERB}\s+(?:any\s+of\s+)?(?:the\s+|these\s+)?(?:following\s+)?{_KW_NOUN}\b\s*:?"
-    rf"|\b{_NEG}(?:\s+(?:ever|even|also|please))?\s+{_VERB}\s+(?={_QOPEN})"
-    rf"|\b(?:the\s+)?{_KW_NOUN}\s+(?P<kw>{QUOTED}|[^\W\d_][\w'’-]*)\s+(?:should|must|may|can|is\s+to|are\s+to)\s*(?:not|n[’']t|never)\s+(?:\w+\s+)?"
-    r"(?:appear|be\s+used|be\s+mentioned|be\s+included|occur|show\s+up|be\s+said|be\s+written)"
-    rf"|\b(?:banned|forbidden|prohibited|taboo|disallowed)\s+{_KW_NOUN}\b\s*(?:are|is|include|:)?",
-    _F,
+    rf"(?:{_NEG}(?:\s+(?:ever|even|also|please|at\s+all|once))?\s+{_VERB}|{_SELF_NEG_VERB}(?:\s+{_VERB})?)\s+(?:any\s+of\s+)?(?:the\s+|these\s+)?(?:following\s+)?"
+    rf"(?:(?!any\b|other\b|more\b|extra\b|additional\b|single\b)\w+\s+)?{_KW_NOUN}\b(?:\s+such\s+as)?\s*:?"
+    rf"|(?:{_NEG}(?:\s+(?:ever|even|also|please))?\s+{_VERB}|{_SELF_NEG_VERB}(?:\s+{_VERB})?)\s+(?={_QOPEN}|\[)"
+    rf"|{_NEG}\s+mention\s+(?=[a-z])(?!any\b|anything\b|the\b|a\b|an\b|it\b|that\b|this\b|your\b|how\b|what\b|why\b)"
+    rf"|(?:banned|forbidden|prohibited|taboo|disallowed)\s+{_KW_NOUN}\b\s*(?:are|is|include|:)?"
 )
+_FORBID_SUBJ_RE = re.compile(
+    rf"{_KW_NOUN}\s+(?P<kw>(?:{QUOTED}|[^\W\d_][\w'’-]*)(?:(?:\s*,\s*|\s+(?:and|or|nor)\s+|\s*,\s*(?:and|or)\s+)(?:{_QOPEN}[^\"“”«»\n]{{1,60}}?{_QCLOSE}|[^\W\d_][\w'’-]*))*)\s+"
+    r"(?:should|must|may|can|is\s+to|are\s+to|do|does)\s*(?:not|n[’']t|never)\s+(?:\w+\s+)?"
+    r"(?:appear|be\s+used|be\s+mentioned|be\s+included|occur|show\s+up|be\s+said|be\s+written|be\s+in)"
+)
+_FORBID_NEEDLES = ("not", "n't", "n’t", "never", "avoid", "refrain", "without", "exclud", "omit", "forbid", "ban",
+                   "prohibit", "taboo", "skip", "leave out", "make sure not")
+_FORBID_START_NEEDLES = ("do", "does", "don", "doesn", "never", "not", "refrain", "without", "must", "mustn", "should",
+                         "shouldn", "cannot", "can", "may", "make sure", "avoid", "exclud", "omit", "ban", "skip",
+                         "leave out", "forbidden", "prohibited", "taboo", "disallowed")
+_NOUN_NEEDLES = ("word", "keyword", "key word", "key-word", "term", "phrase", "name")
 
 
-def _d_forbidden(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("not" in low or "n't" in low or "n’t" in low or "never" in low or "avoid" in low or "refrain" in low
-            or "without" in low or "forbid" in low or "ban" in low or "prohibit" in low or "taboo" in low):
+def _d_forbidden(c: _Ctx) -> None:
+    if not c.has("word", "term", "phrase", "name", "mention", "\"", "“", "'", "‘", "["):
         return
-    for m in _FORBID_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+    matches = list(c.match_at(_FORBID_RE, _FORBID_START_NEEDLES))
+    if c.has("not", "n't", "n’t", "never"):
+        matches.extend(c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES))
+    for m in matches:
+        if not c.free(m.span()):
             continue
-        if m.group("kw"):
-            kw = m.group("q") or m.group("kw")
-            if kw.lower() in _KW_STOP:
-                continue
-            _emit(out, claimed, "keywords:forbidden_words", m.span(), {"forbidden_words": [kw.strip().lower()]})
-            continue
-        words, end = _parse_keywords(text, m.end())
-        words = [w for w in words if w.lower() not in _KW_STOP]
+        if m.re is _FORBID_SUBJ_RE:  # "the words X and Y should not appear"
+            words, _ = _parse_keywords(c.text, c.low, m.start("kw"), m.end("kw") - m.start("kw"))
+            span = m.span()
+        else:
+            words, end = _parse_keywords(c.text, c.low, m.end())
+            span = (m.start(), max(end, m.end()))
+        words = [w for w in words if w.lower() not in _KW_STOP and _HAS_ALNUM_RE.search(w)]
         if words:
-            _emit(out, claimed, "keywords:forbidden_words", (m.start(), max(end, m.end())),
-                  {"forbidden_words": [w.lower() for w in words]})
+            c.emit("keywords:forbidden_words", span, {"forbidden_words": words})
 
 
 _EXIST_RE = re.compile(
-    rf"\b(?:includ(?:e|es|ing)|contain(?:s|ing)?|us(?:e|es|ing)|mention(?:s|ing)?|incorporat(?:e|es|ing)|featur(?:e|es|ing)|"
+    rf"(?:includ(?:e|es|ing)|contain(?:s|ing)?|us(?:e|es|ing)|mention(?:s|ing)?|incorporat(?:e|es|ing)|featur(?:e|es|ing)|"
     rf"ha(?:ve|s|ving)|add(?:s|ing)?|work\s+in|weave\s+in|put\s+in|with)\s+(?:all\s+(?:of\s+)?)?(?:the\s+|these\s+)?(?:following\s+)?"
-    rf"(?:key[\s-]?words?|words?|terms?|phrases?)\b\s*:?"
-    rf"|\b(?:mention|include|use|name[\s-]?drop)\s+(?={_QOPEN})"
-    rf"|\b(?:key[\s-]?words?|terms?)\s*:\s*",
-    _F,
+    rf"(?:key[\s-]?words?|words?|terms?|phrases?|items?)\b\s*:?"
+    rf"|(?:mention|include|use|name[\s-]?drop)\s+(?={_QOPEN})"
+    rf"|(?:key[\s-]?words?|terms?)\s*:\s*"
 )
+_EXIST_NEEDLES = ("includ", "contain", "use", "using", "mention", "incorporat", "featur", "have", "has", "having", "add",
+                  "work in", "weave in", "put in", "with", "name", "key", "term")
 
 
-def _d_existence(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    if not ("word" in low or "term" in low or "phrase" in low or "mention" in low or "include" in low or "use" in low):
+def _d_existence(c: _Ctx) -> None:
+    if not c.has("word", "term", "phrase", "item", "\"", "“", "'", "‘"):
         return
-    for m in _EXIST_RE.finditer(text):
-        if _overlaps(m.span(), claimed):
+    for m in c.match_at(_EXIST_RE, _EXIST_NEEDLES):
+        if not c.free(m.span()):
             continue
-        words, end = _parse_keywords(text, m.end())
-        words = [w for w in words if w.lower() not in _KW_STOP]
-        if words and not _overlaps((m.start(), max(end, m.end())), claimed):
-            _emit(out, claimed, "keywords:existence", (m.start(), max(end, m.end())), {"keywords": words})
+        words, end = _parse_keywords(c.text, c.low, m.end())
+        words = [w for w in words if w.lower() not in _KW_STOP and _HAS_ALNUM_RE.search(w)]
+        span = (m.start(), max(end, m.end()))
+        if words and c.free(span):
+            c.emit("keywords:existence", span, {"keywords": words})
 
 
-# -- length
+# -------------------------------------------------------------------------------------------------- length
 
-_DIVIDER_RE = re.compile(r"(?<!\*)\*\*\*(?!\*)|\bmarkdown\s+divider\b|\bdivider\b|\bseparat\w+\s+by\s+(?:two|2|double)\s+(?:new\s*lines?|line\s*breaks)", _F)
-_RANGE_TAIL = r"(?:(?P<pre>between|from)\s+)?(?P<a>{n})\s*(?:-|–|to|and)\s*(?P<b>{n})(?:\s*-\s*|\s+)(?:{unit})\b"
+_LIMIT_VERB_RE = re.compile(r"\b(?:limit|keep|restrict|cap|trim|shorten|cut)\w*\b")
 
 
-def _length_detector(kind: str, param: str, unit: str, triggers: tuple[str, ...], subject: str | None = None) -> Callable[..., None]:
-    count_re = re.compile(_count_pattern(unit), _F)
-    range_re = re.compile(_RANGE_TAIL.format(n=NUM, unit=unit), _F)
-    limit_re = re.compile(
-        rf"\b(?:limit|keep|restrict|cap|trim|shorten)\w*\b[^.!?\n]{{0,40}}?\bto\s+(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})(?:\s*-\s*|\s+){unit}\b", _F
-    )
-    subj_re = (
-        re.compile(
-            rf"\b{subject}\s+(?:\w+\s+){{0,5}}?(?:(?:should|must|has\s+to|needs\s+to|will|shall)\s+(?:\w+\s+)?be|is|of|:|=)\s*"
-            rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\b(?:\s*(?:{unit}))?(?:,?\s+(?P<post>{REL_POST})\b)?",
-            _F,
-        )
-        if subject
-        else None
-    )
+def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...], subject: str | None = None,
+                     default: str = "exactly") -> Callable[[_Ctx], None]:
+    """A detector for counts of one unit (words, sentences, ...): "[relation] N unit [relation]", ranges
+    ("200-300 words", "between 3 and 5 sentences"), "limit it to N unit", and "the number of unit should be N"."""
+    unit_re = re.compile(rf"(?:{unit})\b")
+    subj_re = re.compile(
+        rf"{subject}\s+(?:\w+\s+){{0,5}}?(?:(?:should|must|has\s+to|needs\s+to|will|shall)\s+(?:\w+\s+)?be|is|of|:|=)\s*"
+        rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\b(?:\s*(?:{unit}))?(?:,?\s+(?P<post>{REL_POST})\b)?"
+    ) if subject else None
+    subject_needles = ("number of", "count", "limit") if subject else ()
 
-    def detect(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-        wins = _windows(low, triggers, 90, 30)
-        if not wins:
-            return
-        for m in _finditer(range_re, text, wins):
-            if _overlaps(m.span(), claimed) or _per_unit(text, m.start()):
+    def detect(c: _Ctx) -> None:
+        low = c.low
+        for cnt, s, e in c.counts(unit_re, needles, 1):
+            if not c.free((s, e)) or _per_unit(low, s) or _negated(low, s):
                 continue
-            a, b = parse_number(m.group("a")), parse_number(m.group("b"))
-            if a is None or b is None or a >= b:
+            if cnt.low_n is not None:
+                c.emit(kind, (s, e), {"relation": "at least", param: cnt.low_n})
+                c.out.append(DetectedConstraint(kind, (s, e), {"relation": "at most", param: cnt.n}))
                 continue
-            _emit(out, claimed, kind, m.span(), {"relation": "at least", param: a})
-            out.append(DetectedConstraint(kind, m.span(), {"relation": "at most", param: b}))
-        for rx, default in ((limit_re, "at most"), (count_re, "exactly"), (subj_re, "exactly")):
-            if rx is None:
-                continue
-            for m in _finditer(rx, text, wins):
-                if _overlaps(m.span(), claimed) or _per_unit(text, m.start()):
-                    continue
-                c = _count_from(m, default)
-                if c is None:
-                    continue
-                _emit(out, claimed, kind, m.span(), {"relation": c[0], param: c[1]})
+            rel = cnt.relation
+            if rel is None and cnt.prev == "to" and _LIMIT_VERB_RE.search(low, _clause_start(low, s, 50), s):
+                rel = "at most"  # "limit your answer to 50 words"
+            c.emit(kind, (s, e), {"relation": rel or default, param: cnt.n})
+        if subj_re is not None:
+            for m in c.scan(subj_re, subject_needles, 10, 80):
+                n = parse_number(m.group("num"))
+                if n is not None and c.free(m.span()):
+                    rel, n = _relation(m.group("pre"), m.group("post"), None, n, default)
+                    c.emit(kind, m.span(), {"relation": rel, param: n})
 
     detect.__name__ = f"_d_{param}"
     return detect
 
 
 _d_words = _length_detector(
-    "length_constraints:number_words", "num_words", r"words?", ("word",), r"(?:number\s+of\s+words|word\s+(?:count|limit))"
+    "length_constraints:number_words", "num_words", r"words?", ("word",),
+    r"(?:number\s+of\s+words|word\s+(?:count|limit))", default="about",
 )
 _d_sentences = _length_detector(
     "length_constraints:number_sentences", "num_sentences", r"sentences?", ("sentence",), r"number\s+of\s+sentences"
 )
 _d_characters = _length_detector(
     "length_constraints:number_characters", "num_characters", r"(?:characters?|chars)(?!\s+(?:before|after))",
-    ("character", "chars"), r"(?:number\s+of\s+characters|character\s+(?:count|limit))",
+    ("char",), r"(?:number\s+of\s+characters|character\s+(?:count|limit))", default="about",
 )
 _d_paragraphs_plain = _length_detector(
     "length_constraints:number_paragraphs", "num_paragraphs", r"paragraphs?", ("paragraph",), r"number\s+of\s+paragraphs"
 )
 _d_paragraphs_divided = _length_detector(
-    "length_constraints:number_paragraphs", "num_paragraphs", r"(?:sections?|parts?|stanzas?|blocks?|chunks?)",
-    ("section", "part", "stanza", "block", "chunk"),
+    "length_constraints:number_paragraphs", "num_paragraphs", r"(?:sections?|parts?|stanzas?|blocks?|chunks?|verses?)",
+    ("section", "part", "stanza", "block", "chunk", "verse"),
 )
+_DIVIDER_RE = re.compile(r"(?<!\*)\*\s?\*\s?\*(?![\s*]*\*)|\bmarkdown\s+divider\b|\bdividers?\b|\bhorizontal\s+rules?\b")
 
 
-def _d_paragraphs(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    _d_paragraphs_plain(text, low, out, claimed)
-    # Sections separated by a divider ("4 sections separated by ***") are paragraphs in IFEval's sense.
-    if ("***" in low or "divider" in low) and _DIVIDER_RE.search(text):
-        _d_paragraphs_divided(text, low, out, claimed)
+def _d_paragraphs(c: _Ctx) -> None:
+    if c.has("paragraph"):
+        _d_paragraphs_plain(c)
+    divider = next(c.scan(_DIVIDER_RE, ("***", "* * *", "divider", "horizontal rule"), 2, 20), None)
+    if divider:  # sections separated by a divider ("4 sections separated by ***") are paragraphs to IFEval
+        before = len(c.out)
+        _d_paragraphs_divided(c)
+        if len(c.out) == before and c.free(divider.span()) and not any(
+                d.kind == "length_constraints:number_paragraphs" for d in c.out):
+            c.emit("length_constraints:number_paragraphs", divider.span(), {"relation": None, "num_paragraphs": None})
 
 
-# -- language
+# ------------------------------------------------------------------------------------------------ language
 
 LANGUAGES: dict[str, str] = {
     "afrikaans": "af", "albanian": "sq", "amharic": "am", "arabic": "ar", "armenian": "hy", "azerbaijani": "az",
@@ -1105,88 +1302,93 @@ LANGUAGES: dict[str, str] = {
     "turkish": "tr", "ukrainian": "uk", "urdu": "ur", "uzbek": "uz", "vietnamese": "vi", "welsh": "cy",
     "xhosa": "xh", "yiddish": "yi", "yoruba": "yo", "zulu": "zu",
 }
-_LANG_ALT = "|".join(sorted(LANGUAGES, key=len, reverse=True))
+"""Language names the detector knows, mapped to ISO 639-1 codes (as IFEval's `language` kwarg uses)."""
+
+_LANG_T = _alt(LANGUAGES)
+_LANG_NAMES = frozenset(LANGUAGES)
+_NON_ALPHA_TO_SPACE = {i: " " for i in range(128) if not chr(i).isalpha()}
 _LANG_RE = re.compile(
     rf"\b(?:in|into|using|use|to)\s+(?:(?:only|the|entirely|fluent|pure|proper|plain|simple|formal|informal|native|standard)\s+)*"
-    rf"(?P<lang>{_LANG_ALT})\b(?!\s*-)(?!\s+(?:history|literature|culture|food|cuisine|style|people|movies?|films?|music|poetry|poets?|songs?|"
+    rf"(?P<lang>{_LANG_T})\b(?!\s*-)(?!\s+(?:history|literature|culture|food|cuisine|style|people|movies?|films?|music|poetry|poets?|songs?|"
     r"names?|dishes|restaurants?|cities|city|government|economy|wars?|empire|revolution|translation|speakers?|grammar|class(?:es)?|"
     r"course|lessons?|teachers?|words?|expressions?|idioms?|dictionary|dialects?|alphabet|script|characters|art|team|league|market))"
-    rf"|\b(?P<lang2>{_LANG_ALT})\s+(?:language\s+)?only\b|\bonly\s+(?:the\s+)?(?P<lang3>{_LANG_ALT})\b",
-    _F,
+    rf"|\b(?P<lang2>{_LANG_T})\s+(?:language\s+)?only\b|\bonly\s+(?:the\s+)?(?P<lang3>{_LANG_T})\b"
 )
-_LANG_NAMES = frozenset(LANGUAGES)
-_ALPHA_RE = re.compile(r"[a-z]+")
 _LANG_CONTEXT_RE = re.compile(
     r"\b(?:respond\w*|response|answer\w*|repl\w*|writ\w*|explain\w*|rewrite|translat\w*|say|speak|tell|describe|entire\w*|only|"
     r"completely|exclusively|solely|output|text|letter|email|essay|poem|story|haiku|joke|review|summary|summari[sz]e|document|"
-    r"compose|language|draft|create|generate|give|provide|list|make)\b",
-    _F,
+    r"compose|language|draft|create|generate|give|provide|list|make|use|using)\b"
 )
 
 
-def _d_language(text: str, low: str, out: _Out, claimed: _Claims) -> None:
-    names = _LANG_NAMES.intersection(_ALPHA_RE.findall(low))
+def _d_language(c: _Ctx) -> None:
+    low = c.low
+    names = _LANG_NAMES.intersection(low.translate(_NON_ALPHA_TO_SPACE).split())
     if not names:
         return
     seen: set[str] = set()
-    for m in _finditer(_LANG_RE, text, _windows(low, names, 70, 30)):
-        name = (m.group("lang") or m.group("lang2") or m.group("lang3")).lower()
-        code = LANGUAGES[name]
-        if code in seen or _overlaps(m.span(), claimed):
+    for i, name in sorted(c.positions(names)):
+        if (i and low[i - 1].isalpha()) or low[i + len(name):i + len(name) + 1].isalpha():
             continue
-        if m.group("lang"):
-            cs = _clause_start(text, m.start(), 80)
-            after = text[m.end():m.end() + 25].lower()
-            if not (_LANG_CONTEXT_RE.search(text, cs, m.start()) or "language" in after or "only" in after):
+        for m in _LANG_RE.finditer(low, max(0, i - 40), min(len(low), i + len(name) + 30)):
+            code = LANGUAGES[m.group("lang") or m.group("lang2") or m.group("lang3")]
+            if code in seen or not c.free(m.span()):
                 continue
-        seen.add(code)
-        _emit(out, claimed, "language:response_language", m.span(), {"language": code})
+            if m.group("lang"):
+                cs = _clause_start(low, m.start(), 80)
+                if not _LANG_CONTEXT_RE.search(low, cs, min(len(low), m.end() + 30)):
+                    continue
+            seen.add(code)
+            c.emit("language:response_language", m.span(), {"language": code})
 
 
-# --------------------------------------------------------------------------------------------- driver
+# -------------------------------------------------------------------------------------------------- driver
 
-_DETECTORS: tuple[Callable[[str, str, _Out, _Claims], None], ...] = (
-    _d_repeat,
-    _d_two_responses,
-    _d_postscript,
-    _d_title,
-    _d_json,
-    _d_quotation,
-    _d_constrained,
-    _d_end,
-    _d_nth_paragraph,
-    _d_start,
-    _d_sections,
-    _d_highlights,
-    _d_bullets,
-    _d_placeholders,
-    _d_capital_frequency,
-    _d_case,
-    _d_letter_frequency,
-    _d_no_comma,
-    _d_keyword_frequency,
-    _d_forbidden,
-    _d_existence,
-    _d_paragraphs,
-    _d_sentences,
-    _d_words,
-    _d_characters,
-    _d_language,
-    _d_numbered,
-    _d_table,
-    _d_markdown,
+_DETECTORS: tuple[tuple[Callable[[_Ctx], None], tuple[str, ...]], ...] = (
+    (_d_repeat, ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo")),
+    (_d_two_responses, ("******", "asterisk", "different", "distinct", "separate", "alternative")),
+    (_d_postscript, ("p.s", "p. s", "p.p", "script")),
+    (_d_title, ("<<", "angular", "angle bracket")),
+    (_d_json, ("json",)),
+    (_d_quotation, ("quot",)),
+    (_d_constrained, ("one of", "choose", "pick", "select", "my answer is", "options", "choices")),
+    (_d_end, ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat")),
+    (_d_nth_paragraph, ("paragraph",)),
+    (_d_start, ("start", "begin", "open", "first")),
+    (_d_sections, _SECTION_NEEDLES),
+    (_d_highlights, _HL_NEEDLES),
+    (_d_bullets, ("bullet",)),
+    (_d_placeholders, ("placeholder",)),
+    (_d_capital_frequency, ("capital", "caps", "upper")),
+    (_d_case, ("lower", "capital", "caps", "upper")),
+    (_d_letter_frequency, ("letter", "character", "symbol", "char") + _PUNCT_NEEDLES),
+    (_d_no_comma, ("comma",)),
+    (_d_keyword_frequency, ("time", "once", "twice", "thrice")),
+    (_d_forbidden, _FORBID_NEEDLES),
+    (_d_existence, _EXIST_NEEDLES),
+    (_d_paragraphs, ("paragraph", "***", "* * *", "divider", "horizontal rule")),
+    (_d_sentences, ("sentence",)),
+    (_d_words, ("word",)),
+    (_d_characters, ("char",)),
+    (_d_language, ("",)),
+    (_d_numbered, ("number", "enumerat")),
+    (_d_table, ("table", "tabular")),
+    (_d_markdown, ("markdown",)),
 )
 
-
-def _postprocess(out: _Out) -> _Out:
+def _postprocess(out: list[DetectedConstraint]) -> list[DetectedConstraint]:
     kinds = {d.kind for d in out}
     if "change_case:english_capital" in kinds or "change_case:english_lowercase" in kinds:
-        # IFEval's case ids mean "English, in all capitals/lowercase"; "in English" there is part of that rule.
+        # IFEval's case ids mean "in English, all capitals/lowercase": "in English" there is part of that rule.
         out = [d for d in out if not (d.kind == "language:response_language" and d.params.get("language") == "en")]
     if "length_constraints:nth_paragraph_first_word" in kinds:
-        paras = next((d.params["num_paragraphs"] for d in out if d.kind == "length_constraints:number_paragraphs"), None)
+        # The paragraph count belongs to the nth-paragraph rule (IFEval's kwargs carry it there).
+        counts = [d for d in out if d.kind == "length_constraints:number_paragraphs"]
+        paras = counts[0].params.get("num_paragraphs") if counts else None
         fixed = []
         for d in out:
+            if d.kind == "length_constraints:number_paragraphs" and paras is not None:
+                continue
             if d.kind == "length_constraints:nth_paragraph_first_word":
                 params = dict(d.params, num_paragraphs=paras)
                 if params["nth_paragraph"] == -1 and paras:
@@ -1202,16 +1404,18 @@ def detect_constraints(text: str) -> list[DetectedConstraint]:
     """All constraints found in `text`, sorted by position. See the module docstring for what it recognises."""
     if not text:
         return []
-    low = text.lower()
-    out: _Out = []
-    claimed: _Claims = []
-    for detector in _DETECTORS:
-        detector(text, low, out, claimed)
-    return _postprocess(out)
+    ctx = _Ctx(text)
+    low = ctx.low
+    for detector, needles in _DETECTORS:
+        for n in needles:
+            if n in low:
+                detector(ctx)
+                break
+    return _postprocess(ctx.out)
 
 
 def constraint_counts(text: str | Iterable[DetectedConstraint]) -> dict[str, int]:
-    """How many constraints of each kind a prompt carries (only kinds that occur). Accepts detections too."""
+    """How many constraints of each kind a prompt carries (kinds that occur only). Accepts detections too."""
     found = detect_constraints(text) if isinstance(text, str) else text
     counts: dict[str, int] = {}
     for d in found:

@@ -88,7 +88,8 @@ def get_loader(name: str) -> Loader:
         ) from None
 
 
-def load(name: str, path: str | os.PathLike[str] | None = None, *, limit: int | None = None, **options: Any) -> LoadResult:
+def load(name: str, path: str | os.PathLike[str] | None = None, *, limit: int | None = None,
+         **options: Any) -> LoadResult:
     """Load a dataset and report what was skipped. `limit` keeps the first N examples."""
     loader = get_loader(name)
     file = Path(path) if path is not None else None
@@ -259,7 +260,8 @@ def _complexbench_question(q: Any, lang: str, where: str) -> dict[str, Any]:
     point_id = _require(q, "point_id", int, where)
     text = q.get("question_en") if lang == "en" else q.get("question")
     if not isinstance(text, str):
-        raise DatasetError(f"{where}: scoring question {point_id} has no {'question_en' if lang == 'en' else 'question'}")
+        missing = "question_en" if lang == "en" else "question"
+        raise DatasetError(f"{where}: scoring question {point_id} has no {missing!r}")
     dep = q.get("dep") or []
     if not isinstance(dep, list) or not all(isinstance(d, int) for d in dep):
         raise DatasetError(f"{where}: scoring question {point_id}: 'dep' must be a list of point ids")

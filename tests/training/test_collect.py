@@ -15,6 +15,17 @@ from training.outcome_report import build_report
 from training.outcomes import pair_outcomes, read_outcomes
 from training.records import Constraint, Example
 
+
+
+@pytest.fixture(autouse=True)
+def _punkt():
+    from training.scoring.ifeval import MissingNLTKDataError, ensure_punkt_tab
+    try:
+        ensure_punkt_tab()
+    except MissingNLTKDataError as exc:
+        pytest.skip(f"IFEval scoring needs NLTK punkt_tab: {exc}")
+
+
 EXAMPLES = [
     Example(id=f"ifeval:{i}", messages=({"role": "user", "content": f"Say hello to {name}. Do not use any commas."},),
             constraints=(Constraint("punctuation:no_comma"),))
