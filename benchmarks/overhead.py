@@ -220,6 +220,8 @@ class ProxyVariant:
     profile: str = "prompt-cot"
     decision_log: bool = True
     artifact: str | None = None
+    repo: Path | None = None  # another checkout to run (a patched copy); None: --proxy-repo
+    env: dict[str, str] = field(default_factory=dict)  # on top of --proxy-env
 
     def serve_args(self, upstream_url: str, port: int, log_path: Path) -> list[str]:
         args = ["serve", "--base-url", f"{upstream_url}/v1", "--upstream", MODEL, "--policy", self.policy,
@@ -234,6 +236,10 @@ class ProxyVariant:
                  "decision log on (SQLite, WAL)" if self.decision_log else "decision log off"]
         if self.artifact:
             parts.append(f"artifact {self.artifact}")
+        if self.repo is not None:
+            parts.append(f"router/ from {self.repo}")
+        if self.env:
+            parts.append("environment " + " ".join(f"{k}={v}" for k, v in self.env.items()))
         return ", ".join(parts)
 
 
@@ -242,9 +248,9 @@ def proxy_service(variant: ProxyVariant, upstream_url: str, workdir: Path, pytho
     port = free_port()
     args = variant.serve_args(upstream_url, port, workdir / f"decisions-{variant.key}.sqlite3")
     argv = [python, "-m", "router.cli", *args]
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "THINKGATE_LOG_LEVEL": "warning", **extra_env}
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "THINKGATE_LOG_LEVEL": "warning", **extra_env, **variant.env}
     return Service(f"thinkgate ({variant.label})", argv, port, workdir / f"proxy-{variant.key}.log", env=env,
-                   cwd=proxy_repo)
+                   cwd=variant.repo or proxy_repo)
 
 
 def litellm_proxy_available(python: str) -> tuple[bool, str]:
@@ -531,7 +537,7 @@ def bench_decisions(prompts: list[str], policies: list[tuple[str, dict[str, Any]
 # optional local throughput
 
 
-def run_local_throughput(log: Callable[[str], None]) -> str:
+def run_local_throughput(log: Callable[[str], None], argv: list[str] | None = None) -> str:
     try:
         module = importlib.import_module("benchmarks.local_throughput")
     except ImportError as exc:
@@ -539,7 +545,7 @@ def run_local_throughput(log: Callable[[str], None]) -> str:
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            code = module.main([])
+            code = module.main(list(argv or []))
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"benchmarks.local_throughput.main failed: {type(exc).__name__}: {exc}\n\n{out.getvalue()}"
     text = out.getvalue().strip()
@@ -654,11 +660,11 @@ def markdown_table(run: RunResult) -> str:
 
 
 def text_table(run: RunResult) -> str:
-    head = (f"{'target':<36} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} {'TTFB':>7} {'+TTFB':>7} "
+    head = (f"{'target':<52} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} {'TTFB':>7} {'+TTFB':>7} "
             f"{'req/s':>8} {'c32p50':>7} {'c32p99':>7} {'err':>4}")
     lines = [head, "-" * len(head)]
     for r in _summary_rows(run):
-        lines.append(f"{r['target'][:36]:<36} {_fmt(r['seq_p50'], 3):>7} {_fmt(r['seq_p99'], 3):>7} "
+        lines.append(f"{r['target'][:52]:<52} {_fmt(r['seq_p50'], 3):>7} {_fmt(r['seq_p99'], 3):>7} "
                      f"{_signed(r['added_p50'], 3):>7} {_signed(r['added_p99'], 3):>7} {_fmt(r['ttfb_p50'], 3):>7} "
                      f"{_signed(r['added_ttfb'], 3):>7} {_fmt(r['rps'], 0):>8} {_fmt(r['wrk_p50'], 2):>7} "
                      f"{_fmt(r['wrk_p99'], 2):>7} {r['errors']:>4}")
@@ -703,6 +709,7 @@ def render_markdown(run: RunResult) -> str:
         "- **the machine is shared and noisy** (2 cores shared by the load generator, the mock upstream and the "
         "proxy, plus other users' jobs): treat single numbers as ±20-30 %; every figure below is the median "
         f"over {s.get('rounds')} round(s), and within a round p50/p99 are over all samples.",
+        *_load_warning(run),
         "",
         "## Machine",
         "",
@@ -724,6 +731,8 @@ def render_markdown(run: RunResult) -> str:
         (f"- throughput: wrk, {s.get('threads')} threads, {s.get('connections')} connections, "
          f"{s.get('duration')} s, non-streaming POST (Lua script), `--latency`." if s.get("wrk") else
          "- throughput: skipped (wrk not installed or --no-wrk)."),
+        "- always on in every proxy variant: Prometheus metrics (in-process counters/histograms), request ids, "
+        "decision headers; access log off (thinkgate's default), log level warning, no client API keys.",
         "- proxy variants:",
         *[f"  - {t.label}: {t.description}" for t in run.targets],
         f"- LiteLLM proxy: {run.litellm}.",
@@ -732,7 +741,8 @@ def render_markdown(run: RunResult) -> str:
         "",
         markdown_table(run),
         "",
-        "added = proxy − direct (sequential, same round order); errors = failed requests of all kinds.",
+        "added = median proxy − median direct (sequential; targets interleaved in each round); a negative added p99 "
+        "means the tail is noise (other jobs on the machine), not a speed-up; errors = failed requests of all kinds.",
         "",
         "### Against the targets (from the issue)",
         "",
@@ -762,6 +772,18 @@ def render_markdown(run: RunResult) -> str:
     if run.notes:
         parts += ["## Notes", "", *[f"- {n}" for n in run.notes], ""]
     return "\n".join(parts)
+
+
+def _load_warning(run: RunResult) -> list[str]:
+    loads = []
+    for key in ("load average at start", "load average at end"):
+        with contextlib.suppress(KeyError, ValueError, IndexError):
+            loads.append(float(run.machine[key].split()[0]))
+    cores = os.cpu_count() or 1
+    if loads and max(loads) > 0.5 * cores:
+        return [f"- **warning: the machine was busy** (1-minute load average up to {max(loads):.2f} on {cores} "
+                "cores, partly other users' jobs): absolute numbers are pessimistic; compare rows within this run."]
+    return []
 
 
 def _jsonable(run: RunResult) -> dict[str, Any]:
@@ -795,6 +817,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--decision-samples", type=int, default=5000, help="decisions timed per policy")
     p.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM's proxy")
     p.add_argument("--local", action="store_true", help="also run benchmarks.local_throughput (if present)")
+    p.add_argument("--local-args", default="", help="arguments for benchmarks.local_throughput, e.g. "
+                   "'--concurrency 1,8 --new-tokens 32'")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report path (a .json is written next to it)")
     p.add_argument("--no-report", dest="report", action="store_false", help="print only; write no files")
     p.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
@@ -803,6 +827,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the proxy processes (repeatable)")
     p.add_argument("--label-suffix", default="", help="appended to proxy labels (e.g. ' [patched]')")
+    p.add_argument("--compare", action="append", default=[], metavar="NAME=DIR[,KEY=VALUE...]",
+                   help="also measure 'never' (decision log on) from another checkout DIR (a patched copy of "
+                   "the repo), with optional extra environment, interleaved with the others in the same run "
+                   "(repeatable); e.g. --compare 'aiohttp=/tmp/patched,PYTHONPATH=/tmp/extras'")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -841,8 +869,8 @@ def main(argv: list[str] | None = None) -> int:
     log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     extra_env = dict(kv.split("=", 1) for kv in args.proxy_env)
 
-    shown = ["python -m benchmarks.overhead", *(sys.argv[1:] if argv is None else argv)]
-    run = RunResult(command=shlex.join(shown), started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    shown = shlex.join(sys.argv[1:] if argv is None else argv)
+    run = RunResult(command=f"python -m benchmarks.overhead {shown}".strip(), started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     run.settings = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
     run.machine = machine_info(args.python)
     if wrk_note:
@@ -860,6 +888,15 @@ def main(argv: list[str] | None = None) -> int:
         if policy == "never" and args.log_variant:
             variants.append(ProxyVariant("never-nolog", f"thinkgate never, log off{args.label_suffix}", "never",
                                          decision_log=False))
+    for spec in args.compare:
+        name, _, rest = spec.partition("=")
+        repo, *pairs = rest.split(",")
+        if not name or not repo or not (Path(repo) / "router").is_dir():
+            print(f"--compare {spec!r}: expected NAME=DIR[,KEY=VALUE...] with DIR/router", file=sys.stderr)
+            return 2
+        env = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+        variants.append(ProxyVariant(f"compare-{name}", f"thinkgate never [{name}]", "never",
+                                     repo=Path(repo).resolve(), env=env))
     if args.artifact and "classifier" not in args.policies:
         variants.append(ProxyVariant("classifier-log", f"thinkgate classifier{args.label_suffix}", "classifier",
                                      artifact=args.artifact))
@@ -932,7 +969,7 @@ def main(argv: list[str] | None = None) -> int:
         log(run.decisions_note)
 
     if args.local:
-        run.local = run_local_throughput(log)
+        run.local = run_local_throughput(log, shlex.split(args.local_args))
 
     run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     run.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

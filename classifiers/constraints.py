@@ -25,8 +25,10 @@ Design notes (why it looks like this):
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "DetectedConstraint",
@@ -233,7 +235,6 @@ def _relation(pre: str | None, post: str | None, plus: str | None, n: int, defau
 
 
 _NUMBER_WORDS = frozenset(_ONES) | frozenset(_TENS) | {"hundred", "thousand"}
-_NUM_TOKEN_RE = re.compile(rf"(?:{NUM})")
 _STRIP = "([{\"'“”‘’"
 _MID_POST = frozenset({"more", "less", "fewer", "greater", "above", "below", "under", "longer", "shorter"})
 _NOT_ADJ = frozenset({"and", "or", "the", "than", "of", "to", "a", "an", "in", "with", "at", "by", "for", "on", "no",
@@ -362,11 +363,6 @@ def _number_back(toks: list[tuple[int, str]], j: int) -> tuple[int, bool, int, i
 _POST_AFTER_RE = re.compile(rf",?\s+(?P<post>{REL_POST})\b")
 
 
-def _post_relation(low: str, pos: int) -> str | None:
-    m = _POST_AFTER_RE.match(low, pos)
-    return _REL_POST_MAP[_norm(m.group("post"))] if m else None
-
-
 _TIMES_RE = re.compile(
     rf"(?:(?P<pre>{REL})\s+)?(?:(?P<num>{NUM})\s*(?P<plus>\+)?\s*(?:(?P<post>{REL_POST})\s+)?times?\b"
     rf"|(?P<word>once|twice|thrice)\b(?:\s+(?P<post2>{REL_POST})\b)?)"
@@ -440,6 +436,14 @@ _WORDISH_RE = re.compile(r"^[^\W\d_][\w'’-]*$")
 _LEAD_CHARS = " :\t-–[("
 
 
+_KW_STOP = frozenset({
+    "count", "counts", "limit", "limits", "length", "in", "with", "should", "must", "that", "is", "are", "be",
+    "for", "of", "the", "a", "an", "and", "or", "to", "your", "this", "it", "you", "as", "at", "on", "by",
+    "per", "can", "will", "may", "list", "choice", "usage", "order", "any", "such", "like", "each", "every",
+    "from", "more", "less", "than", "these", "those", "following", "only", "not",
+})
+
+
 def _parse_keywords(text: str, low: str, pos: int, limit: int = 160) -> tuple[list[str], int]:
     """Parse a keyword list starting at `pos`: quoted items when it is quoted (also `['a', 'b']`), else bare words.
 
@@ -467,12 +471,13 @@ def _parse_keywords(text: str, low: str, pos: int, limit: int = 160) -> tuple[li
         if not words:
             continue
         if len(words) > 2:  # "sleep, cook, feed Mention the keyword ..." is a run-on: keep its first word, stop
-            if _WORDISH_RE.match(words[0]):
+            if _WORDISH_RE.match(words[0]) and words[0].lower() not in _KW_STOP:
                 items.append(words[0])
             break
         if not all(_WORDISH_RE.match(w) for w in words):
             break
-        items.append(" ".join(words))
+        if words[0].lower() not in _KW_STOP:
+            items.append(" ".join(words))
     return items, end
 
 
@@ -540,19 +545,25 @@ class _Ctx:
 
     def positions(self, needles: Iterable[str]) -> list[tuple[int, str]]:
         """(offset, needle) of every occurrence of the needles (`str.find`, cached per needle)."""
-        out = []
+        out: list[tuple[int, str]] = []
         low = self.low
         cache = self._pos
         for n in needles:
             found = cache.get(n)
             if found is None:
-                found = []
                 i = low.find(n)
-                while i != -1:
-                    found.append(i)
+                if i == -1:
+                    found = cache[n] = []
+                else:
+                    found = [i]
                     i = low.find(n, i + 1)
-                cache[n] = found
-            out.extend((i, n) for i in found)
+                    while i != -1:
+                        found.append(i)
+                        i = low.find(n, i + 1)
+                    cache[n] = found
+            if found:
+                for i in found:
+                    out.append((i, n))
         return out
 
     def starts(self, needles: Iterable[str]) -> list[int]:
@@ -571,6 +582,17 @@ class _Ctx:
             if m:
                 end = m.end()
                 yield m
+
+    def scan_quotes(self, rx: re.Pattern[str], before: int) -> list[re.Match[str]]:
+        """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
+        low = self.low
+        size = len(low)
+        found = []
+        for i, _ in self.positions(_OPENING_QUOTES):
+            if i and low[i - 1].isalnum():
+                continue  # an apostrophe, not a quote
+            found.extend(rx.finditer(low, max(0, i - before), min(size, i + 2)))
+        return found
 
     def windows(self, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
         """Merged windows around the needles. A regex run over the whole prompt costs microseconds per hundred
@@ -592,7 +614,8 @@ class _Ctx:
         for s, e in windows:
             yield from rx.finditer(self.low, s, e)
 
-    def scan(self, rx: re.Pattern[str], needles: Iterable[str], before: int = 0, after: int = 120) -> Iterator[re.Match[str]]:
+    def scan(self, rx: re.Pattern[str], needles: Iterable[str], before: int = 0,
+             after: int = 120) -> Iterator[re.Match[str]]:
         for s, e in self.windows(needles, before, after):
             yield from rx.finditer(self.low, s, e)
 
@@ -608,7 +631,8 @@ class _Ctx:
                 out.append(m.span())
         return out
 
-    def counts(self, unit_rx: re.Pattern[str], needles: Iterable[str], max_adj: int = 1) -> Iterator[tuple[_Count, int, int]]:
+    def counts(self, unit_rx: re.Pattern[str], needles: Iterable[str],
+               max_adj: int = 1) -> Iterator[tuple[_Count, int, int]]:
         """Each count attached to a unit word: (count, span start, span end); a relation after the unit ("50 words
         or less") is folded in."""
         for us, ue in self.units(unit_rx, needles):
@@ -627,8 +651,9 @@ class _Ctx:
         return self.text[m.start(group):m.end(group)]
 
 
+_OPENING_QUOTES = ("\"", "“", "‘", "'", "[")
 _PER_UNIT_RE = re.compile(r"\b(?:each|every|per|individual)\b")
-_NEGATED_RE = re.compile(r"\b(?:not|no|never|without)\s+(?:\w+\s+)?$")
+_NEGATED_RE = re.compile(r"\b(?:not|no|never|without|avoid\w*|refrain\s+from)\s+(?:\w+\s+)?$")
 
 
 def _per_unit(low: str, pos: int) -> bool:
@@ -666,7 +691,8 @@ _TWO_RESP_RE = re.compile(
 
 
 def _d_two_responses(c: _Ctx) -> None:
-    m = next(c.scan(_TWO_RESP_RE, ("******", "asterisk", "different", "distinct", "separate", "alternative"), 10, 30), None)
+    needles = ("******", "asterisk", "different", "distinct", "separate", "alternative")
+    m = next(c.scan(_TWO_RESP_RE, needles, 10, 30), None)
     if m and c.free(m.span()):
         c.emit("combination:two_responses", m.span())
 
@@ -725,8 +751,8 @@ _QUOTATION_RE = re.compile(
     r"\b(?:wrap|enclose|surround|put|place|encase|encapsulate|bookend|start\s+and\s+end|begin\s+and\s+end)\w*\b"
     rf"[^.!?\n]{{0,80}}?(?:\b{_DQ}|\bquotes\b|\"\s*\")"
     rf"|\b(?P<core>(?:wrapped|enclosed|surrounded|placed|put)\s+(?:with\s+|in\s+|by\s+|inside\s+|within\s+|between\s+)?(?:a\s+pair\s+of\s+)?{_DQ})"
-    rf"|\b{_DQ}\s+(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to)\s+(?:be\s+)?(?:placed|put|added|wrapped|used)?\s*"
-    r"(?:around|at\s+the\s+(?:start|beginning)\s+and\s+(?:the\s+)?end)"
+    rf"|\b{_DQ}\s+(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to|will)\s+(?:(?:be\s+)?(?:placed|put|added|wrapped|used)?\s*"
+    r"(?:around|at\s+the\s+(?:start|beginning)\s+and\s+(?:the\s+)?end)|(?:wrap|enclose|surround|bookend|go\s+around)\b)"
 )
 _WHOLE_RE = re.compile(r"\b(?:response|answer|reply|output|everything|entire|whole|all\s+of)\b")
 
@@ -750,7 +776,8 @@ _CONSTRAINED_RE = re.compile(
 
 
 def _d_constrained(c: _Ctx) -> None:
-    m = next(c.scan(_CONSTRAINED_RE, ("one of", "choose", "pick", "select", "my answer is", "options", "choices"), 40, 40), None)
+    needles = ("one of", "choose", "pick", "select", "my answer is", "options", "choices")
+    m = next(c.scan(_CONSTRAINED_RE, needles, 40, 40), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:constrained_response", m.span())
 
@@ -766,7 +793,8 @@ _END_RE = re.compile(
 
 
 def _d_end(c: _Ctx) -> None:
-    for m in c.scan(_END_RE, ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat"), 40, 90):
+    needles = ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat")
+    for m in c.scan(_END_RE, needles, 40, 90):
         if not c.free(m.span()):
             continue
         phrase, pe = _phrase_after(c.text, c.low, m.end())
@@ -802,7 +830,8 @@ _NTH_PARA_RE = re.compile(
     rf"\b(?:(?:the\s+)?(?:very\s+)?(?P<ord>{_ORD_ALT})\s+paragraph|paragraph\s+(?P<idx>{_PARA_IDX}))\s+"
     rf"(?:(?:must|should|has\s+to|needs\s+to|will|is\s+to|shall)\s+)?(?:always\s+)?(?:start|begin|open)s?\s+with\s+"
     + _WORD_ARG.format(i=1)
-    + rf"|\b(?:start|begin|open)\s+(?:the\s+)?(?:(?P<ord2>{_ORD_ALT})\s+paragraph|paragraph\s+(?P<idx2>{_PARA_IDX}))\s+with\s+"
+    + rf"|\b(?:start|begin|open)\s+(?:the\s+)?"
+    + rf"(?:(?P<ord2>{_ORD_ALT})\s+paragraph|paragraph\s+(?P<idx2>{_PARA_IDX}))\s+with\s+"
     + _WORD_ARG.format(i=2)
 )
 
@@ -850,7 +879,8 @@ def _d_sections(c: _Ctx) -> None:
         if m is None or not c.free(m.span()):
             continue
         sp = m.group("sp")
-        count = next(((cnt, s, e) for cnt, s, e in c.counts(_SECTION_UNIT_RES[needle], (needle,), 1) if c.free((s, e))), None)
+        counts = c.counts(_SECTION_UNIT_RES[needle], (needle,), 1)
+        count = next(((cnt, s, e) for cnt, s, e in counts if c.free((s, e))), None)
         if m.group("x").isdigit() and count is None:
             continue  # "Section 2 of the contract" is a reference, not a format rule
         c.emit("detectable_format:multiple_sections", m.span(),
@@ -862,7 +892,9 @@ def _d_sections(c: _Ctx) -> None:
 
 
 _HL_NEEDLES = ("highlight", "italic", "bold", "emphasi", "underline")
-_HL_VERB_RE = re.compile(rf"(?:highlight|italici[sz]|bold|emphasi[sz]|underline)\w*\s+(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s+")
+_HL_VERB_RE = re.compile(
+    rf"(?:highlight|italici[sz]|bold|emphasi[sz]|underline)\w*\s+(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\s+"
+)
 _HL_UNIT_RE = re.compile(
     r"(?:[\w-]+\s+){0,3}?(?:sections?|parts?|phrases?|passages?|points?|areas?|words?|sentences?|key\s+\w+|things?|items?|"
     r"terms?|lines?|keywords?|names?|spots?)\b"
@@ -871,7 +903,9 @@ _HL_AFTER_RE = re.compile(
     r"(?:sections?|parts?|phrases?|words?|points?|sentences?|passages?)\s+"
     r"(?:(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to|will)\s+be\s+|are\s+|be\s+)?(?:highlighted|bold(?:ed)?|italici[sz]ed|emphasi[sz]ed)"
 )
-_HL_ADJ_UNIT_RE = re.compile(r"(?:highlighted|italic|bold|bolded|italicized|italicised)\s+(?:text\s+)?(?:sections?|parts?|phrases?|words?|passages?)\b")
+_HL_ADJ_UNIT_RE = re.compile(
+    r"(?:highlighted|italic|bold|bolded|italicized|italicised)\s+(?:text\s+)?(?:sections?|parts?|phrases?|words?|passages?)\b"
+)
 _HIGHLIGHT_RE = re.compile(
     r"\*(?:highlighted|italic|bold|emphasi[sz]ed)\s*(?:section|part|text|phrase|word)?[^*\n]{0,20}\*"
     r"|\b(?:highlight|italici[sz]|bold|emphasi[sz]|underline)\w*\b[^.!?\n]{0,50}?\b(?:with|in|using|by)\s+(?:markdown|asterisks?|\*)"
@@ -898,12 +932,14 @@ def _d_highlights(c: _Ctx) -> None:
                 found = (cnt.start, unit.end(), cnt.relation or "at least", cnt.n)
                 break
     if found is None:  # "3 sections should be highlighted"
-        for cnt, s, e in c.counts(_HL_AFTER_RE, ("section", "part", "phrase", "word", "point", "sentence", "passage"), 2):
+        units = ("section", "part", "phrase", "word", "point", "sentence", "passage")
+        for cnt, s, e in c.counts(_HL_AFTER_RE, units, 2):
             found = (s, e, cnt.relation or "at least", cnt.n)
             break
     wins = c.windows(_HL_NEEDLES, 60, 60)
     if found is not None and c.free(found[:2]):
-        c.emit("detectable_format:number_highlighted_sections", found[:2], {"relation": found[2], "num_highlights": found[3]})
+        c.emit("detectable_format:number_highlighted_sections", found[:2],
+               {"relation": found[2], "num_highlights": found[3]})
         c.claimed.extend(x.span() for x in c.finditer(_HIGHLIGHT_RE, wins))  # its "*italic text*" example
         return
     m = next(c.finditer(_HIGHLIGHT_RE, wins), None)
@@ -924,7 +960,8 @@ _NO_BULLETS_RE = re.compile(r"\b(?:no|not|without|avoid|never)\b[^.!?\n]{0,20}$|
 def _d_bullets(c: _Ctx) -> None:
     for cnt, s, e in c.counts(_BULLET_UNIT_RE, ("bullet",), 3):
         if c.free((s, e)) and not _per_unit(c.low, s):
-            c.emit("detectable_format:number_bullet_lists", (s, e), {"relation": cnt.relation or "exactly", "num_bullets": cnt.n})
+            c.emit("detectable_format:number_bullet_lists", (s, e),
+                   {"relation": cnt.relation or "exactly", "num_bullets": cnt.n})
             c.claimed.extend(x.span() for x in c.scan(_BULLET_RE, ("bullet",), 0, 20))
             return
     for m in c.scan(_BULLET_LIST_RE, ("bullet",), 0, 60):
@@ -1069,15 +1106,18 @@ def _d_letter_frequency(c: _Ctx) -> None:
         t = _find_times(c.low, m.end(), 90)
         if t:
             rel, n, end = t
-            c.emit("keywords:letter_frequency", (m.start(), end), {"letter": letter, "let_relation": rel, "let_frequency": n})
+            c.emit("keywords:letter_frequency", (m.start(), end),
+                   {"letter": letter, "let_relation": rel, "let_frequency": n})
         elif _NEG_BEFORE_RE.search(c.low, _clause_start(c.low, m.start(), 40), m.start()):
-            c.emit("keywords:letter_frequency", m.span(), {"letter": letter, "let_relation": "less than", "let_frequency": 1})
+            c.emit("keywords:letter_frequency", m.span(),
+                   {"letter": letter, "let_relation": "less than", "let_frequency": 1})
     for cnt, s, e in c.counts(_PUNCT_UNIT_RE, _PUNCT_NEEDLES, 1):
-        if not c.free((s, e)) or cnt.low_n is not None:
+        if not c.free((s, e)) or cnt.low_n is not None or _negated(c.low, s):
             continue
         unit = " ".join(c.low[s:e].replace("-", " ").split())
         letter = next((ch for k, ch in _PUNCT_NAMES.items() if k in unit), unit)
-        c.emit("keywords:letter_frequency", (s, e), {"letter": letter, "let_relation": cnt.relation or "exactly", "let_frequency": cnt.n})
+        c.emit("keywords:letter_frequency", (s, e),
+               {"letter": letter, "let_relation": cnt.relation or "exactly", "let_frequency": cnt.n})
 
 
 _COMMA_RE = re.compile(r"comma(?:s|[\s-]free|less)?\b")
@@ -1104,19 +1144,13 @@ def _d_no_comma(c: _Ctx) -> None:
 
 # ------------------------------------------------------------------------------------------------ keywords
 
-_KW_STOP = frozenset({
-    "count", "counts", "limit", "limits", "length", "in", "with", "should", "must", "that", "is", "are", "be",
-    "for", "of", "the", "a", "an", "and", "or", "to", "your", "this", "it", "you", "as", "at", "on", "by",
-    "per", "can", "will", "may", "list", "choice", "usage", "order", "any", "such", "like", "each", "every",
-    "from", "more", "less", "than", "these", "those", "following", "only", "not", "at",
-})
 _KW_FREQ_RE = re.compile(
     rf"(?:key\s*words?|words?|terms?|phrases?|names?|tokens?)\s+(?:{QUOTED}|(?P<bare>[^\W\d_][\w'’-]*))"
     rf"|(?:use|using|mention|mentioning|include|including|repeat|repeating|say|saying|write|writing|feature|featuring)\s+{_QOPEN}(?P<q2>[^\"“”«»\n]{{1,60}}?){_QCLOSE}"
     rf"|[\"“](?P<q3>[^\"“”\n]{{1,60}}?)[\"”]\s+(?:should|must|has\s+to|needs\s+to|is\s+to|will)\s+(?:appear|occur|be\s+(?:used|mentioned|included|repeated))"
 )
-_KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "token", "use", "using", "mention", "includ",
-                    "repeat", "say", "writ", "featur", "\"", "“")
+_KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "token", "use", "using", "mention",
+                    "includ", "repeat", "say", "writ", "featur", "\"", "“")
 
 
 def _d_keyword_frequency(c: _Ctx) -> None:
@@ -1133,7 +1167,8 @@ def _d_keyword_frequency(c: _Ctx) -> None:
             continue
         rel, n, end = t
         if c.free((m.start(), end)):
-            c.emit("keywords:frequency", (m.start(), end), {"keyword": c.cut(m, group).strip(), "relation": rel, "frequency": n})
+            c.emit("keywords:frequency", (m.start(), end),
+                   {"keyword": c.cut(m, group).strip(), "relation": rel, "frequency": n})
 
 
 _NEG = (
@@ -1160,18 +1195,33 @@ _FORBID_SUBJ_RE = re.compile(
 )
 _FORBID_NEEDLES = ("not", "n't", "n’t", "never", "avoid", "refrain", "without", "exclud", "omit", "forbid", "ban",
                    "prohibit", "taboo", "skip", "leave out", "make sure not")
-_FORBID_START_NEEDLES = ("do", "does", "don", "doesn", "never", "not", "refrain", "without", "must", "mustn", "should",
-                         "shouldn", "cannot", "can", "may", "make sure", "avoid", "exclud", "omit", "ban", "skip",
-                         "leave out", "forbidden", "prohibited", "taboo", "disallowed")
 _NOUN_NEEDLES = ("word", "keyword", "key word", "key-word", "term", "phrase", "name")
 
 
 def _d_forbidden(c: _Ctx) -> None:
     if not c.has("word", "term", "phrase", "name", "mention", "\"", "“", "'", "‘", "["):
         return
-    matches = list(c.match_at(_FORBID_RE, _FORBID_START_NEEDLES))
+    # Search only windows that run from a negation to the word every match ends at (a noun, an opening quote,
+    # "mention"); most prompts have few such pairs, so the expensive pattern runs on little text.
+    low = c.low
+    negs = sorted(i for i, _ in c.positions(_FORBID_NEEDLES))
+    if not negs:
+        return
+    ends = [(i, i + len(n) + 12) for i, n in c.positions(_NOUN_NEEDLES + ("mention",))]
+    ends += [(i, i + 2) for i, _ in c.positions(_OPENING_QUOTES) if not (i and low[i - 1].isalnum())]
+    windows: list[list[int]] = []
+    for i, end in sorted(ends):
+        k = bisect_left(negs, i - 60)
+        if k < len(negs) and negs[k] < i + 1:
+            start = max(0, negs[k] - 12)
+            if windows and start <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], end)
+            else:
+                windows.append([start, end])
+    matches = [m for s, e in windows for m in _FORBID_RE.finditer(low, s, min(len(low), e))]
     if c.has("not", "n't", "n’t", "never"):
-        matches.extend(c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES))
+        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES)
+    matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):
             continue
@@ -1181,7 +1231,7 @@ def _d_forbidden(c: _Ctx) -> None:
         else:
             words, end = _parse_keywords(c.text, c.low, m.end())
             span = (m.start(), max(end, m.end()))
-        words = [w for w in words if w.lower() not in _KW_STOP and _HAS_ALNUM_RE.search(w)]
+        words = [w for w in words if _HAS_ALNUM_RE.search(w)]
         if words:
             c.emit("keywords:forbidden_words", span, {"forbidden_words": words})
 
@@ -1193,18 +1243,18 @@ _EXIST_RE = re.compile(
     rf"|(?:mention|include|use|name[\s-]?drop)\s+(?={_QOPEN})"
     rf"|(?:key[\s-]?words?|terms?)\s*:\s*"
 )
-_EXIST_NEEDLES = ("includ", "contain", "use", "using", "mention", "incorporat", "featur", "have", "has", "having", "add",
-                  "work in", "weave in", "put in", "with", "name", "key", "term")
 
 
 def _d_existence(c: _Ctx) -> None:
     if not c.has("word", "term", "phrase", "item", "\"", "“", "'", "‘"):
         return
-    for m in c.match_at(_EXIST_RE, _EXIST_NEEDLES):
+    matches = list(c.scan(_EXIST_RE, ("word", "term", "phrase", "item"), 45, 12)) + list(c.scan_quotes(_EXIST_RE, 15))
+    matches.sort(key=lambda m: m.start())
+    for m in matches:
         if not c.free(m.span()):
             continue
         words, end = _parse_keywords(c.text, c.low, m.end())
-        words = [w for w in words if w.lower() not in _KW_STOP and _HAS_ALNUM_RE.search(w)]
+        words = [w for w in words if _HAS_ALNUM_RE.search(w)]
         span = (m.start(), max(end, m.end()))
         if words and c.free(span):
             c.emit("keywords:existence", span, {"keywords": words})
@@ -1262,13 +1312,16 @@ _d_characters = _length_detector(
     ("char",), r"(?:number\s+of\s+characters|character\s+(?:count|limit))", default="about",
 )
 _d_paragraphs_plain = _length_detector(
-    "length_constraints:number_paragraphs", "num_paragraphs", r"paragraphs?", ("paragraph",), r"number\s+of\s+paragraphs"
+    "length_constraints:number_paragraphs", "num_paragraphs", r"paragraphs?", ("paragraph",),
+    r"number\s+of\s+paragraphs",
 )
 _d_paragraphs_divided = _length_detector(
     "length_constraints:number_paragraphs", "num_paragraphs", r"(?:sections?|parts?|stanzas?|blocks?|chunks?|verses?)",
     ("section", "part", "stanza", "block", "chunk", "verse"),
 )
-_DIVIDER_RE = re.compile(r"(?<!\*)\*\s?\*\s?\*(?![\s*]*\*)|\bmarkdown\s+divider\b|\bdividers?\b|\bhorizontal\s+rules?\b")
+_DIVIDER_RE = re.compile(
+    r"(?<!\*)\*\s?\*\s?\*(?![\s*]*\*)|\bmarkdown\s+divider\b|\bdividers?\b|\bhorizontal\s+rules?\b"
+)
 
 
 def _d_paragraphs(c: _Ctx) -> None:
@@ -1306,6 +1359,9 @@ LANGUAGES: dict[str, str] = {
 
 _LANG_T = _alt(LANGUAGES)
 _LANG_NAMES = frozenset(LANGUAGES)
+_EN_CONTEXT_RE = re.compile(
+    r"\b(?:respond\w*|response|answer\w*|repl\w*|writ\w*|entire\w*|only|completely|exclusively|solely|output|language)\b"
+)
 _NON_ALPHA_TO_SPACE = {i: " " for i in range(128) if not chr(i).isalpha()}
 _LANG_RE = re.compile(
     rf"\b(?:in|into|using|use|to)\s+(?:(?:only|the|entirely|fluent|pure|proper|plain|simple|formal|informal|native|standard)\s+)*"
@@ -1336,7 +1392,8 @@ def _d_language(c: _Ctx) -> None:
                 continue
             if m.group("lang"):
                 cs = _clause_start(low, m.start(), 80)
-                if not _LANG_CONTEXT_RE.search(low, cs, min(len(low), m.end() + 30)):
+                context = _EN_CONTEXT_RE if code == "en" else _LANG_CONTEXT_RE  # "how commas work in English"
+                if not context.search(low, cs, min(len(low), m.end() + 30)):
                     continue
             seen.add(code)
             c.emit("language:response_language", m.span(), {"language": code})
@@ -1365,7 +1422,7 @@ _DETECTORS: tuple[tuple[Callable[[_Ctx], None], tuple[str, ...]], ...] = (
     (_d_no_comma, ("comma",)),
     (_d_keyword_frequency, ("time", "once", "twice", "thrice")),
     (_d_forbidden, _FORBID_NEEDLES),
-    (_d_existence, _EXIST_NEEDLES),
+    (_d_existence, ("word", "term", "phrase", "item", "\"", "“", "'", "‘")),
     (_d_paragraphs, ("paragraph", "***", "* * *", "divider", "horizontal rule")),
     (_d_sentences, ("sentence",)),
     (_d_words, ("word",)),

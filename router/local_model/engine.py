@@ -49,6 +49,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .kv import new_cache
 from .text import THINK_CLOSE, IncrementalDecoder, find_stop, held_back
 
 log = logging.getLogger(__name__)
@@ -547,8 +548,6 @@ class Engine:
             self._prefill_chunk(chunk)
 
     def _prefill_chunk(self, rows: list[_Row]) -> None:
-        from transformers import DynamicCache
-
         width = max(len(r.prompt_ids) for r in rows)
         ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -558,7 +557,7 @@ class Engine:
             mask[i, width - n:] = 1
             row.length = n
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)
-        cache = DynamicCache(config=self._model.config)
+        cache = new_cache(self._model.config)
         try:
             out = self._model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
                               use_cache=True, logits_to_keep=1)

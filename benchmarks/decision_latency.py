@@ -1,0 +1,245 @@
+"""Decision latency: how long one think/no-think decision takes, per estimator, on real prompts.
+
+Trains each registered estimator on the IFEval prompts (labels from an outcome table, or random labels when
+none is given: the labels do not change the cost of a decision, only what is learned), then times
+`DecisionModel.decide(prompt)` for every prompt, full text, no truncation. It also times the constraint
+detector alone and, for comparison, the same decision through `pipeline.predict_proba([prompt])`.
+
+    python -m benchmarks.decision_latency                       # ../shared/data/ifeval/input_data.jsonl
+    python -m benchmarks.decision_latency --outcomes outcomes.jsonl --repeat 5
+
+Writes a markdown report (default `benchmarks/reports/decision_latency.md`) and prints the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
+DEFAULT_REPORT = REPO_ROOT / "benchmarks" / "reports" / "decision_latency.md"
+
+
+@dataclass
+class Timing:
+    """Per-decision samples in microseconds: wall clock, and CPU time of the timing thread (which excludes
+    time the scheduler gave to other processes; on a shared machine it is the better estimate of cost)."""
+
+    name: str
+    samples_us: np.ndarray
+    cpu_us: np.ndarray
+    fast: bool | None = None
+    pipeline_us: np.ndarray | None = None
+    fit_s: float | None = None
+
+    def stats(self, arr: np.ndarray | None) -> dict[str, float]:
+        if arr is None or not len(arr):
+            return {}
+        return {"p50": float(np.percentile(arr, 50)), "p90": float(np.percentile(arr, 90)),
+                "p99": float(np.percentile(arr, 99)), "max": float(arr.max()), "mean": float(arr.mean())}
+
+
+def load_prompts(path: Path) -> list[tuple[str, str]]:
+    """(id, prompt) pairs from an IFEval-style JSONL file (`key` + `prompt`)."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                out.append((f"ifeval:{row['key']}", row["prompt"]))
+    return out
+
+
+def load_gains(path: Path, metric: str) -> dict[str, float]:
+    """Per-example gain (think - direct) from an outcome table: JSON lines with id, mode and scores."""
+    by_id: dict[str, dict[str, float]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row.get("error") or metric not in (row.get("scores") or {}):
+                continue
+            by_id.setdefault(row["id"], {})[row["mode"]] = float(row["scores"][metric])
+    return {i: m["think"] - m["direct"] for i, m in by_id.items() if "think" in m and "direct" in m}
+
+
+def _time_each(fn: Callable[[str], Any], texts: Sequence[str], repeat: int) -> tuple[np.ndarray, np.ndarray]:
+    """(wall µs, thread CPU µs) for each call of fn on each text, `repeat` passes after a warm-up pass."""
+    for t in texts:  # warm-up: lazy imports, caches
+        fn(t)
+    wall = np.empty(len(texts) * repeat)
+    cpu = np.empty(len(texts) * repeat)
+    k = 0
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    for _ in range(repeat):
+        for t in texts:
+            c0 = cpu_clock()
+            w0 = clock()
+            fn(t)
+            w1 = clock()
+            c1 = cpu_clock()
+            wall[k] = (w1 - w0) / 1000.0
+            cpu[k] = (c1 - c0) / 1000.0
+            k += 1
+    return wall, cpu
+
+
+def _fmt(st: dict[str, float], key: str) -> str:
+    return f"{st[key]:,.0f}" if st else "-"
+
+
+def render(timings: list[Timing], *, data: Path, n_prompts: int, lengths: np.ndarray, labels_note: str,
+           repeat: int, load_before: str, load_after: str) -> str:
+    import sklearn
+
+    rows = ["| what | fast path | wall p50 | wall p90 | wall p99 | wall max | CPU p50 | CPU p90 | CPU p99 | CPU max "
+            "| via pipeline wall p50 | via pipeline wall p99 | fit s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in timings:
+        st, ct, pst = t.stats(t.samples_us), t.stats(t.cpu_us), t.stats(t.pipeline_us)
+        fast = "-" if t.fast is None else ("yes" if t.fast else "no")
+        fit = "-" if t.fit_s is None else f"{t.fit_s:.1f}"
+        rows.append(f"| {t.name} | {fast} | {_fmt(st, 'p50')} | {_fmt(st, 'p90')} | {_fmt(st, 'p99')} | "
+                    f"{_fmt(st, 'max')} | {_fmt(ct, 'p50')} | {_fmt(ct, 'p90')} | {_fmt(ct, 'p99')} | {_fmt(ct, 'max')} | "
+                    f"{_fmt(pst, 'p50')} | {_fmt(pst, 'p99')} | {fit} |")
+    env = (f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
+           f"{platform.machine()}, {os.cpu_count()} CPUs")
+    return "\n".join([
+        "# Decision latency",
+        "",
+        f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} by "
+        f"`python -m benchmarks.decision_latency {' '.join(sys.argv[1:])}`".rstrip() + ".",
+        "",
+        f"- Prompts: {n_prompts} from `{data}` (full text; characters p50 {np.percentile(lengths, 50):.0f}, "
+        f"p99 {np.percentile(lengths, 99):.0f}, max {lengths.max():.0f}).",
+        f"- Labels: {labels_note}",
+        f"- Each decision (`DecisionModel.decide(prompt)`: features, score, threshold) timed {repeat}x per prompt "
+        "after one warm-up pass; \"via pipeline\" is `pipeline.predict_proba([prompt])` once per prompt. "
+        "Thread pools (OpenMP, BLAS) are limited to one thread, as for single-request serving.",
+        f"- Environment: {env}; load average before {load_before}, after {load_after} (other processes share "
+        "the CPUs, so tails include scheduler noise).",
+        "",
+        "All times in microseconds per decision. *Wall* is what a caller waits; *CPU* is the CPU time the "
+        "decision used (thread CPU clock), i.e. wall time minus time the scheduler spent on other processes.",
+        "",
+        *rows,
+        "",
+        "`constraint detector` is `detect_constraints(prompt)` alone; it is part of every estimator's decision.",
+        "",
+    ])
+
+
+def _loadavg() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on every platform
+        return "n/a"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from classifiers.estimators import available_estimators, estimator_spec
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.decision_latency", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IFEval-style prompts JSONL (key, prompt)")
+    parser.add_argument("--outcomes", type=Path, help="outcome table JSONL (id, mode, scores) to train on real labels")
+    parser.add_argument("--metric", default="inst_level_loose", help="score used for the gain (with --outcomes)")
+    parser.add_argument("--estimators", nargs="+", default=None, help="default: every registered estimator")
+    parser.add_argument("--repeat", type=int, default=3, help="timed decisions per prompt")
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="markdown report path")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    if not args.data.is_file():
+        print(f"error: prompts file {args.data} not found (pass --data)", file=sys.stderr)
+        return 2
+    names = args.estimators or available_estimators()
+    for name in names:
+        estimator_spec(name)  # fail fast with the registry's close-match message
+    prompts = load_prompts(args.data)
+    ids = [i for i, _ in prompts]
+    texts = [p for _, p in prompts]
+    rng = np.random.default_rng(args.seed)
+
+    if args.outcomes:
+        gains_by_id = load_gains(args.outcomes, args.metric)
+        train_idx = [k for k, i in enumerate(ids) if i in gains_by_id]
+        if len(train_idx) < 4:
+            print(f"error: only {len(train_idx)} prompts have both modes in {args.outcomes}", file=sys.stderr)
+            return 2
+        train_texts = [texts[k] for k in train_idx]
+        gains = np.array([gains_by_id[ids[k]] for k in train_idx])
+        labels = (gains > 0).astype(int)
+        if labels.min() == labels.max():  # a classifier needs both classes; timing does not depend on it
+            labels[rng.integers(len(labels))] ^= 1
+        labels_note = (f"from `{args.outcomes}` ({args.metric}; {len(train_idx)} prompts with both modes, "
+                       f"{int(labels.sum())} where thinking helps).")
+    else:
+        train_texts = texts
+        labels = rng.integers(0, 2, len(texts))
+        gains = rng.normal(size=len(texts))
+        labels_note = ("RANDOM (no --outcomes given): the models learn nothing useful; they exist only to time "
+                       "decisions, whose cost does not depend on the labels.")
+    print(f"labels: {labels_note}")
+
+    from threadpoolctl import threadpool_limits
+
+    # One decision is one small request: thread pools (OpenMP in HistGradientBoosting, BLAS) only add start-up
+    # and spin-wait costs to it, and on a shared 2-core machine they make tails explode. A server scoring
+    # one prompt at a time would run them single-threaded too.
+    with threadpool_limits(limits=1):
+        load_before = _loadavg()
+        timings = _run(names, texts, train_texts, labels, gains, args.repeat)
+        load_after = _loadavg()
+
+    lengths = np.array([len(t) for t in texts], dtype=float)
+    report = render(timings, data=args.data, n_prompts=len(texts), lengths=lengths, labels_note=labels_note,
+                    repeat=args.repeat, load_before=load_before, load_after=load_after)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(report, encoding="utf-8")
+    print(report)
+    print(f"report written to {args.report}")
+    return 0
+
+
+def _run(names: Sequence[str], texts: list[str], train_texts: list[str], labels: np.ndarray, gains: np.ndarray,
+         repeat: int) -> list[Timing]:
+    from classifiers.constraints import detect_constraints
+    from classifiers.estimators import estimator_spec, make_estimator
+    from classifiers.model import DecisionModel
+
+    timings = [Timing("constraint detector", *_time_each(detect_constraints, texts, repeat))]
+    for name in names:
+        spec = estimator_spec(name)
+        y = gains if spec.task == "regression" else labels
+        start = time.perf_counter()
+        pipe = make_estimator(name).fit(train_texts, y)
+        fit_s = time.perf_counter() - start
+        model = DecisionModel(pipe)
+        wall, cpu = _time_each(model.decide, texts, repeat)
+        if spec.task == "classification":
+            via_pipe, _ = _time_each(lambda t: pipe.predict_proba([t]), texts, 1)
+        else:
+            via_pipe, _ = _time_each(lambda t: pipe.predict([t]), texts, 1)
+        timings.append(Timing(name, wall, cpu, model.fast, via_pipe, fit_s))
+    for t in timings:
+        st, ct = t.stats(t.samples_us), t.stats(t.cpu_us)
+        print(f"{t.name:20s} wall p50 {st['p50']:7.0f} µs  p99 {st['p99']:7.0f} µs | "
+              f"CPU p50 {ct['p50']:7.0f} µs  p99 {ct['p99']:7.0f} µs", flush=True)
+    return timings
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,327 @@
+"""Score one prompt with a fitted pipeline without the per-call overhead of `Pipeline.predict_proba([text])`.
+
+Serving scores one string at a time. Through a Pipeline that means input validation, a FeatureUnion that
+builds and stacks a sparse matrix, and a sparse dot product: hundreds of microseconds of overhead before any
+real work. `compile_scorer(pipeline)` reads the *same fitted objects* (vocabularies, idf weights, scaler
+statistics, coefficients) and computes the same number directly:
+
+* the constraint detector runs once per prompt and feeds every part that needs it;
+* a TF-IDF part is computed as a sparse (index, value) pair with the vectorizer's own analyzer;
+* for a linear final model the score is `intercept + sum(part . coef_slice)` (then the logistic function for a
+  classifier), so no feature matrix is ever built;
+* any other final model gets one assembled feature row.
+
+The result equals the pipeline's own score up to floating-point summation order (tests check this), so
+training and serving compute identical features. Parts the compiler does not know fall back to their own
+`transform([text])`, which is slower but still exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+
+from .constraints import DetectedConstraint, detect_constraints
+
+__all__ = ["Scorer", "compile_scorer"]
+
+Scorer = Callable[[str], float]
+
+
+class _Part:
+    """One FeatureUnion member compiled for a single prompt."""
+
+    dim: int
+    needs_detections: bool = False
+
+    def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
+        raise NotImplementedError
+
+    def dot(self, text: str, dets: Sequence[DetectedConstraint], coef: np.ndarray) -> float:
+        return float(self.dense(text, dets) @ coef)
+
+
+class _TfidfPart(_Part):
+    def __init__(self, vec: Any) -> None:
+        self.analyze = vec.build_analyzer()
+        # plain-int values: np.fromiter converts them faster than the numpy integers fitting leaves behind
+        self.vocab: dict[str, int] = {term: int(i) for term, i in vec.vocabulary_.items()}
+        self.dim = len(self.vocab)
+        self.binary = bool(vec.binary)
+        self.sublinear = bool(vec.sublinear_tf)
+        self.idf = np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else None
+        self.norm = vec.norm
+
+    def sparse(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        counts = Counter(self.analyze(text))
+        # map() keeps the per-n-gram vocabulary lookups in C
+        index = np.fromiter(map(self.vocab.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
+        values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        keep = index >= 0
+        index, values = index[keep], values[keep]
+        if not len(index):
+            return index, values
+        if self.binary:
+            values.fill(1.0)
+        if self.sublinear:
+            values = np.log(values) + 1.0
+        if self.idf is not None:
+            values *= self.idf[index]
+        if self.norm == "l2":
+            n = math.sqrt(float(values @ values))
+            if n > 0:
+                values /= n
+        elif self.norm == "l1":
+            n = float(np.abs(values).sum())
+            if n > 0:
+                values /= n
+        return index, values
+
+    def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
+        out = np.zeros(self.dim, dtype=np.float64)
+        index, values = self.sparse(text)
+        out[index] = values
+        return out
+
+    def dot(self, text: str, dets: Sequence[DetectedConstraint], coef: np.ndarray) -> float:
+        index, values = self.sparse(text)
+        return float(values @ coef[index]) if len(index) else 0.0
+
+
+class _ConstraintPart(_Part):
+    needs_detections = True
+
+    def __init__(self, tr: Any) -> None:
+        self.tr = tr
+        self.dim = len(tr.kinds_)
+
+    def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
+        return self.tr.row(dets)
+
+
+class _StructurePart(_Part):
+    needs_detections = True
+
+    def __init__(self, tr: Any) -> None:
+        self.tr = tr
+        self.dim = len(tr.columns_)
+
+    def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
+        return self.tr.row(text, dets)
+
+
+class _AffinePart(_Part):
+    """A dense part followed by fitted scalers, folded into one `x * mul + add`."""
+
+    def __init__(self, inner: _Part, mul: np.ndarray, add: np.ndarray) -> None:
+        self.inner, self.mul, self.add = inner, mul, add
+        self.dim = inner.dim
+        self.needs_detections = inner.needs_detections
+
+    def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
+        return self.inner.dense(text, dets) * self.mul + self.add
+
+
+class _GenericPart(_Part):
+    """Anything else: the transformer's own transform on a one-element list (exact, not fast)."""
+
+    def __init__(self, tr: Any, dim: int) -> None:
+        self.tr = tr
+        self.dim = dim
+
+    def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
+        row = self.tr.transform([text])
+        row = row.toarray() if hasattr(row, "toarray") else np.asarray(row)
+        return np.asarray(row, dtype=np.float64).ravel()
+
+
+def _scaler_affine(step: Any, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
+
+    ones, zeros = np.ones(dim), np.zeros(dim)
+    if isinstance(step, StandardScaler):
+        scale = np.asarray(step.scale_, dtype=np.float64) if step.scale_ is not None else ones
+        mean = np.asarray(step.mean_, dtype=np.float64) if step.with_mean and step.mean_ is not None else zeros
+        return 1.0 / scale, -mean / scale
+    if isinstance(step, MaxAbsScaler):
+        return 1.0 / np.asarray(step.scale_, dtype=np.float64), zeros
+    if isinstance(step, MinMaxScaler) and not step.clip:
+        return np.asarray(step.scale_, dtype=np.float64), np.asarray(step.min_, dtype=np.float64)
+    return None
+
+
+def _compile_part(tr: Any) -> _Part | None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    from .features import ConstraintFeatures, StructureFeatures
+
+    if isinstance(tr, TfidfVectorizer):
+        return _TfidfPart(tr)
+    if isinstance(tr, ConstraintFeatures):
+        return _ConstraintPart(tr)
+    if isinstance(tr, StructureFeatures):
+        return _StructurePart(tr)
+    if isinstance(tr, Pipeline):
+        steps = [s for _, s in tr.steps if s not in (None, "passthrough")]
+        first = _compile_part(steps[0]) if steps else None
+        if first is not None and not isinstance(first, (_TfidfPart, _GenericPart)):
+            mul, add = np.ones(first.dim), np.zeros(first.dim)
+            for step in steps[1:]:
+                affine = _scaler_affine(step, first.dim)
+                if affine is None:
+                    break
+                mul, add = mul * affine[0], add * affine[0] + affine[1]
+            else:
+                return _AffinePart(first, mul, add)
+    return None
+
+
+def compile_scorer(pipeline: Any) -> Scorer | None:
+    """A function text -> score equal to the pipeline's score for `[text]`, or None if the pipeline's shape is
+    not `Pipeline([(_, FeatureUnion), (_, model)])` with a binary classifier or a single-output regressor."""
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        return None
+    union, model = pipeline.steps[0][1], pipeline.steps[1][1]
+    if not isinstance(union, FeatureUnion):
+        return None
+    if is_classifier(model) and len(getattr(model, "classes_", ())) != 2:
+        return None
+    weights = union.transformer_weights or {}
+    parts: list[tuple[_Part, float]] = []
+    for name, tr in union.transformer_list:
+        if tr is None or tr == "drop":
+            continue
+        part = _compile_part(tr)
+        if part is None:
+            dim = len(tr.get_feature_names_out()) if hasattr(tr, "get_feature_names_out") else tr.transform([""]).shape[1]
+            part = _GenericPart(tr, dim)
+        parts.append((part, float(weights.get(name, 1.0))))
+    needs_dets = any(p.needs_detections for p, _ in parts)
+    dim = sum(p.dim for p, _ in parts)
+
+    def detections(text: str) -> Sequence[DetectedConstraint]:
+        return detect_constraints(text) if needs_dets else ()
+
+    linear = (isinstance(model, LogisticRegression) or (is_regressor(model) and hasattr(model, "coef_")))
+    if linear:
+        coef = np.asarray(model.coef_, dtype=np.float64)
+        if coef.ndim == 2:
+            if coef.shape[0] != 1:
+                return None
+            coef = coef[0]
+        if coef.shape[0] != dim:
+            return None
+        intercept = float(np.ravel(model.intercept_)[0]) if np.ndim(model.intercept_) else float(model.intercept_)
+        slices = []
+        offset = 0
+        for part, w in parts:
+            slices.append((part, coef[offset:offset + part.dim] * w))
+            offset += part.dim
+        proba = is_classifier(model)
+
+        def linear_score(text: str) -> float:
+            dets = detections(text)
+            z = intercept
+            for part, c in slices:
+                z += part.dot(text, dets, c)
+            if not proba:
+                return z
+            # expit, written to avoid overflow for large |z|
+            return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+        return linear_score
+
+    classify = is_classifier(model)
+    if classify and not hasattr(model, "predict_proba"):
+        return None
+    forest = _GradientBoostedTrees.compile(model)
+
+    def row(text: str) -> np.ndarray:
+        dets = detections(text)
+        return np.concatenate([part.dense(text, dets) * w if w != 1.0 else part.dense(text, dets) for part, w in parts])
+
+    if forest is not None:
+        return lambda text: forest.score(row(text))
+
+    def row_score(text: str) -> float:
+        X = row(text).reshape(1, -1)
+        return float(model.predict_proba(X)[0, 1]) if classify else float(np.ravel(model.predict(X))[0])
+
+    return row_score
+
+
+class _GradientBoostedTrees:
+    """A fitted HistGradientBoosting model evaluated for one row with numpy, all trees at once.
+
+    scikit-learn's own `predict_proba` calls into Cython once per tree and starts OpenMP threads each time:
+    milliseconds for one row. Here every tree's node arrays are concatenated (leaves point to themselves), and
+    one vectorised step per tree level walks all trees together."""
+
+    def __init__(self, feature: np.ndarray, threshold: np.ndarray, missing_left: np.ndarray, left: np.ndarray,
+                 right: np.ndarray, value: np.ndarray, roots: np.ndarray, depth: int, baseline: float,
+                 proba: bool) -> None:
+        self.feature, self.threshold, self.missing_left = feature, threshold, missing_left
+        self.left, self.right, self.value, self.roots = left, right, value, roots
+        self.depth, self.baseline, self.proba = depth, baseline, proba
+
+    @classmethod
+    def compile(cls, model: Any) -> "_GradientBoostedTrees | None":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        if isinstance(model, HistGradientBoostingClassifier):
+            proba = True
+            if len(model.classes_) != 2 or model.loss not in ("log_loss", "auto"):
+                return None
+        elif isinstance(model, HistGradientBoostingRegressor):
+            proba = False
+            if model.loss != "squared_error":
+                return None
+        else:
+            return None
+        predictors = getattr(model, "_predictors", None)
+        if not predictors or any(len(it) != 1 for it in predictors):
+            return None
+        nodes = [it[0].nodes for it in predictors]
+        if any(n["is_categorical"].any() for n in nodes):
+            return None
+        offsets = np.cumsum([0] + [len(n) for n in nodes[:-1]])
+        feature, threshold, missing_left, left, right, value = [], [], [], [], [], []
+        for off, n in zip(offsets, nodes):
+            leaf = n["is_leaf"].astype(bool)
+            own = np.arange(len(n)) + off
+            feature.append(np.where(leaf, 0, n["feature_idx"]).astype(np.intp))
+            threshold.append(np.where(leaf, np.inf, n["num_threshold"]).astype(np.float64))
+            missing_left.append(n["missing_go_to_left"].astype(bool))
+            left.append(np.where(leaf, own, n["left"].astype(np.intp) + off))
+            right.append(np.where(leaf, own, n["right"].astype(np.intp) + off))
+            value.append(np.where(leaf, n["value"], 0.0).astype(np.float64))
+        depth = int(max(n["depth"].max() for n in nodes))
+        baseline = float(np.ravel(model._baseline_prediction)[0])
+        return cls(np.concatenate(feature), np.concatenate(threshold), np.concatenate(missing_left),
+                   np.concatenate(left), np.concatenate(right), np.concatenate(value), offsets.astype(np.intp),
+                   depth, baseline, proba)
+
+    def score(self, x: np.ndarray) -> float:
+        idx = self.roots
+        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
+        has_nan = bool(np.isnan(x).any())
+        for _ in range(self.depth):
+            xv = x[feature[idx]]
+            go_left = xv <= threshold[idx]
+            if has_nan:  # a missing value follows the side the tree learned for it
+                go_left = np.where(np.isnan(xv), self.missing_left[idx], go_left)
+            idx = np.where(go_left, left[idx], right[idx])
+        raw = self.baseline + float(self.value[idx].sum())
+        if not self.proba:
+            return raw
+        return 1.0 / (1.0 + math.exp(-raw)) if raw >= 0 else math.exp(raw) / (1.0 + math.exp(raw))

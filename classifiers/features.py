@@ -1,0 +1,201 @@
+"""Feature transformers that start from raw prompt text (scikit-learn API).
+
+* `ConstraintFeatures`: how many constraints of each kind the prompt carries (columns follow `constraints.KINDS`).
+* `StructureFeatures`: cheap shape statistics (length, sentences, lines, digits, how many constraints, ...).
+* `text_vectorizers()`: bounded word and character TF-IDF vectorizers for the lexical view.
+
+`FEATURE_VERSION` names the meaning of these columns. Bump it whenever a change to this module or to the
+constraint detector changes what a column means or how it is computed for some text; a saved model refuses to
+load under a different version (see `artifact.py`), because its coefficients would silently mean something else.
+
+Both transformers also expose `row(...)`, the same computation for one prompt from precomputed detections, which
+the serving fast path uses so that training and serving compute identical features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from .constraints import KINDS, DetectedConstraint, detect_constraints
+
+__all__ = ["FEATURE_VERSION", "ConstraintFeatures", "StructureFeatures", "STRUCTURE_COLUMNS", "text_vectorizers"]
+
+FEATURE_VERSION = "1"
+
+
+@lru_cache(maxsize=4096)
+def _detect(text: str) -> tuple[DetectedConstraint, ...]:
+    """Detections shared by the transformers of one pipeline (each would otherwise re-run the detector)."""
+    return tuple(detect_constraints(text))
+
+
+def _texts(X: Any) -> list[str]:
+    if isinstance(X, str):
+        raise TypeError("expected an iterable of strings, got a single string; wrap it in a list")
+    out = []
+    for x in X:
+        if not isinstance(x, str):
+            raise TypeError(f"expected strings, got {type(x).__name__}")
+        out.append(x)
+    return out
+
+
+class ConstraintFeatures(TransformerMixin, BaseEstimator):
+    """Counts of detected constraints per kind, one column per kind in `constraints.KINDS` order.
+
+    Parameters
+    ----------
+    binary : bool, default=False
+        Presence (0/1) instead of counts.
+    """
+
+    def __init__(self, binary: bool = False) -> None:
+        self.binary = binary
+
+    def fit(self, X: Iterable[str], y: Any = None) -> "ConstraintFeatures":
+        _texts(X)
+        self.kinds_: tuple[str, ...] = KINDS
+        self.feature_version_: str = FEATURE_VERSION
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        check_is_fitted(self, "kinds_")
+        texts = _texts(X)
+        out = np.zeros((len(texts), len(self.kinds_)), dtype=np.float64)
+        for r, text in enumerate(texts):
+            out[r] = self.row(_detect(text))
+        return out
+
+    def row(self, detections: Sequence[DetectedConstraint]) -> np.ndarray:
+        """The feature row of one prompt, from its detections."""
+        index = _index_of(tuple(self.kinds_))
+        row = np.zeros(len(self.kinds_), dtype=np.float64)
+        for d in detections:
+            j = index.get(d.kind)
+            if j is not None:
+                row[j] = 1.0 if self.binary else row[j] + 1.0
+        return row
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "kinds_")
+        return np.asarray([f"constraint={k}" for k in self.kinds_], dtype=object)
+
+
+
+@lru_cache(maxsize=8)
+def _index_of(kinds: tuple[str, ...]) -> dict[str, int]:
+    return {k: i for i, k in enumerate(kinds)}
+
+
+STRUCTURE_COLUMNS: tuple[str, ...] = (
+    "log_chars",
+    "log_words",
+    "log_sentences",
+    "log_lines",
+    "question_marks",
+    "log_digits",
+    "quotes",
+    "frac_upper",
+    "frac_non_ascii",
+    "code_fences",
+    "n_constraints",
+    "n_constraint_kinds",
+    "n_upper_length_limits",
+    "n_lower_length_limits",
+)
+
+_LENGTH_KINDS = frozenset({
+    "length_constraints:number_words", "length_constraints:number_sentences",
+    "length_constraints:number_paragraphs", "length_constraints:number_characters",
+})
+_UPPER = frozenset({"at most", "less than", "exactly", "about"})
+_LOWER = frozenset({"at least", "exactly", "about"})
+_DIGITS = "0123456789"
+_UPPERCASE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SENTENCE_ENDS = (". ", "? ", "! ", ".\n", "?\n", "!\n")
+
+
+class StructureFeatures(TransformerMixin, BaseEstimator):
+    """Shape statistics of the prompt; columns are `STRUCTURE_COLUMNS` (counts log1p-scaled where unbounded).
+
+    Everything is computed with `str.count`/`len`, so a row costs a few microseconds.
+    """
+
+    def fit(self, X: Iterable[str], y: Any = None) -> "StructureFeatures":
+        _texts(X)
+        self.columns_: tuple[str, ...] = STRUCTURE_COLUMNS
+        self.feature_version_: str = FEATURE_VERSION
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        texts = _texts(X)
+        out = np.zeros((len(texts), len(self.columns_)), dtype=np.float64)
+        for r, text in enumerate(texts):
+            out[r] = self.row(text, _detect(text))
+        return out
+
+    def row(self, text: str, detections: Sequence[DetectedConstraint]) -> np.ndarray:
+        """The feature row of one prompt, from its text and detections."""
+        n = len(text)
+        count = text.count
+        sentences = sum(map(count, _SENTENCE_ENDS)) + (1 if text.rstrip()[-1:] in (".", "?", "!") else 0)
+        letters_upper = sum(map(count, _UPPERCASE))
+        non_ascii = len(text.encode("utf-8", "surrogatepass")) - n
+        kinds = set()
+        upper = lower = 0
+        for d in detections:
+            kinds.add(d.kind)
+            if d.kind in _LENGTH_KINDS:
+                rel = d.params.get("relation")
+                upper += rel in _UPPER
+                lower += rel in _LOWER
+        return np.array(
+            [
+                np.log1p(n),
+                np.log1p(len(text.split())),
+                np.log1p(sentences),
+                np.log1p(count("\n") + 1 if n else 0),
+                count("?"),
+                np.log1p(sum(map(count, _DIGITS))),
+                count('"') + count("“") + count("”"),
+                letters_upper / n if n else 0.0,
+                non_ascii / n if n else 0.0,
+                count("```"),
+                len(detections),
+                len(kinds),
+                upper,
+                lower,
+            ],
+            dtype=np.float64,
+        )
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        return np.asarray([f"structure={c}" for c in self.columns_], dtype=object)
+
+
+def text_vectorizers(
+    max_word_features: int = 20000,
+    max_char_features: int = 30000,
+    word_ngrams: tuple[int, int] = (1, 2),
+    char_ngrams: tuple[int, int] = (2, 4),
+    min_df: int | float = 2,
+) -> list[tuple[str, TfidfVectorizer]]:
+    """Word and character TF-IDF vectorizers with bounded vocabularies (sublinear tf, l2 norm).
+
+    Character n-grams use `analyzer="char"`: scikit-learn builds `char_wb` n-grams in a Python loop per word,
+    which costs several times more per request than the plain slicing `char` uses."""
+    return [
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=word_ngrams, min_df=min_df,
+                                 max_features=max_word_features, sublinear_tf=True, dtype=np.float64)),
+        ("char", TfidfVectorizer(analyzer="char", ngram_range=char_ngrams, min_df=min_df,
+                                 max_features=max_char_features, sublinear_tf=True, dtype=np.float64)),
+    ]

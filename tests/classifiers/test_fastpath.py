@@ -1,0 +1,90 @@
+"""The single-prompt fast path computes the pipeline's own score, for every recipe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
+
+from classifiers.calibration import Threshold
+from classifiers.estimators import available_estimators, estimator_spec, make_estimator
+from classifiers.fastpath import compile_scorer
+from classifiers.features import ConstraintFeatures, StructureFeatures
+from classifiers.model import DecisionModel
+
+UNSEEN = [
+    "Write a limerick about a goat. Wrap the whole reply in double quotes.",
+    "Explain photosynthesis in fewer than 30 words, all lowercase.",
+    "",
+    "ok",
+    "Plan a trip to Rome with exactly 5 bullet points and a P.S. at the end. Answer in JSON. " * 5,
+]
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic):
+    prompts, labels, gains = synthetic
+    out = {}
+    for name in available_estimators():
+        kw = {"min_df": 1} if name in ("linear", "ridge") else {"max_iter": 30} if name == "tree" else {}
+        y = gains if estimator_spec(name).task == "regression" else labels
+        out[name] = make_estimator(name, **kw).fit(prompts, y)
+    return out
+
+
+@pytest.mark.parametrize("name", available_estimators())
+def test_fast_score_equals_pipeline_score(name: str, fitted, synthetic) -> None:
+    model = DecisionModel(fitted[name])
+    assert model.fast
+    texts = synthetic[0][:20] + UNSEEN
+    expected = model.score_many(texts)
+    got = np.array([model.score(t) for t in texts])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    slow = DecisionModel(fitted[name], fast=False)
+    assert not slow.fast and slow.score(texts[0]) == pytest.approx(expected[0], abs=1e-12)
+
+
+def test_decide_uses_the_threshold(fitted) -> None:
+    model = DecisionModel(fitted["linear"])
+    assert model.threshold.method == "default" and model.threshold.value == 0.5
+    text = UNSEEN[0]
+    score = model.score(text)
+    assert model.decide(text) == (score >= 0.5, score)
+    always = model.with_threshold(Threshold(-np.inf, "test"))
+    never = model.with_threshold(Threshold(np.inf, "test"))
+    assert always.decide(text)[0] is True and never.decide(text)[0] is False
+    assert model.threshold.value == 0.5  # unchanged
+    with pytest.raises(TypeError):
+        model.score(["a list"])  # type: ignore[arg-type]
+
+
+def test_regressor_default_threshold_is_zero_gain(fitted) -> None:
+    model = DecisionModel(fitted["ridge"])
+    assert model.task == "regression" and model.threshold.value == 0.0
+
+
+def test_unknown_parts_fall_back_exactly(synthetic) -> None:
+    prompts, labels, _ = synthetic
+    pipe = Pipeline([
+        ("features", FeatureUnion([
+            ("constraints", Pipeline([("c", ConstraintFeatures()), ("s", MaxAbsScaler())])),
+            ("length", FunctionTransformer(lambda xs: np.array([[len(x) / 100.0] for x in xs]))),
+            ("structure", StructureFeatures()),
+        ], transformer_weights={"constraints": 2.0})),
+        ("model", LogisticRegression(max_iter=1000)),
+    ]).fit(prompts, labels)
+    scorer = compile_scorer(pipe)
+    assert scorer is not None
+    expected = pipe.predict_proba(UNSEEN)[:, 1]
+    np.testing.assert_allclose([scorer(t) for t in UNSEEN], expected, atol=1e-9)
+
+
+def test_unsupported_shapes_are_not_compiled(synthetic) -> None:
+    prompts, labels, _ = synthetic
+    plain = Pipeline([("c", ConstraintFeatures()), ("model", LogisticRegression())]).fit(prompts, labels)
+    assert compile_scorer(plain) is None
+    model = DecisionModel(plain)
+    assert not model.fast and 0.0 <= model.score("Use JSON.") <= 1.0
+

@@ -1,0 +1,82 @@
+"""`thinkgate train` on a synthetic outcome table with a learnable signal, and the artifact in the proxy."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from support.clients import openai_client
+from training.records import Outcome
+from training.train_cli import main as train_main
+
+TOPICS = ["rain", "cats", "the moon", "bread", "rivers", "chess", "autumn", "trains", "coffee", "music",
+          "glaciers", "bees", "lighthouses", "deserts", "kites"]
+HELPS = "Wrap your entire response in JSON format."       # thinking helps on these prompts
+HURTS = "Your entire response must be in lowercase letters."  # and hurts on these
+
+
+def _write_fixture(tmp_path, n=120, seed=0):
+    rng = random.Random(seed)
+    data, table = tmp_path / "data.jsonl", tmp_path / "outcomes.jsonl"
+    with data.open("w") as d, table.open("w") as t:
+        for key in range(n):
+            kind = key % 3  # 0 helps, 1 hurts, 2 neutral
+            constraint = [HELPS, HURTS, "Answer in about 100 words."][kind]
+            prompt = f"Write a short note about {rng.choice(TOPICS)}. {constraint}"
+            d.write(json.dumps({"key": key, "prompt": prompt, "instruction_id_list": ["detectable_format:json_format"],
+                                "kwargs": [{}]}) + "\n")
+            flip = rng.random() < 0.1  # some label noise
+            direct, think = {0: (0.0, 1.0), 1: (1.0, 0.0), 2: (1.0, 1.0)}[kind]
+            if flip:
+                direct, think = think, direct
+            for mode, score, tokens in (("direct", direct, 50), ("think", think, 200)):
+                scores = {"prompt_level_strict": score, "inst_level_strict": score, "prompt_level_loose": score,
+                          "inst_level_loose": score, "per_instruction": {"detectable_format:json_format": int(score)}}
+                t.write(json.dumps(Outcome(f"ifeval:{key}", mode, "tiny-model", "forced-cot", "answer", None, scores,
+                                           10, tokens, 0, 0.1, "v1").to_json()) + "\n")
+    return data, table
+
+
+def test_train_learns_the_signal_and_beats_fixed_policies(tmp_path, capsys):
+    data, table = _write_fixture(tmp_path)
+    out = tmp_path / "artifact"
+    assert train_main(["--outcomes", str(table), "--data", str(data), "--out", str(out), "--repeats", "1",
+                       "--estimator", "linear", "--estimator", "tree", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    held = result["held_out"]
+    assert held["n"] == 60
+    assert held["policy_accuracy"] > max(held["never_accuracy"], held["always_accuracy"]) + 10
+    assert held["auc"] > 0.8
+    assert result["cross_validation"]["splits"] == 2
+    meta = json.loads((out / "metadata.json").read_text())
+    assert set(meta["extra"]["train_ids"]).isdisjoint(meta["extra"]["held_out_ids"])
+    assert meta["target"] == {"model": "tiny-model", "profile": "forced-cot"}
+    assert meta["threshold"]["method"] == "max_accuracy"
+
+
+def test_train_reports_bad_input_clearly(tmp_path, capsys):
+    data, table = _write_fixture(tmp_path, n=12)
+    assert train_main(["--outcomes", str(table), "--data", str(data)]) == 2
+    assert "need at least 20" in capsys.readouterr().err
+    data, table = _write_fixture(tmp_path)
+    assert train_main(["--outcomes", str(table), "--data", str(data), "--estimator", "lineer"]) == 2
+    assert "unknown estimator" in capsys.readouterr().err
+
+
+def test_classifier_policy_through_the_proxy(tmp_path, proxy, mock, capsys):
+    data, table = _write_fixture(tmp_path)
+    out = tmp_path / "artifact"
+    assert train_main(["--outcomes", str(table), "--data", str(data), "--out", str(out), "--repeats", "0",
+                       "--estimator", "linear"]) == 0
+    with proxy({"policy": "classifier", "policy_options": {"artifact": str(out)}}) as server:
+        client = openai_client(server)
+        helps = client.chat.completions.with_raw_response.create(
+            model="mock-model", messages=[{"role": "user", "content": f"A note about owls. {HELPS}"}])
+        hurts = client.chat.completions.with_raw_response.create(
+            model="mock-model", messages=[{"role": "user", "content": f"A note about owls. {HURTS}"}])
+    assert helps.headers["x-thinkgate-decision"] == "think"
+    assert hurts.headers["x-thinkgate-decision"] == "direct"
+    assert float(helps.headers["x-thinkgate-score"]) > float(hurts.headers["x-thinkgate-score"])
+    assert helps.headers["x-thinkgate-policy"] == "classifier"
