@@ -42,19 +42,24 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .artifact import ArtifactError, load_artifact, save_artifact
-    from .calibration import Threshold, calibrate
-    from .constraints import KINDS, DetectedConstraint, constraint_counts, detect_constraints
-    from .estimators import (
+if TYPE_CHECKING:  # pragma: no cover - type checkers see the real names; nothing is imported at run time
+    from .artifact import ArtifactError, load_artifact, save_artifact  # noqa: F401
+    from .calibration import Threshold, calibrate  # noqa: F401
+    from .constraints import (  # noqa: F401
+        KINDS,
+        DetectedConstraint,
+        constraint_counts,
+        detect_constraints,
+    )
+    from .estimators import (  # noqa: F401
         DEFAULT_ESTIMATOR,
         UnknownEstimatorError,
         available_estimators,
         make_estimator,
         register_estimator,
     )
-    from .features import FEATURE_VERSION, ConstraintFeatures, StructureFeatures
-    from .model import DecisionModel
+    from .features import FEATURE_VERSION, ConstraintFeatures, StructureFeatures  # noqa: F401
+    from .model import DecisionModel  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

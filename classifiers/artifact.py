@@ -31,7 +31,7 @@ import shlex
 import sys
 import zipfile
 from collections.abc import Mapping
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

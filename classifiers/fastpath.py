@@ -203,7 +203,7 @@ def compile_scorer(pipeline: Any) -> Scorer | None:
             continue
         part = _compile_part(tr)
         if part is None:
-            dim = len(tr.get_feature_names_out()) if hasattr(tr, "get_feature_names_out") else tr.transform([""]).shape[1]
+            dim = tr.transform([""]).shape[1]
             part = _GenericPart(tr, dim)
         parts.append((part, float(weights.get(name, 1.0))))
     needs_dets = any(p.needs_detections for p, _ in parts)
@@ -276,7 +276,10 @@ class _GradientBoostedTrees:
 
     @classmethod
     def compile(cls, model: Any) -> "_GradientBoostedTrees | None":
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+        from sklearn.ensemble import (
+            HistGradientBoostingClassifier,
+            HistGradientBoostingRegressor,
+        )
 
         if isinstance(model, HistGradientBoostingClassifier):
             proba = True

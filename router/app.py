@@ -7,7 +7,6 @@ import logging
 import os
 from typing import Any, AsyncIterator, Mapping
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -48,12 +47,11 @@ class Runtime:
 
 
 def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
-               transport: httpx.AsyncBaseTransport | None = None,
                environ: Mapping[str, str] | None = None) -> Starlette:
-    """Build the proxy. `backends` replaces the backend of the named routes; `transport` is handed to
-    pass-through backends (httpx's seam, for tests)."""
+    """Build the proxy. `backends` replaces the backend of the named routes (the seam for embedding and
+    tests); `environ` replaces `os.environ` (API keys)."""
     environ = os.environ if environ is None else environ
-    routes = build_routes(config, backends=backends, transport=transport, environ=environ)
+    routes = build_routes(config, backends=backends, environ=environ)
     metrics = Metrics(routes=routes)
     decision_log = None
     if config.decision_log.enabled:

@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import httpx
-
 from .backends.base import Backend
 from .deciders import Decider, make_decider
 from .errors import ConfigError, ServiceNotReady
@@ -49,14 +47,13 @@ def _backend_key(cfg: RouteConfig) -> tuple[Any, ...]:
             tuple(sorted(cfg.backend_options.items())), cfg.model if cfg.backend == "litellm" else None)
 
 
-def build_backend(alias: str, cfg: RouteConfig, *, environ: Mapping[str, str],
-                  transport: httpx.AsyncBaseTransport | None = None) -> Backend:
+def build_backend(alias: str, cfg: RouteConfig, *, environ: Mapping[str, str]) -> Backend:
     api_key = _api_key(alias, cfg, environ)
     if cfg.backend == "openai":
         from .backends.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(cfg.base_url or "", api_key, timeout_s=cfg.timeout_s,
-                                   prefill_style=cfg.prefill, transport=transport, **cfg.backend_options)
+                                   prefill_style=cfg.prefill, **cfg.backend_options)
     if cfg.backend == "litellm":
         from .backends.litellm_backend import LiteLLMBackend
 
@@ -68,7 +65,6 @@ def build_backend(alias: str, cfg: RouteConfig, *, environ: Mapping[str, str],
 
 
 def build_routes(config: Config, *, backends: Mapping[str, Backend] | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None,
                  environ: Mapping[str, str] | None = None) -> dict[str, Route]:
     """Build every route; `backends` injects ready-made backends by alias (tests, embedding)."""
     environ = os.environ if environ is None else environ
@@ -81,7 +77,7 @@ def build_routes(config: Config, *, backends: Mapping[str, Backend] | None = Non
             key = _backend_key(cfg)
             if key not in shared:
                 try:
-                    shared[key] = build_backend(alias, cfg, environ=environ, transport=transport)
+                    shared[key] = build_backend(alias, cfg, environ=environ)
                 except TypeError as exc:  # unknown backend_options key
                     raise ConfigError(f"route '{alias}': backend_options: {exc}") from None
             backend = shared[key]

@@ -345,6 +345,7 @@ class Engine:
         pad = getattr(tokenizer, "pad_token_id", None)
         self._pad_id = pad if pad is not None else min(self._eos_ids)
         self._newline_id = (self._encode("\n") or [self._pad_id])[0]
+        self._close_tokens = len(self._encode("\n" + THINK_CLOSE + "\n"))  # the most a forced close adds
         self._name = name
 
         self._cond = threading.Condition()
@@ -357,6 +358,7 @@ class Engine:
         self._rows: list[_Row] = []
         self._cache: Any = None
         self._mask: torch.Tensor | None = None  # [batch, cached length], 1 = real token
+        self._admitting = 0  # rows taken off the queue and not yet in the batch (tokenising, prefilling)
         self._stats = EngineStats()
 
     # -- tokenizer helpers
@@ -427,7 +429,7 @@ class Engine:
     def stats(self) -> dict[str, int]:
         """A snapshot of the counters, plus the current number of running and queued requests."""
         snapshot = asdict(self._stats)
-        snapshot["active"] = len(self._rows)
+        snapshot["active"] = len(self._rows) + self._admitting
         snapshot["queued"] = len(self._pending)
         return snapshot
 
@@ -446,9 +448,11 @@ class Engine:
                     try:
                         if admitted:
                             self._prefill(admitted)
+                        self._admitting = 0
                         if self._rows:
                             self._step()
                     except Exception as exc:  # a bug in one step fails the batch, not the engine
+                        self._admitting = 0
                         log.exception("the local model engine failed a step")
                         message = f"generation failed: {type(exc).__name__}: {exc}"
                         for row in self._rows + [r for r in admitted if r not in self._rows]:
@@ -501,6 +505,7 @@ class Engine:
             taken = []
             while self._pending and len(taken) < room:
                 taken.append(self._pending.popleft())
+            self._admitting = len(taken)
         rows = []
         for handle, request, sink in taken:
             if handle.cancelled:
@@ -524,7 +529,7 @@ class Engine:
             return None
         room = self.max_context - len(prompt_ids)
         if request.think_budget is not None:
-            room -= max(0, request.think_budget) + 4  # the closing tag
+            room -= max(0, request.think_budget) + self._close_tokens
         if room < 1:
             self._stats.failed += 1
             self._safe_sink(sink, Failed(

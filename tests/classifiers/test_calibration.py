@@ -111,8 +111,8 @@ def test_threshold_json_round_trip() -> None:
         assert back.value == value and back.method == th.method and dict(back.params) == dict(th.params)
         assert math.isnan(back.train_metric)
     assert float(Threshold(0.25, "x")) == 0.25
-    with pytest.raises(Exception):
-        Threshold(0.1, "x").value = 0.2  # frozen
+    with pytest.raises(AttributeError):  # frozen (dataclasses.FrozenInstanceError)
+        Threshold(0.1, "x").value = 0.2  # type: ignore[misc]
 
 
 def test_evaluate_on_held_out() -> None:

@@ -104,8 +104,10 @@ POSITIVES = [
     # start / end / quotes
     ("Enclose your whole answer in double quotes.", "startend:quotation", {}),
     ("Double quotes should wrap the entire response.", "startend:quotation", {}),
-    ("Conclude with the sentence \"Thanks for reading!\"", "startend:end_checker", {"end_phrase": "Thanks for reading!"}),
-    ("Finish your reply with this exact phrase: See you soon.", "startend:end_checker", {"end_phrase": "See you soon."}),
+    ("Conclude with the sentence \"Thanks for reading!\"", "startend:end_checker",
+     {"end_phrase": "Thanks for reading!"}),
+    ("Finish your reply with this exact phrase: See you soon.", "startend:end_checker",
+     {"end_phrase": "See you soon."}),
     ("Begin your response with the word \"Indeed\".", "startend:start_checker", {"start_phrase": "Indeed"}),
     # content / combination / language
     ("Add a P.S. at the end.", "detectable_content:postscript", {"postscript_marker": "P.S."}),

@@ -28,7 +28,8 @@ def test_registry_has_the_required_recipes() -> None:
     assert all(estimator_spec(n).description for n in names)
 
 
-@pytest.mark.parametrize("name,close", [("linaer", "linear"), ("Tree", "tree"), ("constraint-linear", "constraints-linear")])
+@pytest.mark.parametrize("name,close", [("linaer", "linear"), ("Tree", "tree"),
+                                        ("constraint-linear", "constraints-linear")])
 def test_unknown_name_lists_close_matches(name: str, close: str) -> None:
     with pytest.raises(UnknownEstimatorError) as info:
         make_estimator(name)
