@@ -33,9 +33,12 @@ import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calibration import Threshold
+
+if TYPE_CHECKING:  # the model module compiles the constraint detector; import it only when loading
+    from .model import DecisionModel
 
 __all__ = [
     "ArtifactError",
@@ -249,7 +252,7 @@ def check_compatible(meta: Mapping[str, Any], where: str = "artifact") -> None:
         raise ArtifactError(f"cannot load {where}: " + "; ".join(problems) + ". " + _retrain_hint(meta))
 
 
-def load_artifact(path: str | os.PathLike[str]) -> Any:
+def load_artifact(path: str | os.PathLike[str]) -> DecisionModel:
     """Load an artifact directory as a `DecisionModel` (its threshold and metadata attached).
 
     Raises ArtifactError for a missing or tampered file, a version mismatch, or a type outside `ALLOWED_TYPES`."""

@@ -51,7 +51,7 @@ class Threshold:
     value: float
     method: str
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    train_metric: float = float("nan")
+    train_metric: float = field(default=float("nan"), compare=False)  # NaN for "default": keep == usable
 
     def decide(self, score: float) -> bool:
         return score >= self.value

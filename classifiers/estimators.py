@@ -95,13 +95,15 @@ def _structure_scaled() -> Any:
 
 
 def _linear(C: float = 1.0, class_weight: str | None = "balanced", max_word_features: int = 20000,
-            max_char_features: int = 30000, min_df: int | float = 2, random_state: int = 0) -> Any:
+            max_char_features: int = 30000, min_df: int | float = 2, word_ngrams: tuple[int, int] = (1, 2),
+            char_ngrams: tuple[int, int] = (2, 4), random_state: int = 0) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
     from .features import ConstraintFeatures, text_vectorizers
 
-    parts = text_vectorizers(max_word_features=max_word_features, max_char_features=max_char_features, min_df=min_df)
+    parts = text_vectorizers(max_word_features=max_word_features, max_char_features=max_char_features, min_df=min_df,
+                             word_ngrams=word_ngrams, char_ngrams=char_ngrams)
     features = FeatureUnion(parts + [("constraints", ConstraintFeatures()), ("structure", _structure_scaled())])
     model = LogisticRegression(C=C, class_weight=class_weight, max_iter=5000, random_state=random_state)
     return Pipeline([("features", features), ("model", model)])
@@ -135,13 +137,15 @@ def _tree(max_iter: int = 200, learning_rate: float = 0.05, max_leaf_nodes: int 
 
 
 def _ridge(alpha: float = 1.0, max_word_features: int = 20000, max_char_features: int = 30000,
-           min_df: int | float = 2) -> Any:
+           min_df: int | float = 2, word_ngrams: tuple[int, int] = (1, 2),
+           char_ngrams: tuple[int, int] = (2, 4)) -> Any:
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import FeatureUnion, Pipeline
 
     from .features import ConstraintFeatures, text_vectorizers
 
-    parts = text_vectorizers(max_word_features=max_word_features, max_char_features=max_char_features, min_df=min_df)
+    parts = text_vectorizers(max_word_features=max_word_features, max_char_features=max_char_features, min_df=min_df,
+                             word_ngrams=word_ngrams, char_ngrams=char_ngrams)
     features = FeatureUnion(parts + [("constraints", ConstraintFeatures()), ("structure", _structure_scaled())])
     return Pipeline([("features", features), ("model", Ridge(alpha=alpha))])
 

@@ -19,7 +19,6 @@ training and serving compute identical features. Parts the compiler does not kno
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
@@ -46,26 +45,109 @@ class _Part:
         return float(self.dense(text, dets) @ coef)
 
 
+class _PackedCharNgrams:
+    """Character n-gram lookups done with numpy instead of one Python string per n-gram.
+
+    For `analyzer="char"` with n <= 4, an n-gram of characters below U+10000 packs losslessly into one uint64
+    (16 bits per character). The vocabulary's n-grams are packed once into a sorted array per n; a prompt's
+    n-grams are packed with shifts over its code points and found with `searchsorted`. Same n-grams as
+    scikit-learn's `_char_ngrams` (same preprocessing and whitespace folding), at a cost that barely grows with
+    the prompt. `indices` returns None for text it cannot pack (astral characters), which then takes the
+    ordinary path."""
+
+    def __init__(self, vec: Any, vocab: dict[str, int]) -> None:
+        self.decode, self.preprocess = vec.decode, vec.build_preprocessor()
+        self.white_spaces = vec._white_spaces
+        self.lo, self.hi = (int(n) for n in vec.ngram_range)
+        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for n in range(self.lo, self.hi + 1):
+            terms = [(t, j) for t, j in vocab.items() if len(t) == n and all(ord(ch) < 0x10000 for ch in t)]
+            keys = np.array([self._pack(t) for t, _ in terms], dtype=np.uint64)
+            cols = np.array([j for _, j in terms], dtype=np.intp)
+            order = np.argsort(keys, kind="stable")
+            self.tables[n] = (keys[order], cols[order])
+
+    @staticmethod
+    def applies_to(vec: Any) -> bool:
+        from sklearn.feature_extraction.text import _VectorizerMixin
+
+        lo, hi = vec.ngram_range
+        return (vec.analyzer == "char" and type(vec)._char_ngrams is _VectorizerMixin._char_ngrams
+                and 1 <= lo <= hi <= 4 and vec.input == "content")
+
+    @staticmethod
+    def _pack(term: str) -> int:
+        key = 0
+        for ch in term:
+            key = (key << 16) | ord(ch)
+        return key
+
+    def indices(self, text: str) -> np.ndarray | None:
+        """Vocabulary columns of every n-gram occurrence in `text` that is in the vocabulary (unsorted)."""
+        doc = self.white_spaces.sub(" ", self.preprocess(self.decode(text)))
+        size = len(doc)
+        if not size:
+            return np.zeros(0, dtype=np.intp)
+        try:
+            codes = np.frombuffer(doc.encode("utf-32-le"), dtype=np.uint32)
+        except UnicodeEncodeError:  # lone surrogates
+            return None
+        if int(codes.max()) >= 0x10000:
+            return None
+        codes = codes.astype(np.uint64)
+        found = []
+        for n in range(self.lo, min(self.hi, size) + 1):
+            keys_table, cols = self.tables[n]
+            if not len(keys_table):
+                continue
+            m = size - n + 1
+            keys = codes[:m].copy()
+            for i in range(1, n):
+                keys <<= np.uint64(16)
+                keys |= codes[i:i + m]
+            pos = np.searchsorted(keys_table, keys)
+            pos[pos == len(keys_table)] = 0
+            hit = keys_table[pos] == keys
+            found.append(cols[pos[hit]])
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+
+
 class _TfidfPart(_Part):
     def __init__(self, vec: Any) -> None:
         self.analyze = vec.build_analyzer()
         # plain-int values: np.fromiter converts them faster than the numpy integers fitting leaves behind
         self.vocab: dict[str, int] = {term: int(i) for term, i in vec.vocabulary_.items()}
+        self.packed = _PackedCharNgrams(vec, self.vocab) if _PackedCharNgrams.applies_to(vec) else None
         self.dim = len(self.vocab)
         self.binary = bool(vec.binary)
         self.sublinear = bool(vec.sublinear_tf)
         self.idf = np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else None
         self.norm = vec.norm
 
-    def sparse(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(self.analyze(text))
+    def known_indices(self, text: str) -> np.ndarray:
+        """The vocabulary column of every n-gram occurrence in `text` that is in the vocabulary."""
+        if self.packed is not None:
+            index = self.packed.indices(text)
+            if index is not None:
+                return index
+        grams = self.analyze(text)
         # map() keeps the per-n-gram vocabulary lookups in C
-        index = np.fromiter(map(self.vocab.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
-        values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        keep = index >= 0
-        index, values = index[keep], values[keep]
+        index = np.fromiter(map(self.vocab.get, grams, repeat(-1)), dtype=np.intp, count=len(grams))
+        return index[index >= 0]
+
+    def sparse(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        # sorting the known indices gives their counts (cheaper than a Counter over the n-gram strings, or
+        # np.unique's Python-level overhead)
+        index = self.known_indices(text)
         if not len(index):
-            return index, values
+            return index, np.zeros(0)
+        index.sort()
+        first = np.empty(len(index), dtype=bool)
+        first[0] = True
+        np.not_equal(index[1:], index[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        values = np.diff(np.append(starts, len(index))).astype(np.float64)
+        index = index[starts]
         if self.binary:
             values.fill(1.0)
         if self.sublinear:

@@ -33,7 +33,9 @@ class DecisionModel:
     def __init__(self, pipeline: Any, threshold: Threshold | None = None, metadata: Mapping[str, Any] | None = None,
                  *, fast: bool = True) -> None:
         from sklearn.base import is_classifier
+        from sklearn.utils.validation import check_is_fitted
 
+        check_is_fitted(pipeline)  # NotFittedError now rather than an AttributeError on the first request
         self._pipeline = pipeline
         self._classifier = bool(is_classifier(pipeline))
         self.task = "classification" if self._classifier else "regression"

@@ -119,3 +119,9 @@ def test_evaluate_on_held_out() -> None:
     out = evaluate(Threshold(0.5, "x"), [0.2, 0.8], direct=[1, 0], think=[0, 1], extra_tokens=[10, 30])
     assert out["accuracy"] == 1.0 and out["think_rate"] == 0.5 and out["mean_extra_tokens"] == 15.0
     assert out["accuracy_always"] == 0.5 and out["accuracy_never"] == 0.5
+
+
+def test_thresholds_compare_by_decision_not_training_metric() -> None:
+    assert Threshold(0.5, "default") == Threshold(0.5, "default")  # NaN train_metric does not break ==
+    assert Threshold(0.5, "default") != Threshold(0.6, "default")
+    assert hash(Threshold(0.5, "x", {"a": 1})) == hash(Threshold(0.5, "x", {"a": 2}))

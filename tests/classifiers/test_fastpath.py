@@ -88,3 +88,29 @@ def test_unsupported_shapes_are_not_compiled(synthetic) -> None:
     model = DecisionModel(plain)
     assert not model.fast and 0.0 <= model.score("Use JSON.") <= 1.0
 
+
+
+def test_unfitted_pipeline_is_refused() -> None:
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        DecisionModel(make_estimator("linear"))
+
+
+@pytest.mark.parametrize("ngrams", [(1, 1), (1, 3), (2, 4), (3, 4), (4, 4)])
+def test_packed_char_ngrams_match_scikit_learn(ngrams) -> None:
+    from collections import Counter
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classifiers.fastpath import _TfidfPart
+
+    texts = UNSEEN + ["  Tabs\tand\n\nnew   lines ", "ÉCOLE Ünïcode 東京 café", "a", "ab", "abc", " ",
+                      "emoji 😀 outside the BMP", "İstanbul ß ﬁ"]
+    vec = TfidfVectorizer(analyzer="char", ngram_range=ngrams, min_df=1).fit(texts + ["😀😀 x"])
+    part = _TfidfPart(vec)
+    assert part.packed is not None
+    analyze = vec.build_analyzer()
+    for t in texts + ["unseen 😀😀 x", ""]:
+        expected = Counter(vec.vocabulary_[g] for g in analyze(t) if g in vec.vocabulary_)
+        assert Counter(part.known_indices(t).tolist()) == expected, t

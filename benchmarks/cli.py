@@ -1,0 +1,27 @@
+"""`thinkgate bench NAME [ARGS]`: run one of the benchmark scripts (each also runs as `python -m benchmarks.NAME`)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "overhead": ("benchmarks.overhead", "proxy vs direct on a mock upstream: added latency, requests/s, TTFB"),
+    "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
+    "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in BENCHMARKS:
+        out = sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"thinkgate bench: unknown benchmark '{argv[0]}'", file=out)
+        print("usage: thinkgate bench NAME [ARGS]\n\nbenchmarks:", file=out)
+        for name, (_, help_) in BENCHMARKS.items():
+            print(f"  {name:<18} {help_}", file=out)
+        return 0 if out is sys.stdout else 2
+    module = importlib.import_module(BENCHMARKS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
