@@ -37,6 +37,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="rounds per level; the best is reported")
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: every usable CPU)")
     parser.add_argument("--cache-dir", default=None, help="keep a converted copy of a GGUF here (fast reloads)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args(argv)
@@ -72,7 +73,7 @@ async def _run(args: argparse.Namespace) -> int:
     from router.backends.local import LocalBackend
 
     backend = LocalBackend(args.model, max_batch_size=args.max_batch_size, dtype=args.dtype,
-                           cache_dir=args.cache_dir, ready_timeout_s=600)
+                           num_threads=args.threads, cache_dir=args.cache_dir, ready_timeout_s=600)
     try:
         started = time.perf_counter()
         await backend.start()
@@ -98,7 +99,10 @@ async def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"load_s": load_s, "new_tokens": args.new_tokens, "results": rows}, indent=2))
         return 0
-    print(f"model loaded in {load_s:.1f} s; {args.new_tokens} new tokens per request, greedy")
+    import torch
+
+    print(f"model loaded in {load_s:.1f} s; {args.new_tokens} new tokens per request, greedy, "
+          f"{torch.get_num_threads()} torch threads")
     print(f"{'concurrency':>11} {'tokens':>7} {'wall s':>7} {'tokens/s':>9} {'speedup':>8} {'latency s':>10} "
           f"{'max batch':>9}")
     for row in rows:

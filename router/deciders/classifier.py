@@ -6,6 +6,7 @@ event loop (a thread hop would cost more than the work itself).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -30,7 +31,10 @@ class ClassifierDecider(Decider):
                 "policy 'classifier' needs a trained decision model: set policy_options.artifact to an "
                 "artifact directory (train one with `thinkgate train`)")
         from classifiers.artifact import ArtifactError, load_artifact
+        from classifiers.bundled import bundled_artifact
 
+        if not Path(path).exists() and bundled_artifact(path) is not None:
+            path = str(bundled_artifact(path))  # a bare name: one of the artifacts shipped with thinkgate
         try:
             self._model = load_artifact(path)
         except (ArtifactError, OSError) as exc:

@@ -614,8 +614,12 @@ class Engine:
         inputs = torch.tensor([[r.pending] for r in rows], dtype=torch.long)
         positions = torch.tensor([[r.length] for r in rows], dtype=torch.long)
         mask = torch.cat([self._mask, self._mask.new_ones((batch, 1))], dim=1)
+        # A ready-made 4-D boolean mask: given a 2-D mask without padding, transformers drops it and runs
+        # SDPA with `enable_gqa`, which on CPU in bfloat16 is several times slower than the packed-GQA path
+        # it takes with a mask (measured: 16 rows x 1024 tokens, 1100 ms vs 400 ms a step).
+        mask4d = mask.to(torch.bool)[:, None, None, :]
         try:
-            out = self._model(input_ids=inputs, attention_mask=mask, position_ids=positions, cache=self._cache,
+            out = self._model(input_ids=inputs, attention_mask=mask4d, position_ids=positions, cache=self._cache,
                               use_cache=True, logits_to_keep=1)
         except Exception as exc:
             log.exception("decode step failed")

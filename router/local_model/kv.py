@@ -22,26 +22,28 @@ class GrowingLayer(DynamicLayer):
         self._headroom = headroom
         self._k: torch.Tensor | None = None
         self._v: torch.Tensor | None = None
-        self._n = 0
+        self._nk = self._nv = 0  # filled length of each buffer
         super().__init__(**kwargs)
 
-    # `keys` / `values` stay assignable (the engine re-packs the batch through them).
+    # `keys` / `values` stay assignable (the engine re-packs the batch through them); each setter adopts the
+    # tensor as a full buffer, so the next append re-allocates with headroom.
     @property  # type: ignore[override]
     def keys(self) -> torch.Tensor | None:
-        return None if self._k is None else self._k[:, :, :self._n]
+        return None if self._k is None else self._k[:, :, :self._nk]
 
     @keys.setter
     def keys(self, value: torch.Tensor | None) -> None:
         self._k = value
-        self._n = 0 if value is None or value.dim() != 4 else value.shape[2]
+        self._nk = value.shape[2] if value is not None and value.dim() == 4 else 0
 
     @property  # type: ignore[override]
     def values(self) -> torch.Tensor | None:
-        return None if self._v is None else self._v[:, :, :self._n]
+        return None if self._v is None else self._v[:, :, :self._nv]
 
     @values.setter
     def values(self, value: torch.Tensor | None) -> None:
         self._v = value
+        self._nv = value.shape[2] if value is not None and value.dim() == 4 else 0
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
@@ -51,31 +53,34 @@ class GrowingLayer(DynamicLayer):
                ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        new = key_states.shape[2]
-        need = self._n + new
-        if self._k is None or self._k.dim() != 4 or need > self._k.shape[2]:
-            capacity = need + max(self._headroom, self._n // 2)
-            self._k = self._grow(self._k, key_states, capacity)
-            self._v = self._grow(self._v, value_states, capacity)
-        assert self._v is not None
-        self._k[:, :, self._n:need] = key_states
-        self._v[:, :, self._n:need] = value_states
-        self._n = need
+        if self._nk != self._nv:
+            raise RuntimeError(f"KV cache out of step: {self._nk} keys, {self._nv} values")
+        n = self._nk
+        need = n + key_states.shape[2]
+        if self._k is None or self._v is None or self._k.dim() != 4 or need > min(self._k.shape[2],
+                                                                                 self._v.shape[2]):
+            capacity = need + max(self._headroom, n // 2)
+            self._k = self._grow(self._k, key_states, n, capacity)
+            self._v = self._grow(self._v, value_states, n, capacity)
+        self._k[:, :, n:need] = key_states
+        self._v[:, :, n:need] = value_states
+        self._nk = self._nv = need
         return self._k[:, :, :need], self._v[:, :, :need]
 
-    def _grow(self, old: torch.Tensor | None, like: torch.Tensor, capacity: int) -> torch.Tensor:
+    @staticmethod
+    def _grow(old: torch.Tensor | None, like: torch.Tensor, n: int, capacity: int) -> torch.Tensor:
         batch, heads, _, dim = like.shape
         buffer = like.new_empty((batch, heads, capacity, dim))
-        if old is not None and old.dim() == 4 and self._n:
-            buffer[:, :, :self._n] = old[:, :, :self._n]
+        if old is not None and old.dim() == 4 and n:
+            buffer[:, :, :n] = old[:, :, :n]
         return buffer
 
     def get_seq_length(self) -> int:
-        return self._n if self.is_initialized else 0
+        return self._nk if self.is_initialized else 0
 
     def reset(self) -> None:
         self._k = self._v = None
-        self._n = 0
+        self._nk = self._nv = 0
         self.is_initialized = False
 
 

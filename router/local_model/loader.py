@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -52,6 +53,18 @@ def available_cpus() -> int:
     except (OSError, ValueError):
         pass
     return max(1, n)
+
+
+def _prefer_passive_openmp() -> None:
+    """Make idle OpenMP threads sleep instead of spin, unless the user chose otherwise.
+
+    With the default (spinning) policy, torch's OpenMP threads collapse when other processes share the cores:
+    measured here with four busy processes on 2 cores, 1.1 tokens/s at batch 1 against 9.7 with
+    OMP_WAIT_POLICY=PASSIVE (and 23 against 71 tokens/s at batch 16). OpenMP reads the variable when torch is
+    first imported, so this only takes effect if torch is not imported yet.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def bundled_gguf_path() -> Path:
@@ -169,6 +182,7 @@ def load_model(path: str | os.PathLike[str] | None = None, *, dtype: Any = "auto
     The model is in eval mode with gradients off; the tokenizer's padding side is left. Raises
     `ModelLoadError` with a one-line message (no traceback text) when anything goes wrong.
     """
+    _prefer_passive_openmp()
     try:
         import torch
         import transformers  # noqa: F401

@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 
-from router.errors import ServiceNotReady, UpstreamError, UpstreamUnavailable
-from router.local_model.text import (IncrementalDecoder, find_stop, held_back, message_text, normalise_stop,
-                                     render_prompt)
+# Before torch is imported: spinning OpenMP threads collapse on a shared CI machine (see loader).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from router.errors import ServiceNotReady, UpstreamError, UpstreamUnavailable  # noqa: E402
+from router.local_model.text import (  # noqa: E402
+    IncrementalDecoder, find_stop, held_back, message_text, normalise_stop, render_prompt)
 
 # --------------------------------------------------------------------------------------------- no model needed
 
@@ -363,6 +366,32 @@ class TestRealModel:
         assert stats["max_batch_size_seen"] == len(questions)
         assert [r["choices"][0]["message"]["content"] for r in together] == \
                [r["choices"][0]["message"]["content"] for r in alone]
+
+    def test_rows_joining_and_leaving_mid_flight_do_not_change_anyones_output(self, backend):
+        """A long prompt that finishes first (so the batch drops it and trims its padding) and rows that join
+        a running batch must each produce exactly what they produce alone."""
+        long_text = "Summarize: " + " ".join(f"Item {i} is a red box on a shelf." for i in range(14))
+        first = user("Tell me about the moon.", max_tokens=14)
+        joiners = [user(long_text, max_tokens=2), user("Name a bird.", max_tokens=9),
+                   user("What is rain?", max_tokens=5)]
+
+        async def go():
+            await idle(backend)
+            alone = [(await backend.complete(b))["choices"][0]["message"]["content"] for b in [first] + joiners]
+            await idle(backend)
+            backend.engine.reset_stats()
+            pieces, tasks = [], []
+            async for chunk in backend.stream(first):
+                if chunk["choices"]:
+                    pieces.append(chunk["choices"][0]["delta"].get("content") or "")
+                if len([p for p in pieces if p]) == 2 and not tasks:  # `first` is running: others join now
+                    tasks = [asyncio.ensure_future(backend.complete(b)) for b in joiners]
+            joined = [(await t)["choices"][0]["message"]["content"] for t in tasks]
+            return alone, ["".join(pieces)] + joined, backend.engine.stats()
+
+        alone, together, stats = run(go())
+        assert together == alone
+        assert stats["max_batch_size_seen"] >= 2 and stats["prefill_batches"] >= 2
 
     def test_closing_a_stream_cancels_its_row(self, backend):
         async def go():
