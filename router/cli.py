@@ -90,6 +90,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | os._Environ
     elif not data.get("routes") and any(v is not None for v in (args.profile, args.policy, args.think_budget,
                                                                  args.artifact, args.alias)):
         route = default_routes()[DEFAULT_ROUTE].model_dump()
+        if args.policy is not None and args.policy != route["policy"]:
+            route["policy_options"] = {}  # the default's options belong to its own policy
         for key in ("profile", "policy", "think_budget"):
             if getattr(args, key) is not None:
                 route[key] = getattr(args, key)

@@ -17,6 +17,8 @@ from .errors import ConfigError
 
 ENV_PREFIX = "THINKGATE_"
 DEFAULT_ROUTE = "smollm2-135m"
+# The decision model shipped for the default route (classifiers/artifacts/NAME, made by `thinkgate train`).
+DEFAULT_ARTIFACT = "smollm2-135m-ifeval"
 
 
 class _Strict(BaseModel):
@@ -73,7 +75,7 @@ class DecisionLogSettings(_Strict):
 
 def default_routes() -> dict[str, RouteConfig]:
     return {DEFAULT_ROUTE: RouteConfig(backend="local", model="SmolLM2-135M-Instruct", profile="forced-cot",
-                                       policy="never")}
+                                       policy="classifier", policy_options={"artifact": DEFAULT_ARTIFACT})}
 
 
 class Config(_Strict):

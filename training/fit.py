@@ -29,6 +29,7 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     ("linear", {"C": 0.1}), ("linear", {"C": 1.0}), ("linear", {"C": 10.0}),
     ("constraints-linear", {"C": 0.1}), ("constraints-linear", {"C": 1.0}),
     ("tree", {}),
+    ("ridge", {"alpha": 1.0}), ("ridge", {"alpha": 10.0}),  # regression on the gain itself
 )
 
 

@@ -53,7 +53,11 @@ def test_embedded_model_answers_with_and_without_thinking(local_proxy, stream, r
 def test_ready_and_decision_log(local_proxy):
     server, log_path = local_proxy
     assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
-    openai_client(server, timeout=600).chat.completions.create(model="smollm2-135m", messages=MESSAGES, max_tokens=3)
+    raw = openai_client(server, timeout=600).chat.completions.with_raw_response.create(
+        model="smollm2-135m", messages=MESSAGES, max_tokens=3)
+    assert raw.headers["x-thinkgate-policy"] == "classifier"  # the default route's shipped decision model
+    assert raw.headers["x-thinkgate-decision-source"] == "policy"
+    assert 0.0 <= float(raw.headers["x-thinkgate-score"]) <= 1.0
     metrics = httpx.get(server.url + "/metrics").text
     assert 'thinkgate_tokens_total{kind="completion",route="smollm2-135m"}' in metrics
     rows = sqlite3.connect(log_path).execute("select route, status from decisions").fetchall()
