@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from .backends.base import aclose
 from .conversation import client_reasoning_choice, decision_text, strip_client_reasoning, strip_history_reasoning
 from .deciders import Decision, DecisionContext, decide_with_fallback
 from .decision_log import DecisionRecord
@@ -155,7 +156,7 @@ class ChatEndpoint:
         try:
             first = await anext(chunks, None)  # upstream errors before the first chunk keep their status
         except BaseException:
-            await _aclose(chunks)
+            await aclose(chunks)
             raise
 
         async def events() -> AsyncIterator[bytes]:
@@ -164,12 +165,9 @@ class ChatEndpoint:
                 while chunk is not None:
                     if chunk.get("usage"):
                         trace.usage = chunk["usage"]
-                        if not client_wants_usage and not chunk.get("choices"):
-                            chunk = await anext(chunks, None)
-                            continue
-                        if not client_wants_usage:
-                            chunk = {k: v for k, v in chunk.items() if k != "usage"}
-                    yield sse(chunk)
+                    visible = chunk if client_wants_usage else _without_usage(chunk)
+                    if visible is not None:
+                        yield sse(visible)
                     chunk = await anext(chunks, None)
                 yield SSE_DONE
             except ThinkgateError as exc:
@@ -180,7 +178,7 @@ class ChatEndpoint:
                 trace.status, trace.error = 500, "internal error"
                 yield sse(ThinkgateError(f"internal error (request id {trace.request_id})").to_openai())
             finally:  # also runs when the client disconnects: closing `chunks` cancels the upstream call
-                await _aclose(chunks)
+                await aclose(chunks)
                 if trace.upstream_start is not None:
                     trace.upstream_ms = (time.perf_counter() - trace.upstream_start) * 1000
                 self._finish(trace)
@@ -191,6 +189,13 @@ class ChatEndpoint:
     def _finish(self, trace: _Trace) -> None:
         """Hand the trace to metrics and the decision log: both are non-blocking."""
         self.rt.observe(_record(trace, self.rt.log_prompts))
+
+
+def _without_usage(chunk: dict[str, Any]) -> dict[str, Any] | None:
+    """The chunk as a client that did not ask for usage sees it (usage is always requested upstream, for the log)."""
+    if not chunk.get("usage"):
+        return chunk
+    return {k: v for k, v in chunk.items() if k != "usage"} if chunk.get("choices") else None
 
 
 def _record(trace: _Trace, log_prompts: bool) -> DecisionRecord | tuple[str, int]:
@@ -208,9 +213,3 @@ def _record(trace: _Trace, log_prompts: bool) -> DecisionRecord | tuple[str, int
         reasoning_tokens=details.get("reasoning_tokens"), error=trace.error,
         prompt=trace.text if log_prompts else None,
     )
-
-
-async def _aclose(iterator: Any) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()

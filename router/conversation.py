@@ -72,8 +72,3 @@ def strip_client_reasoning(body: Body) -> Body:
         else:
             out.pop("chat_template_kwargs")
     return out
-
-
-def max_tokens_of(body: Body) -> int | None:
-    value = body.get("max_completion_tokens") or body.get("max_tokens")
-    return int(value) if value else None

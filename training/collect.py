@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from router.backends.base import Backend
 from router.errors import ServiceNotReady, UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -167,7 +167,3 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="gen", desc="collect", dynamic_ncols=True)
-
-
-def examples_in(examples: Iterable[Example], ids: set[str] | None) -> list[Example]:
-    return [e for e in examples if ids is None or e.id in ids]

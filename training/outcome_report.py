@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .outcomes import HEADLINE, Pair
+from .records import MODES
 
 METRICS = ("inst_level_loose", "inst_level_strict", "prompt_level_loose", "prompt_level_strict")
 
@@ -37,8 +38,8 @@ def build_report(pairs: Sequence[Pair]) -> Report:
     from .scoring.ifeval import aggregate
 
     by_mode = {mode: {k: round(v, 2) for k, v in aggregate(
-        (p.direct if mode == "direct" else p.think).scores for p in pairs).items() if k != "n"}
-        for mode in ("direct", "think")}
+        p.of(mode).scores for p in pairs).items() if k != "n"}
+        for mode in MODES}
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "direct": 0, "think": 0})
     for p in pairs:
         for key, ok in p.direct.scores["per_instruction"].items():
@@ -58,10 +59,8 @@ def build_report(pairs: Sequence[Pair]) -> Report:
         n=len(pairs), by_mode=by_mode, by_type=by_type,
         win=sum(g > 0 for g in gains), lose=sum(g < 0 for g in gains), tie=sum(g == 0 for g in gains),
         oracle=round(100 * oracle, 2),
-        mean_tokens={m: round(sum((p.direct if m == "direct" else p.think).completion_tokens for p in pairs)
-                              / len(pairs), 1) for m in ("direct", "think")},
-        mean_latency_s={m: round(sum((p.direct if m == "direct" else p.think).latency_s for p in pairs)
-                                 / len(pairs), 2) for m in ("direct", "think")},
+        mean_tokens={m: round(sum(p.of(m).completion_tokens for p in pairs) / len(pairs), 1) for m in MODES},
+        mean_latency_s={m: round(sum(p.of(m).latency_s for p in pairs) / len(pairs), 2) for m in MODES},
     )
 
 

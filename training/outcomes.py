@@ -50,8 +50,11 @@ class Pair:
     direct: Outcome
     think: Outcome
 
+    def of(self, mode: str) -> Outcome:
+        return self.direct if mode == "direct" else self.think
+
     def score(self, mode: str, metric: str = HEADLINE) -> float:
-        return float((self.direct if mode == "direct" else self.think).scores[metric])
+        return float(self.of(mode).scores[metric])
 
     def gain(self, metric: str = HEADLINE) -> float:
         """Score with thinking minus score without: > 0 thinking helps, < 0 it hurts, 0 a tie."""

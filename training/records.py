@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from router.conversation import decision_text
+
 Mode = Literal["direct", "think"]
 MODES: tuple[Mode, ...] = ("direct", "think")
 
@@ -42,26 +44,10 @@ class Example:
     @property
     def prompt(self) -> str:
         """The text the decision sees: the system prompt(s) and the latest user turn, joined."""
-        return prompt_text(self.messages)
+        return decision_text(list(self.messages))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def prompt_text(messages: Any) -> str:
-    """System/developer prompts plus the latest user turn, as one string (what deciders and classifiers read)."""
-    system = [_content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
-    users = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    parts = [s for s in system if s] + (users[-1:] if users else [])
-    return "\n\n".join(parts)
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,10 @@ class Backend(ABC):
 
     def stream_forced_think(self, body: Body, budget: int) -> AsyncIterator[Chunk]:
         raise NotImplementedError(f"{self.name} has no native forced thinking")
+
+
+async def aclose(iterator: Any) -> None:
+    """Close a chunk iterator if it can be closed (closing a backend stream cancels the upstream call)."""
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import time
 from typing import Any
 
-from ..errors import ConfigError
+from ..registry import lookup
 from .base import Decider, Decision, DecisionContext
 from .classifier import ClassifierDecider
 from .self_select import SelfSelectDecider
@@ -19,13 +18,7 @@ DECIDERS: dict[str, type[Decider]] = {
 
 
 def make_decider(name: str, options: dict[str, Any] | None = None, **deps: Any) -> Decider:
-    try:
-        cls = DECIDERS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, DECIDERS, n=3)
-        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-        raise ConfigError(f"unknown policy '{name}'{hint}; known: {', '.join(sorted(DECIDERS))}") from None
-    return cls(options, **deps)
+    return lookup("policy", name, DECIDERS)(options, **deps)
 
 
 async def decide_with_fallback(decider: Decider, ctx: DecisionContext, *, timeout_s: float,

@@ -10,9 +10,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from ..errors import ConfigError
+from ..registry import validate_options
 
 Source = Literal["policy", "header", "client", "fallback"]
 
@@ -55,12 +55,7 @@ class Decider(ABC):
     io_bound: ClassVar[bool] = False
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
-        try:
-            self.options = self.Options.model_validate(options or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"policy '{self.name}': option '{key}': {first['msg']}") from None
+        self.options = validate_options(self.Options, options, f"policy '{self.name}'")
 
     @property
     def threshold(self) -> float:

@@ -22,10 +22,9 @@ class ClassifierDecider(Decider):
     name = "classifier"
     Options = ClassifierOptions
 
-    def __init__(self, options: dict[str, Any] | None = None, *, default_artifact: str | None = None,
-                 **deps: Any) -> None:
+    def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
         super().__init__(options)
-        path = self.options.artifact or default_artifact  # type: ignore[attr-defined]
+        path = self.options.artifact  # type: ignore[attr-defined]
         if not path:
             raise ConfigError(
                 "policy 'classifier' needs a trained decision model: set policy_options.artifact to an "
@@ -33,8 +32,9 @@ class ClassifierDecider(Decider):
         from classifiers.artifact import ArtifactError, load_artifact
         from classifiers.bundled import bundled_artifact
 
-        if not Path(path).exists() and bundled_artifact(path) is not None:
-            path = str(bundled_artifact(path))  # a bare name: one of the artifacts shipped with thinkgate
+        bundled = None if Path(path).exists() else bundled_artifact(path)
+        if bundled is not None:
+            path = str(bundled)  # a bare name: one of the artifacts shipped with thinkgate
         try:
             self._model = load_artifact(path)
         except (ArtifactError, OSError) as exc:

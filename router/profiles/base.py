@@ -12,10 +12,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from ..backends.base import Backend, Body, Chunk
-from ..errors import ConfigError
+from ..backends.base import Backend, Body, Chunk, aclose
+from ..registry import validate_options
 from ..thinksplit import ThinkSplitter, split_think
 
 
@@ -41,12 +41,7 @@ class ReasoningProfile(ABC):
     Options: ClassVar[type[ProfileOptions]] = ProfileOptions
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        try:
-            self.options = self.Options.model_validate(options or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"profile '{self.name}': option '{key}': {first['msg']}") from None
+        self.options = validate_options(self.Options, options, f"profile '{self.name}'")
 
     @abstractmethod
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
@@ -119,7 +114,7 @@ async def split_stream(chunks: AsyncIterator[Chunk], rule: SplitRule | None) -> 
                 continue
             yield chunk
     finally:
-        await _aclose(chunks)
+        await aclose(chunks)
 
 
 def _apply_parts(delta: dict[str, Any], parts: list[tuple[str, str]]) -> None:
@@ -138,12 +133,6 @@ def _is_empty(chunk: Chunk) -> bool:
         if choice.get("finish_reason") or any(v not in (None, "") for v in (choice.get("delta") or {}).values()):
             return False
     return bool(chunk.get("choices"))
-
-
-async def _aclose(iterator: Any) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def with_system_instruction(messages: list[dict[str, Any]], instruction: str) -> list[dict[str, Any]]:

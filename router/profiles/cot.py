@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any, AsyncIterator, Literal
 
-from ..backends.base import Backend, Body, Chunk
+from ..backends.base import Backend, Body, Chunk, aclose
 from ..thinksplit import CLOSE_TAG, OPEN_TAG, ThinkSplitter
 from .base import Prepared, ProfileOptions, ReasoningProfile, SplitRule, with_system_instruction
 
@@ -181,7 +181,7 @@ async def _stream_phases(backend: Backend, phases: _Phases) -> AsyncIterator[Chu
                 reasoning_parts.append(reasoning)
                 yield _delta_chunk(chunk, {"reasoning_content": reasoning})
     finally:
-        await first_stream.aclose()  # type: ignore[attr-defined]
+        await aclose(first_stream)
     reasoning = phases.clean_reasoning("".join(reasoning_parts))
     second_body = {**phases.answer_body(reasoning), "stream_options": {"include_usage": True}}
     at_start = True
@@ -200,7 +200,7 @@ async def _stream_phases(backend: Backend, phases: _Phases) -> AsyncIterator[Chu
                     at_start = not delta["content"]
             yield chunk
     finally:
-        await second_stream.aclose()  # type: ignore[attr-defined]
+        await aclose(second_stream)
 
 
 def _delta_chunk(template: Chunk, delta: dict[str, Any]) -> Chunk:
