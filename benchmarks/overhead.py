@@ -38,7 +38,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,10 +49,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from .services import HOST, REPO_ROOT, Service, ServiceError, Services, free_port
+
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "overhead.md"
-HOST = "127.0.0.1"
 MODEL = "mock-model"
 # A typical IFEval-style instruction: the same body goes to every target.
 PROMPT = ("Write a short blog post about a trip to Japan using less than 300 words. Do not use any commas "
@@ -91,12 +90,6 @@ def median_of(values: Sequence[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def chat_body(model: str, *, stream: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
     if stream:
@@ -121,87 +114,6 @@ def _version(dist: str) -> str:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
-
-
-# --------------------------------------------------------------------------------------------------
-# subprocesses
-
-
-class ServiceError(RuntimeError):
-    pass
-
-
-@dataclass
-class Service:
-    """One server subprocess: its command, its base URL, its log file."""
-
-    name: str
-    argv: list[str]
-    port: int
-    log_path: Path
-    ready_path: str = "/readyz"
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: Path = REPO_ROOT
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, timeout_s: float = 60.0) -> "Service":
-        log = open(self.log_path, "wb")
-        try:
-            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise ServiceError(f"{self.name} exited with code {self.proc.returncode} during start-up:\n"
-                                       f"{self.log_tail()}")
-                try:
-                    if client.get(self.url + self.ready_path).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
-                time.sleep(0.05)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-class Services(contextlib.AbstractContextManager["Services"]):
-    """Starts services and always stops every one it started, newest first."""
-
-    def __init__(self) -> None:
-        self.started: list[Service] = []
-
-    def start(self, service: Service, timeout_s: float = 60.0) -> Service:
-        self.started.append(service)  # registered first, so a half-started one is stopped too
-        return service.start(timeout_s)
-
-    def __exit__(self, *exc: Any) -> None:
-        while self.started:
-            with contextlib.suppress(Exception):
-                self.started.pop().stop()
 
 
 def mock_service(workdir: Path, python: str) -> Service:

@@ -37,8 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _route_config(args: argparse.Namespace) -> tuple[str, Any]:
+def resolve_route(args: argparse.Namespace) -> tuple[str, Any]:
+    """The route named by --config/--route or built from --upstream/--base-url (default: the embedded model)."""
     from router.cli import route_from_upstream
+    from router.errors import ConfigError
     from router.settings import DEFAULT_ROUTE, RouteConfig, default_routes, load_config
 
     if args.upstream or args.base_url:
@@ -50,7 +52,7 @@ def _route_config(args: argparse.Namespace) -> tuple[str, Any]:
     routes = load_config(args.config, environ={}).routes if args.config else default_routes()
     alias = args.route or (next(iter(routes)) if len(routes) == 1 else DEFAULT_ROUTE)
     if alias not in routes:
-        raise SystemExit(f"thinkgate collect: route '{alias}' not in config; known: {', '.join(routes)}")
+        raise ConfigError(f"route '{alias}' not in config; known: {', '.join(routes)}")
     return alias, routes[alias]
 
 
@@ -78,7 +80,7 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     loaded = load(args.dataset, args.data, limit=args.limit)
     scorer = _scorer(args.dataset)
-    alias, cfg = _route_config(args)
+    alias, cfg = resolve_route(args)
     profile = make_profile(args.profile or cfg.profile, cfg.profile_options if not args.profile else None)
     backend = build_backend(alias, cfg, environ=os.environ)
     target = Target(backend=backend, profile=profile, model=cfg.model or alias,

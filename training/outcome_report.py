@@ -28,7 +28,8 @@ class Report:
         return self.__dict__.copy()
 
 
-def _instruction_type(key: str) -> str:
+def instruction_type(key: str) -> str:
+    """`detectable_format:title#2` -> `detectable_format:title`."""
     return key.split("#", 1)[0]
 
 
@@ -43,7 +44,7 @@ def build_report(pairs: Sequence[Pair]) -> Report:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "direct": 0, "think": 0})
     for p in pairs:
         for key, ok in p.direct.scores["per_instruction"].items():
-            c = counts[_instruction_type(key)]
+            c = counts[instruction_type(key)]
             c["n"] += 1
             c["direct"] += ok
             c["think"] += p.think.scores["per_instruction"].get(key, 0)

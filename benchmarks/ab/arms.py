@@ -1,0 +1,67 @@
+"""The arms of the A/B benchmark and the proxy routes that implement them.
+
+Every arm is one route of the same proxy, built from one base route (the upstream, its reasoning profile
+and budget) by changing only the policy and, for the two mitigation strategies, the profile. `oracle` is
+not a route: it is computed afterwards from the `never` and `always` arms' own outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ROUTE_PREFIX = "ab-"
+ORACLE = "oracle"
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    policy: str
+    profile: str | None  # None: the base route's profile
+    description: str
+
+
+ARMS: dict[str, Arm] = {arm.name: arm for arm in (
+    Arm("never", "never", None, "never think"),
+    Arm("always", "always", None, "always think (the base route's profile)"),
+    Arm("few-shot", "always", "few-shot", "always think, with worked examples of thinking failures"),
+    Arm("self-reflect", "always", "self-reflect", "always think, then review and keep or revise the answer"),
+    Arm("self-select", "self-select", None, "the model is asked whether to think"),
+    Arm("classifier", "classifier", None, "the trained decision model decides"),
+)}
+ALL_ARMS = (*ARMS, ORACLE)
+DEFAULT_ARMS = ALL_ARMS
+
+
+def parse_arms(text: str) -> list[str]:
+    """`never,always,oracle` -> names in the canonical order; unknown names raise ValueError."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ALL_ARMS]
+    if unknown or not names:
+        raise ValueError(f"unknown arm(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_ARMS)}")
+    if ORACLE in names and not {"never", "always"} <= set(names):
+        raise ValueError("the oracle arm is computed from the never and always arms: select both")
+    return [n for n in ALL_ARMS if n in names]
+
+
+def route_alias(arm: str) -> str:
+    return ROUTE_PREFIX + arm
+
+
+def arm_routes(base: dict[str, Any], arms: list[str], *, artifact: str | None) -> dict[str, dict[str, Any]]:
+    """One route config (as a dict, ready for a config file) per proxied arm."""
+    routes: dict[str, dict[str, Any]] = {}
+    for name in arms:
+        if name == ORACLE:
+            continue
+        arm = ARMS[name]
+        route = {k: v for k, v in base.items() if k not in ("policy", "policy_options")}
+        route["policy"] = arm.policy
+        if arm.profile is not None:
+            route["profile"] = arm.profile
+            route["profile_options"] = {}
+        if arm.policy == "classifier" and artifact:
+            route["policy_options"] = {"artifact": artifact}
+        routes[route_alias(name)] = route
+    return routes

@@ -1,0 +1,174 @@
+"""From A/B records to per-arm results: the four IFEval metrics, think-rate, latency, tokens, per type.
+
+Every arm is scored on the same examples: those that have an error-free record in every proxied arm
+(missing ones are counted and reported, never silently dropped). The oracle arm picks, per example, the
+better of `never` and `always` on instruction-level loose accuracy (ties go to `never`, which costs less).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from training.outcome_report import METRICS, instruction_type
+from training.scoring.ifeval import aggregate
+
+from .arms import ORACLE
+from .records import ABRecord, latest_ok
+
+HEADLINE = METRICS[0]  # instruction-level loose, the paper's headline
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    arm: str
+    n: int
+    metrics: dict[str, float]
+    think_rate: float
+    latency_p50_s: float
+    latency_p95_s: float
+    latency_mean_s: float
+    prompt_tokens: float  # means per request
+    completion_tokens: float
+    reasoning_tokens: float
+    fallbacks: int
+    per_type: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Comparison:
+    """Paired bootstrap of the headline accuracy difference `arm - reference` (percentage points)."""
+
+    arm: str
+    reference: str
+    diff: float
+    low: float
+    high: float
+
+
+@dataclass
+class Results:
+    ids: list[str]
+    arms: dict[str, ArmResult]
+    records: dict[str, list[ABRecord]]
+    missing: dict[str, int] = field(default_factory=dict)  # arm -> selected examples without a usable record
+    comparisons: list[Comparison] = field(default_factory=list)
+    type_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
+
+
+def arm_result(arm: str, records: Sequence[ABRecord]) -> ArmResult:
+    n = len(records)
+    metrics = {k: round(v, 2) for k, v in aggregate(r.scores for r in records).items() if k != "n"}
+    followed: dict[str, list[int]] = {}
+    for r in records:
+        for key, ok in r.scores["per_instruction"].items():
+            followed.setdefault(instruction_type(key), []).append(int(ok))
+    latencies = [r.latency_s for r in records]
+    return ArmResult(
+        arm=arm, n=n, metrics=metrics, think_rate=round(sum(r.decision == "think" for r in records) / n, 3),
+        latency_p50_s=round(statistics.median(latencies), 2), latency_p95_s=round(_percentile(latencies, 95), 2),
+        latency_mean_s=round(statistics.fmean(latencies), 2),
+        prompt_tokens=round(statistics.fmean(r.prompt_tokens for r in records), 1),
+        completion_tokens=round(statistics.fmean(r.completion_tokens for r in records), 1),
+        reasoning_tokens=round(statistics.fmean(r.reasoning_tokens for r in records), 1),
+        fallbacks=sum(r.decision_source == "fallback" for r in records),
+        per_type={t: round(100 * sum(v) / len(v), 1) for t, v in sorted(followed.items())},
+    )
+
+
+def _headline(record: ABRecord) -> float:
+    return float(record.scores[HEADLINE])
+
+
+def oracle_records(never: Sequence[ABRecord], always: Sequence[ABRecord]) -> list[ABRecord]:
+    out = []
+    for direct, think in zip(never, always, strict=True):
+        best = think if _headline(think) > _headline(direct) else direct
+        out.append(replace(best, arm=ORACLE))
+    return out
+
+
+def _followed_and_total(records: Sequence[ABRecord]) -> tuple[np.ndarray, np.ndarray]:
+    totals = np.array([len(r.scores["per_instruction"]) for r in records], dtype=float)
+    return np.array([_headline(r) for r in records]) * totals, totals
+
+
+def bootstrap(records: dict[str, list[ABRecord]], pairs: Sequence[tuple[str, str]], *, resamples: int,
+              seed: int = 0) -> list[Comparison]:
+    """95% percentile intervals of micro-averaged accuracy differences, resampling examples (paired)."""
+    if not records:
+        return []
+    n = len(next(iter(records.values())))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(resamples, n))
+    out = []
+    for arm, reference in pairs:
+        (fa, ta), (fr, tr) = _followed_and_total(records[arm]), _followed_and_total(records[reference])
+        diff = 100 * (fa.sum() / ta.sum() - fr.sum() / tr.sum())
+        boot = 100 * (fa[draws].sum(1) / ta[draws].sum(1) - fr[draws].sum(1) / tr[draws].sum(1))
+        low, high = np.percentile(boot, [2.5, 97.5])
+        out.append(Comparison(arm, reference, round(float(diff), 2), round(float(low), 2), round(float(high), 2)))
+    return out
+
+
+def build_results(all_records: Sequence[ABRecord], arms: Sequence[str], ids: Sequence[str], *,
+                  resamples: int = 2000) -> Results:
+    ok = latest_ok(list(all_records))
+    proxied = [a for a in arms if a != ORACLE]
+    present = [a for a in proxied if any((a, i) in ok for i in ids)]
+    missing = {a: sum((a, i) not in ok for i in ids) for a in proxied}
+    common = [i for i in ids if all((a, i) in ok for a in present)]
+    if not present or not common:
+        raise ValueError("no example has a finished record in every arm yet; run the arms first")
+    records = {a: [ok[(a, i)] for i in common] for a in present}
+    if ORACLE in arms and {"never", "always"} <= set(records):
+        records[ORACLE] = oracle_records(records["never"], records["always"])
+    results = Results(ids=common, arms={a: arm_result(a, recs) for a, recs in records.items()}, records=records,
+                      missing=missing)
+    pairs = [(a, ref) for ref in ("always", "never") if ref in records for a in records if a != ref]
+    results.comparisons = bootstrap(records, pairs, resamples=resamples)
+    counts: dict[str, int] = {}
+    for r in next(iter(records.values())):
+        for key in r.scores["per_instruction"]:
+            counts[instruction_type(key)] = counts.get(instruction_type(key), 0) + 1
+    results.type_counts = dict(sorted(counts.items()))
+    return results
+
+
+@dataclass(frozen=True)
+class GoalCheck:
+    """The issue's goal for the classifier arm, each part with its measured margin."""
+
+    best_fixed: str
+    accuracy_ok: bool
+    accuracy_margin: float  # classifier - best fixed (points)
+    gap_fraction: float | None  # share of (oracle - best fixed) the classifier closed
+    gap_ok: bool
+    token_ratio: float  # classifier mean completion tokens / always's
+    tokens_ok: bool
+
+
+def goal_check(results: Results) -> GoalCheck | None:
+    arms = results.arms
+    if not {"classifier", "never", "always", ORACLE} <= set(arms):
+        return None
+    best = max(("never", "always"), key=lambda a: arms[a].metrics[HEADLINE])
+    clf, best_acc, oracle = (arms["classifier"].metrics[HEADLINE], arms[best].metrics[HEADLINE],
+                             arms[ORACLE].metrics[HEADLINE])
+    gap = oracle - best_acc
+    fraction = (clf - best_acc) / gap if gap > 0 else None
+    ratio = arms["classifier"].completion_tokens / max(arms["always"].completion_tokens, 1e-9)
+    return GoalCheck(best_fixed=best, accuracy_ok=clf >= best_acc, accuracy_margin=round(clf - best_acc, 2),
+                     gap_fraction=None if fraction is None else round(fraction, 3),
+                     gap_ok=fraction is not None and fraction >= 0.5, token_ratio=round(ratio, 3),
+                     tokens_ok=ratio <= 0.5)
