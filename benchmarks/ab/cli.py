@@ -171,6 +171,12 @@ async def _run(args: argparse.Namespace, arms: list[str], examples: list[Any], b
 def _run_through_proxy(args: argparse.Namespace, arms: list[str], examples: list[Any], out: Path) -> int:
     from benchmarks.services import Services
 
+    from .runner import pending
+
+    todo = pending([a for a in arms if a != ORACLE], examples, out / "records.jsonl")
+    if not todo:
+        print("every selected request is already recorded; not starting a proxy", file=sys.stderr)
+        return 0
     if args.proxy:
         summary = asyncio.run(_run(args, arms, examples, args.proxy.rstrip("/"), out))
     else:
@@ -194,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         arms = parse_arms(args.arms)
         out.mkdir(parents=True, exist_ok=True)
-        artifact = _artifact(args) if "classifier" in arms else None
+        artifact = _artifact(args) if "classifier" in arms or args.ids == "held-out" else None
         ids, ids_note = select_ids(args.ids, arms, artifact)
         if not args.report_only:
             _write_yaml(out / "proxy.yaml", proxy_config(args, arms, out))

@@ -120,7 +120,7 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     assert "ab-self-select" in (out / "proxy.yaml").read_text()
 
 
-def test_resume_sends_only_what_is_missing(tmp_path, dataset, mock, upstream_url):
+def test_resume_sends_only_what_is_missing(tmp_path, dataset, mock, upstream_url, capsys):
     mock.reply = _reply
     out = tmp_path / "ab"
     assert _run(out, dataset, upstream_url, "--arms", "never,always", "--ids", "all") == 0
@@ -138,6 +138,9 @@ def test_resume_sends_only_what_is_missing(tmp_path, dataset, mock, upstream_url
     ok = {(r.arm, r.id) for r in read_records(table) if r.error is None}
     assert len(ok) == 10
     assert json.loads((out / "results.json").read_text())["arms"]["never"]["n"] == 5
+    mock.requests.clear()
+    assert _run(out, dataset, upstream_url, "--arms", "never,always", "--ids", "all") == 0
+    assert mock.requests == [] and "not starting a proxy" in capsys.readouterr().err
 
 
 def test_classifier_arm_runs_only_on_held_out_examples(tmp_path, dataset, mock, upstream_url):
