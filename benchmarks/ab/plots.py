@@ -37,10 +37,13 @@ def pareto_plot(results: Results, path: Path, title: str) -> Path:
         points = [(getattr(a, attr), a.metrics[HEADLINE]) for a in arms]
         front = _frontier(points)
         ax.plot(*zip(*front), color="#bbbbbb", linestyle="--", zorder=1, label="Pareto frontier")
+        labels: dict[tuple[float, float], list[str]] = {}
         for arm, (x, y) in zip(arms, points):
             ax.scatter([x], [y], s=60, zorder=2, color=HIGHLIGHT.get(arm.arm, "#2ca02c"),
                        marker="*" if arm.arm == "oracle" else "o")
-            ax.annotate(arm.arm, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
+            labels.setdefault((round(x, 2), round(y, 2)), []).append(arm.arm)
+        for (x, y), names in labels.items():  # arms on the same spot share one label
+            ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("instruction-level loose accuracy (%)")

@@ -39,8 +39,8 @@ def table_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     for arm in results.arms.values():
         cells = [_delta(arm.metrics[m], None if base is None or arm.arm == "always" else base.metrics[m])
                  for m in METRICS]
-        cells += [f"{arm.think_rate:.2f}", f"{arm.latency_p50_s:.1f}", f"{arm.latency_p95_s:.1f}",
-                  f"{arm.latency_mean_s:.1f}", f"{arm.completion_tokens:.0f}", f"{arm.reasoning_tokens:.0f}",
+        cells += [f"{arm.think_rate:.2f}", f"{arm.latency_p50_s:.2f}", f"{arm.latency_p95_s:.2f}",
+                  f"{arm.latency_mean_s:.2f}", f"{arm.completion_tokens:.0f}", f"{arm.reasoning_tokens:.0f}",
                   f"{arm.prompt_tokens:.0f}"]
         rows.append([arm.arm, *cells])
     return ["arm", *header], rows

@@ -82,8 +82,7 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     out = tmp_path / "ab"
     ids = tmp_path / "ids.txt"
     ids.write_text("".join(f"ifeval:{k}\n" for k in PROMPTS))
-    assert _run(out, dataset, upstream_url, "--arms", "never,always,self-select,classifier,oracle",
-                "--ids", str(ids), "--artifact", str(BUNDLED)) == 0
+    assert _run(out, dataset, upstream_url, "--ids", str(ids), "--artifact", str(BUNDLED)) == 0  # all arms
 
     records = read_records(out / "records.jsonl")
     by_arm: dict[str, dict[str, str]] = {}
@@ -91,7 +90,8 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
         assert r.error is None
         by_arm.setdefault(r.arm, {})[r.id] = r.decision
     assert set(by_arm["never"].values()) == {"direct"}
-    assert set(by_arm["always"].values()) == {"think"}
+    for arm in ("always", "few-shot", "self-reflect"):
+        assert set(by_arm[arm].values()) == {"think"}, arm
     assert by_arm["self-select"] == {f"ifeval:{k}": "think" if k == 3 else "direct" for k in PROMPTS}
     classifier_scores = {r.id: r.score for r in records if r.arm == "classifier"}
     assert all(s is not None and 0 <= s <= 1 for s in classifier_scores.values())
@@ -103,7 +103,12 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     assert arms["oracle"]["metrics"]["inst_level_loose"] == pytest.approx(100.0)
     assert arms["oracle"]["think_rate"] == pytest.approx(0.4)
     assert arms["self-select"]["metrics"]["inst_level_loose"] == pytest.approx(80.0)
-    assert arms["always"]["completion_tokens"] > arms["never"]["completion_tokens"]
+    assert arms["few-shot"]["metrics"]["inst_level_loose"] == pytest.approx(40.0)
+    # the review pass (no system message here) gets the direct answers, and both passes are counted
+    assert arms["self-reflect"]["metrics"]["inst_level_loose"] == pytest.approx(60.0)
+    assert arms["self-reflect"]["completion_tokens"] > arms["always"]["completion_tokens"] > \
+        arms["never"]["completion_tokens"]
+    assert arms["few-shot"]["prompt_tokens"] > arms["always"]["prompt_tokens"]  # the examples are sent
     assert {(c["arm"], c["reference"]) for c in results["comparisons"]} >= {("oracle", "always"), ("never", "always")}
     oracle_vs_always = next(c for c in results["comparisons"] if (c["arm"], c["reference"]) == ("oracle", "always"))
     assert oracle_vs_always["diff"] == pytest.approx(60.0)
