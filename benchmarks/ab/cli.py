@@ -93,29 +93,43 @@ def proxy_config(args: argparse.Namespace, arms: Sequence[str], out: Path) -> di
     }
 
 
+def _held_out_ids(artifact: str | None) -> list[str] | None:
+    if artifact is None:
+        return None
+    from classifiers.artifact import ArtifactError, read_metadata
+
+    try:
+        ids = (read_metadata(artifact).get("extra") or {}).get("held_out_ids")
+    except ArtifactError as exc:
+        raise ValueError(str(exc)) from None
+    return list(ids) if ids else None
+
+
 def select_ids(spec: str, arms: Sequence[str], artifact: str | None) -> tuple[list[str] | None, str]:
-    """The example ids to run (None = all) and a sentence saying which they are."""
+    """The example ids to run (None = all) and a sentence saying which they are.
+
+    With the classifier arm, only examples its artifact was not trained on may count, whatever `spec` says.
+    """
+    held_out = _held_out_ids(artifact)
     if spec == "auto":
         spec = "held-out" if "classifier" in arms else "all"
-    if spec == "all":
-        return None, "all examples of the dataset"
     if spec == "held-out":
-        from classifiers.artifact import ArtifactError, read_metadata
-
-        if artifact is None:
-            raise ValueError("--ids held-out needs the classifier's artifact")
-        try:
-            ids = (read_metadata(artifact).get("extra") or {}).get("held_out_ids")
-        except ArtifactError as exc:
-            raise ValueError(str(exc)) from None
-        if not ids:
-            raise ValueError(f"artifact {artifact} records no held_out_ids; pass --ids all or a file")
-        return list(ids), f"the {len(ids)} examples held out from training the decision model ({artifact})"
-    path = Path(spec)
-    if not path.is_file():
-        raise ValueError(f"--ids takes held-out, all, auto or a file of ids; {spec} is not a file")
-    ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return ids, f"the {len(ids)} examples listed in {spec}"
+        if held_out is None:
+            raise ValueError(f"--ids held-out: the artifact {artifact} records no held_out_ids; pass --ids all or a file")
+        return held_out, f"the {len(held_out)} examples held out from training the decision model ({artifact})"
+    if spec == "all":
+        ids, note = None, "all examples of the dataset"
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise ValueError(f"--ids takes held-out, all, auto or a file of ids; {spec} is not a file")
+        ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        note = f"the {len(ids)} examples listed in {spec}"
+    if "classifier" in arms and held_out is not None:
+        keep = set(held_out)
+        ids = held_out if ids is None else [i for i in ids if i in keep]
+        note += f", restricted to the {len(ids)} the decision model was not trained on ({artifact})"
+    return ids, note
 
 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:

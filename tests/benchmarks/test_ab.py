@@ -71,6 +71,16 @@ def dataset(tmp_path):
     return _write_dataset(tmp_path / "mini.jsonl")
 
 
+def _artifact(tmp_path: Path, held_out: list[str]) -> Path:
+    """The bundled decision model, recorded as trained on everything but `held_out`."""
+    artifact = tmp_path / "artifact"
+    shutil.copytree(BUNDLED, artifact)
+    meta = json.loads((artifact / "metadata.json").read_text())
+    meta["extra"]["held_out_ids"] = held_out
+    (artifact / "metadata.json").write_text(json.dumps(meta))
+    return artifact
+
+
 def _run(out: Path, data: Path, upstream_url: str, *extra: str) -> int:
     return main(["--data", str(data), "--out", str(out), "--upstream", "upstream-model", "--base-url",
                  upstream_url, "--profile", "forced-cot", "--concurrency", "3", "--bootstrap", "200",
@@ -80,9 +90,8 @@ def _run(out: Path, data: Path, upstream_url: str, *extra: str) -> int:
 def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, mock, upstream_url):
     mock.reply = _reply
     out = tmp_path / "ab"
-    ids = tmp_path / "ids.txt"
-    ids.write_text("".join(f"ifeval:{k}\n" for k in PROMPTS))
-    assert _run(out, dataset, upstream_url, "--ids", str(ids), "--artifact", str(BUNDLED)) == 0  # all arms
+    artifact = _artifact(tmp_path, [f"ifeval:{k}" for k in PROMPTS])
+    assert _run(out, dataset, upstream_url, "--artifact", str(artifact)) == 0  # all seven arms
 
     records = read_records(out / "records.jsonl")
     by_arm: dict[str, dict[str, str]] = {}
@@ -150,15 +159,17 @@ def test_resume_sends_only_what_is_missing(tmp_path, dataset, mock, upstream_url
 
 def test_classifier_arm_runs_only_on_held_out_examples(tmp_path, dataset, mock, upstream_url):
     mock.reply = _reply
-    artifact = tmp_path / "artifact"
-    shutil.copytree(BUNDLED, artifact)
-    meta = json.loads((artifact / "metadata.json").read_text())
-    meta["extra"]["held_out_ids"] = ["ifeval:2", "ifeval:4"]
-    (artifact / "metadata.json").write_text(json.dumps(meta))
+    artifact = _artifact(tmp_path, ["ifeval:2", "ifeval:4"])
     out = tmp_path / "ab"
     assert _run(out, dataset, upstream_url, "--arms", "never,classifier", "--artifact", str(artifact)) == 0
     assert sorted({r.id for r in read_records(out / "records.jsonl")}) == ["ifeval:2", "ifeval:4"]
     assert "2 examples held out from training the decision model" in (out / "report.md").read_text()
+    # asking for every example does not let the training examples in
+    out_all = tmp_path / "ab-all"
+    assert _run(out_all, dataset, upstream_url, "--arms", "never,classifier", "--ids", "all",
+                "--artifact", str(artifact)) == 0
+    assert sorted({r.id for r in read_records(out_all / "records.jsonl")}) == ["ifeval:2", "ifeval:4"]
+    assert "restricted to the 2 the decision model was not trained on" in (out_all / "report.md").read_text()
 
 
 def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, dataset, capsys):
