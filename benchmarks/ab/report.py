@@ -64,6 +64,20 @@ def goal_lines(check: GoalCheck | None, results: Results) -> list[str]:
     ]
 
 
+def replay_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    never = results.arms["never"].metrics[HEADLINE] if "never" in results.arms else None
+    rows = [[a, f"{r.think_rate:.2f}", _delta(r.metrics[HEADLINE], never),
+             f"{results.arms[a].metrics[HEADLINE]:.2f}", f"{r.completion_tokens:.0f}"]
+            for a, r in results.replayed.items()]
+    return ["arm", "think-rate", "inst loose, replayed (vs never)", "inst loose, live", "out tok, replayed"], rows
+
+
+REPLAY_NOTE = ("The same decisions applied to the `never` and `always` arms' own answers. Batched bfloat16 "
+               "inference does not repeat itself exactly (a row's numbers depend on what else is in its batch), "
+               "so a live arm that answers directly can still differ from `never`; the replayed accuracy is what "
+               "the decisions themselves are worth.")
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -116,6 +130,8 @@ def markdown(results: Results, check: GoalCheck | None, title: str, context: lis
              "![accuracy against latency and tokens](pareto.png)", "",
              "## Accuracy differences (instruction-level loose, paired bootstrap 95% CI over examples)", "",
              *_md_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)), "",
+             *(["## Decisions replayed on the never/always answers", "", REPLAY_NOTE, "",
+                *_md_table(*replay_rows(results)), ""] if results.replayed else []),
              "## Goal (classifier arm)", "", *goal_lines(check, results), "",
              "## Per instruction type (loose, % followed)", "", "![per-type accuracy](per_type.png)", "",
              *_md_table(type_header, type_rows), ""]
@@ -159,6 +175,8 @@ def html_page(results: Results, check: GoalCheck | None, title: str, context: li
         _img(out / "pareto.png", "accuracy against latency and tokens"),
         "<h2>Accuracy differences (instruction-level loose, paired bootstrap 95% CI)</h2>",
         _html_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)),
+        *([f"<h2>Decisions replayed on the never/always answers</h2><p>{_inline_md(REPLAY_NOTE)}</p>",
+           _html_table(*replay_rows(results))] if results.replayed else []),
         "<h2>Goal (classifier arm)</h2>", items(goal_lines(check, results)),
         "<h2>Per instruction type (loose, % followed)</h2>", _img(out / "per_type.png", "per-type accuracy"),
         _html_table(type_header, type_rows), "</body></html>",
@@ -181,6 +199,7 @@ def write_report(out: Path, arms: Sequence[str], examples: Sequence[Any], *, ids
     payload = {"ids": results.ids, "missing": results.missing, "settings": settings, "command": command,
                "arms": {a: r.to_json() for a, r in results.arms.items()},
                "comparisons": [c.__dict__ for c in results.comparisons],
+               "replayed": {a: r.to_json() for a, r in results.replayed.items()},
                "goal": None if check is None else check.__dict__}
     (out / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [out / "report.md", out / "report.html", out / "results.json", *paths]

@@ -16,7 +16,7 @@ import numpy as np
 from training.outcome_report import METRICS, instruction_type
 from training.scoring.ifeval import aggregate
 
-from .arms import ORACLE
+from .arms import ARMS, ORACLE
 from .records import ABRecord, latest_ok
 
 HEADLINE = METRICS[0]  # instruction-level loose, the paper's headline
@@ -60,6 +60,7 @@ class Results:
     missing: dict[str, int] = field(default_factory=dict)  # arm -> selected examples without a usable record
     comparisons: list[Comparison] = field(default_factory=list)
     type_counts: dict[str, int] = field(default_factory=dict)
+    replayed: dict[str, ArmResult] = field(default_factory=dict)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -96,6 +97,17 @@ def oracle_records(never: Sequence[ABRecord], always: Sequence[ABRecord]) -> lis
         best = think if _headline(think) > _headline(direct) else direct
         out.append(replace(best, arm=ORACLE))
     return out
+
+
+def replayed_records(decided: Sequence[ABRecord], never: Sequence[ABRecord],
+                     always: Sequence[ABRecord]) -> list[ABRecord]:
+    """An arm's own decisions applied to the `never`/`always` arms' answers.
+
+    Batched bfloat16 inference does not repeat itself exactly (a row's logits depend on its batch), so two
+    runs of the same decision can differ; replaying isolates what the policy's decisions are worth.
+    """
+    return [replace(think if r.decision == "think" else direct, arm=r.arm)
+            for r, direct, think in zip(decided, never, always, strict=True)]
 
 
 def _followed_and_total(records: Sequence[ABRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +154,10 @@ def build_results(all_records: Sequence[ABRecord], arms: Sequence[str], ids: Seq
         for key in r.scores["per_instruction"]:
             counts[instruction_type(key)] = counts.get(instruction_type(key), 0) + 1
     results.type_counts = dict(sorted(counts.items()))
+    if {"never", "always"} <= set(records):
+        results.replayed = {a: arm_result(a, replayed_records(records[a], records["never"], records["always"]))
+                            for a in records if ARMS.get(a) is not None and ARMS[a].profile is None
+                            and a not in ("never", "always")}
     return results
 
 

@@ -113,6 +113,9 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     assert arms["oracle"]["think_rate"] == pytest.approx(0.4)
     assert arms["self-select"]["metrics"]["inst_level_loose"] == pytest.approx(80.0)
     assert arms["few-shot"]["metrics"]["inst_level_loose"] == pytest.approx(40.0)
+    # decisions replayed on the never/always answers: the mock repeats itself, so replayed == live
+    assert set(results["replayed"]) == {"self-select", "classifier"}
+    assert results["replayed"]["self-select"]["metrics"] == arms["self-select"]["metrics"]
     # the review pass (no system message here) gets the direct answers, and both passes are counted
     assert arms["self-reflect"]["metrics"]["inst_level_loose"] == pytest.approx(60.0)
     assert arms["self-reflect"]["completion_tokens"] > arms["always"]["completion_tokens"] > \
