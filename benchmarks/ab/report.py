@@ -72,6 +72,8 @@ def replay_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     return ["arm", "think-rate", "inst loose, replayed (vs never)", "inst loose, live", "out tok, replayed"], rows
 
 
+CI_NOTE = ("The intervals cover which prompts were sampled, not run-to-run inference noise (see the replayed "
+           "decisions below).")
 REPLAY_NOTE = ("The same decisions applied to the `never` and `always` arms' own answers. Batched bfloat16 "
                "inference does not repeat itself exactly (a row's numbers depend on what else is in its batch), "
                "so a live arm that answers directly can still differ from `never`; the replayed accuracy is what "
@@ -129,6 +131,7 @@ def markdown(results: Results, check: GoalCheck | None, title: str, context: lis
              *[f"- `{a}`: {DESCRIPTIONS.get(a, a)}" for a in results.arms], "",
              "![accuracy against latency and tokens](pareto.png)", "",
              "## Accuracy differences (instruction-level loose, paired bootstrap 95% CI over examples)", "",
+             CI_NOTE, "",
              *_md_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)), "",
              *(["## Decisions replayed on the never/always answers", "", REPLAY_NOTE, "",
                 *_md_table(*replay_rows(results)), ""] if results.replayed else []),
@@ -173,7 +176,7 @@ def html_page(results: Results, check: GoalCheck | None, title: str, context: li
         "<code>always</code>.</p>", _html_table(header, rows),
         items([f"`{a}`: {DESCRIPTIONS.get(a, a)}" for a in results.arms]),
         _img(out / "pareto.png", "accuracy against latency and tokens"),
-        "<h2>Accuracy differences (instruction-level loose, paired bootstrap 95% CI)</h2>",
+        "<h2>Accuracy differences (instruction-level loose, paired bootstrap 95% CI)</h2>", f"<p>{CI_NOTE}</p>",
         _html_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)),
         *([f"<h2>Decisions replayed on the never/always answers</h2><p>{_inline_md(REPLAY_NOTE)}</p>",
            _html_table(*replay_rows(results))] if results.replayed else []),
