@@ -105,6 +105,14 @@ def _held_out_ids(artifact: str | None) -> list[str] | None:
     return list(ids) if ids else None
 
 
+def _shown(path: str | None) -> str:
+    """A path as a report shows it: relative to the working directory when it lies inside it."""
+    if path is None:
+        return "none"
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(resolved)
+
+
 def select_ids(spec: str, arms: Sequence[str], artifact: str | None) -> tuple[list[str] | None, str]:
     """The example ids to run (None = all) and a sentence saying which they are.
 
@@ -116,7 +124,7 @@ def select_ids(spec: str, arms: Sequence[str], artifact: str | None) -> tuple[li
     if spec == "held-out":
         if held_out is None:
             raise ValueError(f"--ids held-out: the artifact {artifact} records no held_out_ids; pass --ids all or a file")
-        return held_out, f"the {len(held_out)} examples held out from training the decision model ({artifact})"
+        return held_out, f"the {len(held_out)} examples held out from training the decision model ({_shown(artifact)})"
     if spec == "all":
         ids, note = None, "all examples of the dataset"
     else:
@@ -128,7 +136,7 @@ def select_ids(spec: str, arms: Sequence[str], artifact: str | None) -> tuple[li
     if "classifier" in arms and held_out is not None:
         keep = set(held_out)
         ids = held_out if ids is None else [i for i in ids if i in keep]
-        note += f", restricted to the {len(ids)} the decision model was not trained on ({artifact})"
+        note += f", restricted to the {len(ids)} the decision model was not trained on ({_shown(artifact)})"
     return ids, note
 
 
@@ -232,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              resamples=args.bootstrap)
         print("\n".join(f"wrote {p}" for p in paths), file=sys.stderr)
         return 1 if failed else 0
+    except KeyboardInterrupt:
+        print("thinkgate bench ab: interrupted; finished requests are recorded, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
     except (ThinkgateError, ServiceError) as exc:
         print(f"thinkgate bench ab: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
         return 1
