@@ -21,12 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="outcome table to append to (JSONL)")
     p.add_argument("--report", metavar="TABLE", help="print the report for an existing table and exit")
     p.add_argument("--json", action="store_true", help="with --report: print JSON")
-    p.add_argument("--config", help="thinkgate config file holding the route")
-    p.add_argument("--route", help="route alias in --config (default: its only route)")
-    p.add_argument("--upstream", help="as in `thinkgate serve --upstream`")
-    p.add_argument("--base-url", help="as in `thinkgate serve --base-url`")
-    p.add_argument("--api-key-env", help="environment variable holding the upstream key")
-    p.add_argument("--profile", help="reasoning profile (default: the route's)")
+    add_route_arguments(p)
     p.add_argument("--modes", default="direct,think", help="comma-separated modes (default: direct,think)")
     p.add_argument("--limit", type=int, help="only the first N examples")
     p.add_argument("--concurrency", type=int, default=16)
@@ -35,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=3, help="retries on transient upstream errors")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def add_route_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags `resolve_route` reads (plus `--think-budget`, whose default each command sets)."""
+    p.add_argument("--config", help="thinkgate config file holding the route")
+    p.add_argument("--route", help="route alias in --config (default: its only route)")
+    p.add_argument("--upstream", help="as in `thinkgate serve --upstream`")
+    p.add_argument("--base-url", help="as in `thinkgate serve --base-url`")
+    p.add_argument("--api-key-env", help="environment variable holding the upstream key")
+    p.add_argument("--profile", help="reasoning profile (default: the route's)")
 
 
 def resolve_route(args: argparse.Namespace) -> tuple[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
 from router.errors import ServiceNotReady, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 Job = TypeVar("Job")
+Record = TypeVar("Record")
 TRANSIENT_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
 
@@ -55,6 +56,29 @@ def drop_torn_tail(path: Path) -> None:
             return
         data = f.seek(0) or f.read()
         f.truncate(data.rfind(b"\n") + 1)
+
+
+class TableError(ValueError):
+    """A line of a table that is not a record (and not a torn last line)."""
+
+
+def read_table(path: str | Path, parse: Callable[[dict[str, Any]], Record], what: str) -> list[Record]:
+    """Every record of an append-only table, in order; a torn last line (an interrupted write) is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records: list[Record] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(parse(json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                if lineno > 1 and not line.endswith("\n"):
+                    continue  # torn: the next run cuts it and redoes the job
+                raise TableError(f"{path}:{lineno}: not {what} ({exc})") from None
+    return records
 
 
 def prepare_table(path: str | Path) -> Path:

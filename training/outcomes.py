@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .jobs import read_table
 from .records import MODES, Outcome
 
 HEADLINE = "inst_level_loose"
 
 
-class OutcomeTableError(ValueError):
-    pass
-
-
 def read_outcomes(path: str | Path) -> list[Outcome]:
     """All records of a table; for a repeated (id, mode) the last line wins (a resumed retry)."""
-    latest: dict[tuple[str, str], Outcome] = {}
-    path = Path(path)
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                outcome = Outcome.from_json(json.loads(line))
-            except (ValueError, TypeError) as exc:
-                if lineno > 1 and not line.endswith("\n"):
-                    continue  # a torn last line from an interrupted run: it will be redone
-                raise OutcomeTableError(f"{path}:{lineno}: not an outcome record ({exc})") from None
-            latest[(outcome.id, outcome.mode)] = outcome
+    latest = {(o.id, o.mode): o for o in read_table(path, Outcome.from_json, "an outcome record")}
     return list(latest.values())
 
 

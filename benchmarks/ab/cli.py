@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from training.collect_cli import add_route_arguments
+
 from .arms import ALL_ARMS, ORACLE, arm_routes, parse_arms
 
 DEFAULT_OUT = Path("benchmarks/reports/ab")
@@ -36,12 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                    "or a file with one id per line; auto = held-out when the classifier arm runs, else all")
     p.add_argument("--limit", type=int, help="only the first N of the selected examples")
     p.add_argument("--artifact", help="decision model for the classifier arm (default: the bundled one)")
-    p.add_argument("--config", help="thinkgate config file holding the base route")
-    p.add_argument("--route", help="route alias in --config (default: its only route)")
-    p.add_argument("--upstream", help="base route from `thinkgate serve --upstream` syntax")
-    p.add_argument("--base-url", help="as in `thinkgate serve --base-url`")
-    p.add_argument("--api-key-env", help="environment variable holding the upstream key")
-    p.add_argument("--profile", help="the base route's reasoning profile (default: the route's)")
+    add_route_arguments(p)  # the base route every arm is built from (default: the embedded model)
     p.add_argument("--think-budget", type=int, default=160, help="thinking budget in tokens (default 160)")
     p.add_argument("--max-tokens", type=int, default=384, help="answer token limit (default 384)")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight per arm (default 16)")

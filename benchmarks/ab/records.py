@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from training.jobs import read_table
 
 
 @dataclass(frozen=True)
@@ -37,27 +38,9 @@ class ABRecord:
         return cls(**known)
 
 
-class RecordsError(ValueError):
-    pass
-
-
 def read_records(path: str | Path) -> list[ABRecord]:
-    """Every complete line of a records file (a torn last line, from an interrupted write, is ignored)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    records: list[ABRecord] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(ABRecord.from_json(json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as exc:
-            if number == len(lines):
-                break  # torn tail; the next run cuts it
-            raise RecordsError(f"{path}:{number}: not an A/B record ({exc})") from None
-    return records
+    """Every record of a records file, in order (a torn last line, from an interrupted write, is skipped)."""
+    return read_table(path, ABRecord.from_json, "an A/B record")
 
 
 def latest_ok(records: list[ABRecord]) -> dict[tuple[str, str], ABRecord]:

@@ -7,6 +7,7 @@ import datetime as _dt
 import html
 import json
 import platform
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -154,8 +155,6 @@ def _img(path: Path, alt: str) -> str:
 
 def _inline_md(text: str) -> str:
     """The few inline marks the context lines use (`code`, **bold**), escaped."""
-    import re
-
     text = html.escape(text.lstrip("- "))
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
