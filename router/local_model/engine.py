@@ -88,6 +88,9 @@ class GenerationRequest:
     params: SamplingParams = SamplingParams()
     think_budget: int | None = None
     stream: bool = True
+    # Token ids whose next-token probabilities the caller wants (a `TokenProbs` event is sent before the first
+    # token is chosen): how self-selection reads the model's P(YES) against P(NO) without parsing text.
+    score_token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,14 @@ class Failed:
     status: int = 500  # 400: the request cannot be served (e.g. prompt too long); 503: engine shutting down
 
 
-Event = Delta | Finished | Failed
+@dataclass(frozen=True)
+class TokenProbs:
+    """Probabilities of `GenerationRequest.score_token_ids` at the first answer position, in the same order."""
+
+    probs: tuple[float, ...]
+
+
+Event = Delta | Finished | Failed | TokenProbs
 Sink = Callable[[Event], None]
 
 
@@ -390,6 +400,10 @@ class Engine:
         with self._tk_lock:
             return self._tokenizer.decode(list(ids), skip_special_tokens=True)
 
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` (no special tokens added); safe from any thread."""
+        return self._encode(text)
+
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` is (as a prompt: no special tokens added)."""
         return len(self._encode(text))
@@ -574,6 +588,7 @@ class Engine:
             return
         self._stats.prefill_batches += 1
         self._stats.prompt_tokens += int(mask.sum())
+        self._send_token_probs(rows, out.logits[:, -1, :])
         finished = self._choose(rows, out.logits[:, -1, :])
         keep = [i for i in range(len(rows)) if i not in finished]
         if not keep:
@@ -583,6 +598,14 @@ class Engine:
             _select(cache, index)
             mask = mask[index]
         self._join(rows if len(keep) == len(rows) else [rows[i] for i in keep], cache, mask)
+
+    def _send_token_probs(self, rows: list[_Row], logits: torch.Tensor) -> None:
+        """For rows that asked for them, the probabilities of their score tokens at the first position."""
+        for i, row in enumerate(rows):
+            ids = row.request.score_token_ids
+            if ids and row.request.think_budget is None and max(ids) < logits.shape[-1] and min(ids) >= 0:
+                probs = torch.softmax(logits[i].float(), dim=-1)[list(ids)].tolist()
+                self._safe_sink(row.sink, TokenProbs(tuple(probs)))
 
     def _join(self, rows: list[_Row], cache: Any, mask: torch.Tensor) -> None:
         """Append freshly prefilled rows (their cache and mask) to the running batch."""
