@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from ..backends.base import Body, Chunk, aclose
 from ..profiles.base import SplitRule
@@ -100,7 +100,7 @@ async def _split_stream(chunks: AsyncIterator[Chunk], rule: SplitRule) -> AsyncI
         await aclose(chunks)
 
 
-def _apply_parts(delta: dict[str, Any], parts: list[tuple[str, str]]) -> None:
+def _apply_parts(delta: dict[str, Any], parts: Sequence[tuple[str, str]]) -> None:
     reasoning = "".join(t for kind, t in parts if kind == "reasoning")
     content = "".join(t for kind, t in parts if kind == "content")
     if reasoning:
