@@ -127,7 +127,7 @@ class _Ctx:
         """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
         low = self.low
         size = len(low)
-        found = []
+        found: list[re.Match[str]] = []
         for i, _ in self.positions(_OPENING_QUOTES):
             if i and low[i - 1].isalnum():
                 continue  # an apostrophe, not a quote
@@ -510,9 +510,10 @@ def _d_bullets(c: _Ctx) -> None:
             rel, n = relation(m.group("pre"), None, None, n, "exactly")
             c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": rel, "num_bullets": n})
             return
-    m = next(c.scan(_BULLET_RE, ("bullet",), 0, 20), None)
-    if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
-        c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": None, "num_bullets": None})
+    bullet = next(c.scan(_BULLET_RE, ("bullet",), 0, 20), None)
+    if bullet and c.free(bullet.span()) and not _NO_BULLETS_RE.search(c.low, max(0, bullet.start() - 30),
+                                                                      bullet.start()):
+        c.emit("detectable_format:number_bullet_lists", bullet.span(), {"relation": None, "num_bullets": None})
 
 
 _NUMBERED_RE = re.compile(

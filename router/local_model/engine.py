@@ -502,7 +502,7 @@ class Engine:
             if self._stopping:
                 return None
             room = self.max_batch_size - len(self._rows)
-            taken = []
+            taken: list[tuple[Handle, GenerationRequest, Sink]] = []
             while self._pending and len(taken) < room:
                 taken.append(self._pending.popleft())
             self._admitting = len(taken)
