@@ -22,6 +22,8 @@ Forced thinking is a per-row program: the prompt ends with the opening `<think>\
 the text contains `</think>`, the model ends its turn, or `think_budget` tokens; then the engine forces the
 closing `</think>\\n` tokens into that same row (one per step; no second prefill) and the row generates the
 answer with its reasoning in context. Both phases batch with whatever else is running.
+That per-row program (phases, the forced close, stop strings, limits, streamed deltas) lives in `rowstate`,
+free of torch; the engine is its `TokenCodec` (`encode`, `decode`, `eos_ids`, `newline_id`).
 
 When idle, the engine waits `gather_ms` after the first arrival so that requests sent together start together;
 when busy, arrivals join at the next step (a step takes 40-150 ms here, which gathers on its own).
