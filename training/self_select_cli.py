@@ -57,19 +57,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _score(args: argparse.Namespace) -> int:
-    from router.profiles import make_profile
     from router.deciders.self_select import SelfSelectDecider
     from router.routes import build_backend
+    from router.strategies import build_strategy
 
     from .datasets import load
     from .self_select import collect_scores
 
     loaded = load(args.dataset, args.data, limit=args.limit)
     alias, cfg = resolve_route(args)
-    profile = make_profile(args.profile or cfg.profile, cfg.profile_options if not args.profile else None)
+    if args.profile:  # as in collect: --profile replaces the route's switch and strategy
+        strategy = build_strategy(args.profile)
+    else:
+        strategy = build_strategy(cfg.profile, cfg.profile_options, cfg.strategy, cfg.strategy_options)
     backend = build_backend(alias, cfg, environ=os.environ)
     decider = SelfSelectDecider({"method": args.method, "timeout_s": args.timeout}, backend=backend,
-                                direct_body=profile.direct_body,
+                                direct_body=strategy.direct_body,
                                 upstream_model=cfg.model or alias)
     try:
         await backend.start()

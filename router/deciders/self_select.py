@@ -95,7 +95,7 @@ class SelfSelectOptions(DeciderOptions):
     calibration: str | None = None  # a calibration file: its threshold and prompt replace the defaults
 
 
-class SelfSelectDecider(Decider):
+class SelfSelectDecider(Decider[SelfSelectOptions]):
     name = "self-select"
     Options = SelfSelectOptions
     io_bound = True
@@ -108,7 +108,7 @@ class SelfSelectDecider(Decider):
         self._backend = backend
         self._direct_body = direct_body or (lambda body: body)
         self._model = upstream_model
-        opts: SelfSelectOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         self._prompt, self._threshold = opts.prompt, opts.threshold
         if opts.calibration:
             calibration = Calibration.load(opts.calibration)
@@ -132,7 +132,7 @@ class SelfSelectDecider(Decider):
         The reply's log-probabilities give the score; without them (or with neither word among the top
         tokens) the reply's text is parsed, unless `method` forbids it.
         """
-        opts: SelfSelectOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         body = self._direct_body({"model": self._model, "messages": question_messages(self._prompt, ctx.text),
                                   "max_tokens": opts.max_tokens, "temperature": 0})
         if opts.method == "text":
