@@ -68,9 +68,18 @@ class ServerSettings(_Strict):
 
 class DecisionLogSettings(_Strict):
     enabled: bool = True
+    # A SQLite file (one machine; several workers are fine) or a PostgreSQL DSN, postgresql://... (a fleet).
     path: str = "thinkgate-decisions.sqlite3"
     log_prompts: bool = False
     queue_size: int = Field(default=10000, ge=1)
+    # The writer commits queued records this often: the most a kill -9 can lose (see router/decision_log.py).
+    flush_interval_ms: float = Field(default=50.0, gt=0, le=10000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_shorthand(cls, data: Any) -> Any:
+        """`decision_log = "postgresql://..."` (or a path) is short for `decision_log.path = ...`."""
+        return {"path": data} if isinstance(data, str) else data
 
 
 def default_routes() -> dict[str, RouteConfig]:
