@@ -42,7 +42,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--think-budget", type=int, help="thinking budget in tokens")
     p.add_argument("--host", help="bind address (default 127.0.0.1; also $THINKGATE_HOST)")
     p.add_argument("--port", type=int, help="port (default 8000; also $THINKGATE_PORT)")
-    p.add_argument("--decision-log", help="SQLite path for the decision log, or 'off'")
+    p.add_argument("--decision-log", help="decision log: a SQLite path, a postgresql:// DSN, or 'off'")
     return p
 
 
