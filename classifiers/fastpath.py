@@ -101,19 +101,17 @@ class _PackedCharNgrams:
             return None
         codes = codes.astype(np.uint64)
         found = []
-        for n in range(self.lo, min(self.hi, size) + 1):
+        keys = codes  # the n-grams of length n, built from those of length n - 1: one shift and one OR per n
+        for n in range(1, min(self.hi, size) + 1):
+            if n > 1:
+                keys = (keys[:-1] << np.uint64(16)) | codes[n - 1:]
+            if n < self.lo:
+                continue
             keys_table, cols = self.tables[n]
             if not len(keys_table):
                 continue
-            m = size - n + 1
-            keys = codes[:m].copy()
-            for i in range(1, n):
-                keys <<= np.uint64(16)
-                keys |= codes[i:i + m]
-            pos = np.searchsorted(keys_table, keys)
-            pos[pos == len(keys_table)] = 0
-            hit = keys_table[pos] == keys
-            found.append(cols[pos[hit]])
+            pos = np.minimum(np.searchsorted(keys_table, keys), len(keys_table) - 1)
+            found.append(cols[pos[keys_table[pos] == keys]])
         return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
 
 
