@@ -10,6 +10,7 @@ transaction is in the WAL file, which the OS keeps; only a power cut may lose th
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -19,8 +20,16 @@ from router.errors import ConfigError
 from . import TransientStoreError, as_dict, select_sql
 from .schema import COLUMNS, META_DDL, SCHEMA_VERSION, pending, too_new, too_old
 
-_INSERT = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 BUSY_TIMEOUT_S = 10.0
+# Rows per INSERT statement. One multi-row INSERT is one sqlite3_step, so the writer thread gives up the GIL
+# (and waits to get it back from a busy event loop) once per chunk instead of once per row.
+CHUNK_ROWS = 256
+
+
+@functools.lru_cache(maxsize=CHUNK_ROWS)
+def _insert_sql(rows: int) -> str:
+    one = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+    return f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * rows)
 
 
 class SqliteStore:
@@ -28,6 +37,7 @@ class SqliteStore:
         self.path = Path(path)
         self.where = str(self.path)
         self._conn: sqlite3.Connection | None = None
+        self._chunk = CHUNK_ROWS
 
     def open(self) -> None:
         if self._conn is not None:
@@ -42,6 +52,8 @@ class SqliteStore:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 _migrate(conn, self.where)
+                limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 999 before SQLite 3.32
+                self._chunk = max(1, min(CHUNK_ROWS, limit // len(COLUMNS)))
             except BaseException:
                 conn.close()
                 raise
@@ -70,7 +82,9 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")  # take the write lock first: waits in the busy handler
             try:
-                conn.executemany(_INSERT, rows)
+                for start in range(0, len(rows), self._chunk):
+                    chunk = rows[start:start + self._chunk]
+                    conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

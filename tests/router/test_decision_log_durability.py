@@ -1,7 +1,7 @@
 """The decision log under load and a signal, on a real proxy process (benchmarks/durability.py drives it).
 
-The stated bound (router/decision_log.py): a kill -9 loses at most the records of the last
-`flush_interval + one batch` (250 ms at the default 50 ms flush interval); SIGTERM loses none. Every 200
+The stated bound (router/decision_log.py): a kill -9 loses at most the records of the last 500 ms
+(flush interval 50 ms plus one batch's commit, with room for a starved CPU); SIGTERM loses none. Every 200
 answer is looked up in the log by its `x-request-id`.
 """
 
