@@ -114,8 +114,7 @@ def _load_process(url: str, connections: int, duration_s: float, out: Any) -> No
     out.close()
 
 
-def run_load(url: str, *, processes: int, connections: int,
-             duration_s: float) -> tuple[list[multiprocessing.Process], list[Any]]:
+def run_load(url: str, *, processes: int, connections: int, duration_s: float) -> tuple[list[Any], list[Any]]:
     """Start the load processes; return once each has its first answer (start-up is not load)."""
     ctx = multiprocessing.get_context("spawn")
     procs, pipes = [], []
@@ -135,7 +134,8 @@ def run_load(url: str, *, processes: int, connections: int,
 
 
 def _config(path: Path, upstream: str, target: str, policy: str, flush_interval_ms: float) -> None:
-    route = {"backend": "openai", "base_url": upstream + "/v1", "model": "upstream-model", "policy": policy}
+    route: dict[str, Any] = {"backend": "openai", "base_url": upstream + "/v1", "model": "upstream-model",
+                             "policy": policy}
     if policy == "classifier":
         route["policy_options"] = {"artifact": "smollm2-135m-ifeval"}
     path.write_text(json.dumps({"routes": {MODEL: route},

@@ -71,21 +71,18 @@ def open_store(target: str) -> DecisionStore:
     return SqliteStore(target)
 
 
-def where_clause(since: float | None, route: str | None, placeholder: str) -> tuple[str, list[Any]]:
-    """The export's filter, shared by both stores."""
-    where, params = [], []
+def select_sql(since: float | None, route: str | None, placeholder: str) -> tuple[str, list[Any]]:
+    """The export's query and its parameters, shared by both stores (`placeholder`: `?` or `%s`)."""
+    where: list[str] = []
+    params: list[Any] = []
     if since is not None:
         where.append(f"time >= {placeholder}")
         params.append(since)
     if route is not None:
         where.append(f"route = {placeholder}")
         params.append(route)
-    return (" WHERE " + " AND ".join(where) if where else ""), params
-
-
-def select_sql(since: float | None, route: str | None, placeholder: str) -> tuple[str, list[Any]]:
-    where, params = where_clause(since, route, placeholder)
-    return f"SELECT id, {', '.join(COLUMNS)} FROM decisions{where} ORDER BY time, id", params
+    filters = " WHERE " + " AND ".join(where) if where else ""
+    return f"SELECT id, {', '.join(COLUMNS)} FROM decisions{filters} ORDER BY time, id", params
 
 
 def as_dict(row: Sequence[Any]) -> dict[str, Any]:

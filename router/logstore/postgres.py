@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from router.errors import ConfigError
 
 from . import TransientStoreError, as_dict, redact, select_sql
-from .schema import COLUMNS, META_DDL, SCHEMA_VERSION, pending, too_new, too_old
+from .schema import COLUMNS, META_DDL, SCHEMA_VERSION, pending, too_new, unreadable
 
 _COPY = f"COPY decisions ({', '.join(COLUMNS)}) FROM STDIN"
 # pg_advisory_xact_lock key for migrations: any constant shared by every thinkgate ("tgate" in ASCII).
@@ -99,10 +99,9 @@ class PostgresStore:
                 found = _version(conn)
             except psycopg.errors.UndefinedTable as exc:
                 raise ConfigError(f"{self.where} is not a thinkgate decision log (no meta table)") from exc
-            if found is None:
-                raise ConfigError(f"{self.where} is not a thinkgate decision log (no schema version)")
-            if found != SCHEMA_VERSION:
-                raise ConfigError((too_new if found > SCHEMA_VERSION else too_old)(found, self.where))
+            problem = unreadable(found, self.where)
+            if problem:
+                raise ConfigError(problem)
             conn.rollback()
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one consistent snapshot
             conn.read_only = True

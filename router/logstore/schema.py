@@ -88,3 +88,14 @@ def too_new(found: int, where: str) -> str:
 def too_old(found: int, where: str) -> str:
     return (f"decision log {where} has schema version {found}, older than this thinkgate's "
             f"{SCHEMA_VERSION}; run `thinkgate log migrate --db {where}` (the proxy also migrates on start)")
+
+
+def unreadable(found: int | None, where: str) -> str | None:
+    """Why a reader cannot read a log at schema version `found` (None: no version), or None if it can."""
+    if found is None:
+        return f"{where} is not a thinkgate decision log (no schema version)"
+    if found > SCHEMA_VERSION:
+        return too_new(found, where)
+    if found < SCHEMA_VERSION:
+        return too_old(found, where)
+    return None

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 from router.errors import ConfigError
 
 from . import TransientStoreError, as_dict, select_sql
-from .schema import COLUMNS, META_DDL, SCHEMA_VERSION, pending, too_new, too_old
+from .schema import COLUMNS, META_DDL, SCHEMA_VERSION, pending, too_new, unreadable
 
 BUSY_TIMEOUT_S = 10.0
 # Rows per INSERT statement. One multi-row INSERT is one sqlite3_step, so the writer thread gives up the GIL
@@ -154,9 +154,6 @@ def _check_version(conn: sqlite3.Connection, where: str) -> None:
         found = _version(conn)
     except (sqlite3.DatabaseError, ValueError) as exc:  # not SQLite at all, no meta table, junk version
         raise ConfigError(f"{where} is not a thinkgate decision log ({exc})") from exc
-    if found is None:
-        raise ConfigError(f"{where} is not a thinkgate decision log (no schema version)")
-    if found > SCHEMA_VERSION:
-        raise ConfigError(too_new(found, where))
-    if found < SCHEMA_VERSION:
-        raise ConfigError(too_old(found, where))
+    problem = unreadable(found, where)
+    if problem:
+        raise ConfigError(problem)
