@@ -43,6 +43,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default 127.0.0.1; also $THINKGATE_HOST)")
     p.add_argument("--port", type=int, help="port (default 8000; also $THINKGATE_PORT)")
     p.add_argument("--decision-log", help="decision log: a SQLite path, a postgresql:// DSN, or 'off'")
+    p.add_argument("--workers", type=int, help="worker processes on one port (default 1; also $THINKGATE_WORKERS)")
     return p
 
 
@@ -104,6 +105,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | os._Environ
         server["host"] = args.host
     if args.port is not None:
         server["port"] = args.port
+    if args.workers is not None:
+        server["workers"] = args.workers
     if args.decision_log:
         log_cfg = data.setdefault("decision_log", {})
         if args.decision_log.lower() in ("off", "none", "false", "0"):
@@ -117,6 +120,15 @@ def serve(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(list(argv))
     try:
         config = build_config(args, os.environ)
+        if config.server.workers > 1:
+            from .workers import serve_workers
+
+            logging.basicConfig(level=config.server.log_level.upper(),
+                                format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            print(f"thinkgate: serving {', '.join(config.routes)} on http://{config.server.host}:"
+                  f"{config.server.port}/v1 with {config.server.workers} workers", file=sys.stderr)
+            serve_workers(config, config.server.workers)
+            return 0
         from .app import create_app
 
         app = create_app(config)

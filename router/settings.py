@@ -64,6 +64,7 @@ class ServerSettings(_Strict):
     decider_timeout_s: float = Field(default=5.0, gt=0)
     ready_wait_s: float = Field(default=30.0, ge=0)  # how long a request waits for a loading backend
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: int = Field(default=1, ge=1, le=64)  # processes on one port (router/workers.py)
 
 
 class DecisionLogSettings(_Strict):
@@ -140,6 +141,7 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "DECIDER_TIMEOUT_S": ("server", "decider_timeout_s"),
     "READY_WAIT_S": ("server", "ready_wait_s"),
     "LOG_LEVEL": ("server", "log_level"),
+    "WORKERS": ("server", "workers"),
     "DECISION_LOG": ("decision_log", "path"),
     "LOG_PROMPTS": ("decision_log", "log_prompts"),
 }
