@@ -121,6 +121,7 @@ class DecisionLog:
         self._dropped_warned = 0
         self._last_warn = float("-inf")
         self._instance = ""
+        self._down_since: float | None = None  # writer thread only: when the store became unavailable
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -248,14 +249,18 @@ class DecisionLog:
         """Write one batch: (written, failed). Transient errors are retried for up to `retry_s`; a batch
         the database refuses is retried row by row, so one bad record costs one row."""
         rows = [self._row(rec) for _, rec in batch]
-        deadline = time.monotonic() + self.retry_s
         delay = 0.05
         while True:
             try:
                 self.store.write_batch(rows)
+                self._down_since = None
                 return len(rows), 0
             except TransientStoreError as exc:
-                if time.monotonic() + delay > deadline:
+                # `retry_s` bounds one outage, not each batch: once it is over, later batches fail fast
+                # (one attempt each) until a write succeeds, so a shutdown never waits outage x batches.
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                if time.monotonic() + delay > self._down_since + self.retry_s:
                     logger.error("decision log %s: %d record(s) lost, the database stayed unavailable for "
                                  "%.0f s: %s", self.where, len(rows), self.retry_s, exc)
                     return 0, len(rows)

@@ -507,12 +507,15 @@ def test_a_database_that_stays_down_costs_counted_rows(db: Path, caplog) -> None
         def __getattr__(self, name):
             return getattr(self.real, name)
 
-    log = DecisionLog(db, store=Down(), retry_s=0.2)  # type: ignore[arg-type]
+    log = DecisionLog(db, store=Down(), retry_s=1.0, batch_size=1)  # type: ignore[arg-type]
     log.start()
-    log.record(make(0))
+    for i in range(5):
+        log.record(make(i))
+    began = time.monotonic()
     with caplog.at_level(logging.ERROR, logger="router.decision_log"):
         assert log.close()
-    assert counts(log) == {"written": 0, "dropped": 0, "failed": 1, "queued": 0}
+    assert time.monotonic() - began < 4.0  # one outage of retry_s, not retry_s per batch of one
+    assert counts(log) == {"written": 0, "dropped": 0, "failed": 5, "queued": 0}
     assert any("stayed unavailable" in r.getMessage() for r in caplog.records)
 
 
