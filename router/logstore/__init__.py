@@ -63,8 +63,13 @@ def redact(target: str) -> str:
 def open_store(target: str) -> DecisionStore:
     """The store for `target` (not yet opened). Importing the PostgreSQL driver happens only for a DSN."""
     if is_postgres(target):
-        from .postgres import PostgresStore
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            from router.errors import ConfigError
 
+            raise ConfigError(f"decision log {redact(target)} needs the PostgreSQL driver ({exc.name} is not "
+                              "installed): pip install 'thinkgate[postgres]'") from None
         return PostgresStore(target)
     from .sqlite import SqliteStore
 
