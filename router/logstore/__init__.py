@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator, Protocol, Sequence
 
+from router.errors import ConfigError
+
 from .schema import COLUMNS, SCHEMA_VERSION
 
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "DecisionStore", "TransientStoreError", "is_postgres", "open_store",
@@ -66,8 +68,6 @@ def open_store(target: str) -> DecisionStore:
         try:
             from .postgres import PostgresStore
         except ImportError as exc:
-            from router.errors import ConfigError
-
             raise ConfigError(f"decision log {redact(target)} needs the PostgreSQL driver ({exc.name} is not "
                               "installed): pip install 'thinkgate[postgres]'") from None
         return PostgresStore(target)
