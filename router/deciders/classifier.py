@@ -24,13 +24,13 @@ class ClassifierOptions(DeciderOptions):
     cache_size: int = Field(default=4096, ge=0)  # scores of recent decision texts kept; 0 = no cache
 
 
-class ClassifierDecider(Decider):
+class ClassifierDecider(Decider[ClassifierOptions]):
     name = "classifier"
     Options = ClassifierOptions
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
         super().__init__(options)
-        path = self.options.artifact  # type: ignore[attr-defined]
+        path = self.options.artifact
         if not path:
             raise ConfigError(
                 "policy 'classifier' needs a trained decision model: set policy_options.artifact to an "
@@ -47,7 +47,7 @@ class ClassifierDecider(Decider):
             raise ConfigError(f"policy 'classifier': cannot load artifact '{path}': {exc}") from None
         meta = self._model.metadata
         model_id = str(meta.get("serving_sha256") or meta.get("model_sha256") or Path(path).resolve())
-        self.cache = ScoreCache(self.options.cache_size, model_id)  # type: ignore[attr-defined]
+        self.cache = ScoreCache(self.options.cache_size, model_id)
 
     @property
     def threshold(self) -> float:
