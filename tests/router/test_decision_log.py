@@ -15,14 +15,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from router.decision_log import SCHEMA_VERSION, DecisionLog, DecisionRecord, export_jsonl
 from router.errors import ConfigError
 from router.log_cli import main, parse_since
-from support.postgres import fresh_database
 
 FIELDS = {"id", "time", "request_id", "route", "upstream_model", "policy", "decision", "score",
           "decision_ms", "decision_source", "fallback_reason", "upstream_ms", "prompt_tokens",
@@ -70,14 +68,10 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "decisions.sqlite3"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, db: Path) -> Iterator[str]:
-    """A fresh decision-log target: a SQLite path, or a new database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield str(db)
-    else:
-        with fresh_database() as dsn:
-            yield dsn
+@pytest.fixture
+def target(log_target: str) -> str:
+    """A fresh decision-log target on each store (tests/router/conftest.py)."""
+    return log_target
 
 
 # -- writing ---------------------------------------------------------------------------------------

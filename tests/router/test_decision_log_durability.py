@@ -8,41 +8,20 @@ answer is looked up in the log by its `x-request-id`.
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from benchmarks.durability import DEFAULT_BOUND_MS, kill_run
-from benchmarks.services import Service, Services, free_port
-from support.postgres import fresh_database
 
 pytest.importorskip("aiohttp")
 
 
-@pytest.fixture(scope="module")
-def mock_url(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("mock") / "mock.log"
-    with Services() as services:
-        yield services.start(Service("mock", [sys.executable, "-m", "benchmarks.mock_upstream_server",
-                                              "--port", str(port)], port, log)).url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "decisions.sqlite3")
-    else:
-        with fresh_database() as dsn:
-            yield dsn
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_rows_against_answers_after_a_signal_under_load(sig, target: str, mock_url: str, tmp_path: Path) -> None:
-    result = kill_run(sig=sig, target=target, workdir=tmp_path, upstream=mock_url, kill_after_s=2.0,
-                      processes=1, connections=16)
+def test_rows_against_answers_after_a_signal_under_load(sig, log_target: str, mock_process_url: str,
+                                                       tmp_path: Path) -> None:
+    result = kill_run(sig=sig, target=log_target, workdir=tmp_path, upstream=mock_process_url,
+                      kill_after_s=2.0, processes=1, connections=16)
     assert result.answered_200 > 100, result  # there was load when the signal came
     if sig is signal.SIGTERM:
         # uvicorn shuts down gracefully, then re-raises the signal (exit -15)

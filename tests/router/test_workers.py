@@ -13,33 +13,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 from benchmarks.services import HOST, Service, Services, free_port
 from router.decision_log import export_jsonl
-from support.postgres import fresh_database
 
 BODY = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "Say hi."}]})
-
-
-@pytest.fixture(scope="module")
-def mock_url(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("mock") / "mock.log"
-    with Services() as services:
-        yield services.start(Service("mock", [sys.executable, "-m", "benchmarks.mock_upstream_server",
-                                              "--port", str(port)], port, log)).url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "decisions.sqlite3")
-    else:
-        with fresh_database() as dsn:
-            yield dsn
 
 
 def _post(port: int) -> int:
@@ -69,18 +47,19 @@ def _metric_total(port: int, name: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}{{[^}}]*}} (\S+)$", text, re.M))
 
 
-def _rows(target: str) -> list[dict]:
+def _rows(log_target: str) -> list[dict]:
     buf = io.StringIO()
-    export_jsonl(target, buf)
+    export_jsonl(log_target, buf)
     return [json.loads(line) for line in buf.getvalue().splitlines()]
 
 
-def test_two_workers_count_exactly_and_survive_a_killed_worker(target: str, mock_url: str, tmp_path: Path) -> None:
+def test_two_workers_count_exactly_and_survive_a_killed_worker(log_target: str, mock_process_url: str,
+                                                               tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "proxy.yaml"
-    config.write_text(json.dumps({"routes": {"mock": {"backend": "openai", "base_url": mock_url + "/v1",
+    config.write_text(json.dumps({"routes": {"mock": {"backend": "openai", "base_url": mock_process_url + "/v1",
                                                       "model": "upstream-model"}},
-                                  "decision_log": {"path": target}}))
+                                  "decision_log": {"path": log_target}}))
     proxy = Service("thinkgate", [sys.executable, "-m", "router.cli", "serve", "--config", str(config),
                                   "--port", str(port), "--workers", "2"], port, tmp_path / "proxy.log",
                     env={"THINKGATE_LOG_LEVEL": "warning"})
@@ -92,7 +71,7 @@ def test_two_workers_count_exactly_and_survive_a_killed_worker(target: str, mock
             assert _metric_total(port, "thinkgate_requests_total") == 300
 
         time.sleep(1.0)  # past the writer's durability bound: every row of the first batch is committed
-        instances = {r["instance"] for r in _rows(target)}
+        instances = {r["instance"] for r in _rows(log_target)}
         assert len(instances) == 2, instances  # both workers served
         victim = int(sorted(instances)[0].rsplit(":", 1)[1])
         os.kill(victim, signal.SIGKILL)
@@ -102,7 +81,7 @@ def test_two_workers_count_exactly_and_survive_a_killed_worker(target: str, mock
         proxy.stop(60)  # SIGTERM: the live workers drain their logs
         assert proxy.log_path.read_text().count("Traceback") == 0
 
-    rows = _rows(target)
+    rows = _rows(log_target)
     assert len(rows) == 400 and len({r["request_id"] for r in rows}) == 400
     after_kill = {r["instance"] for r in rows[-100:]}  # rows are in time order: the second batch is last
     assert after_kill and victim not in {int(i.rsplit(":", 1)[1]) for i in after_kill}  # survivor + replacement
