@@ -154,9 +154,16 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+def _expand_shorthands(data: dict[str, Any]) -> dict[str, Any]:
+    """`decision_log = "TARGET"` -> `decision_log = {path = "TARGET"}`, so overlays can add keys to it."""
+    if isinstance(data.get("decision_log"), str):
+        return {**data, "decision_log": {"path": data["decision_log"]}}
+    return data
+
+
 def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """Overlay `THINKGATE_*` variables (see `_ENV_KEYS`); `THINKGATE_DECISION_LOG=off` disables the log."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in _expand_shorthands(data).items()}
     for suffix, (section, key) in _ENV_KEYS.items():
         value = environ.get(ENV_PREFIX + suffix)
         if value is None:
@@ -249,7 +256,7 @@ def _apply_route_flags(data: dict[str, Any], flags: Overrides) -> dict[str, Any]
 
 
 def _apply_server_flags(data: dict[str, Any], flags: Overrides) -> dict[str, Any]:
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in _expand_shorthands(data).items()}
     server = out.setdefault("server", {})
     if flags.host:
         server["host"] = flags.host

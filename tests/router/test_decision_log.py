@@ -561,6 +561,8 @@ def test_settings_accept_a_dsn_as_shorthand_and_from_the_environment() -> None:
 
     dsn = "postgresql://tg@db.internal/thinkgate"
     assert parse_config({"decision_log": dsn}).decision_log.path == dsn
+    overlaid = parse_config(apply_env({"decision_log": dsn}, {"THINKGATE_LOG_PROMPTS": "true"})).decision_log
+    assert overlaid.path == dsn and overlaid.log_prompts
     cfg = parse_config(apply_env({}, {"THINKGATE_DECISION_LOG": dsn}))
     assert cfg.decision_log.path == dsn and cfg.decision_log.enabled
     assert parse_config({"decision_log": {"path": "x.sqlite3", "flush_interval_ms": 20}}).decision_log.flush_interval_ms == 20
