@@ -11,6 +11,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "overhead": ("benchmarks.overhead", "proxy vs direct on a mock upstream: added latency, requests/s, TTFB"),
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
     "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
+    "durability": ("benchmarks.durability", "decision-log rows against answers after kill -9 / SIGTERM under load"),
 }
 
 

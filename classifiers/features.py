@@ -4,7 +4,7 @@
 * `StructureFeatures`: cheap shape statistics (length, sentences, lines, digits, how many constraints, ...).
 * `text_vectorizers()`: bounded word and character TF-IDF vectorizers for the lexical view.
 
-`FEATURE_VERSION` names the meaning of these columns. Bump it whenever a change to this module or to the
+`FEATURE_VERSION` (defined in `rows.py`) names the meaning of these columns. Bump it whenever a change to this module or to the
 constraint detector changes what a column means or how it is computed for some text; a saved model refuses to
 load under a different version (see `artifact.py`), because its coefficients would silently mean something else.
 
@@ -14,7 +14,6 @@ the serving fast path uses so that training and serving compute identical featur
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -25,10 +24,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from .constraints import KINDS, DetectedConstraint, detect_constraints
+from .rows import FEATURE_VERSION, STRUCTURE_COLUMNS, constraint_row, structure_row
 
 __all__ = ["FEATURE_VERSION", "ConstraintFeatures", "StructureFeatures", "STRUCTURE_COLUMNS", "text_vectorizers"]
 
-FEATURE_VERSION = "1"
 
 
 @lru_cache(maxsize=4096)
@@ -76,51 +75,12 @@ class ConstraintFeatures(TransformerMixin, BaseEstimator):
 
     def row(self, detections: Sequence[DetectedConstraint]) -> np.ndarray:
         """The feature row of one prompt, from its detections."""
-        index = _index_of(tuple(self.kinds_))
-        row = np.zeros(len(self.kinds_), dtype=np.float64)
-        for d in detections:
-            j = index.get(d.kind)
-            if j is not None:
-                row[j] = 1.0 if self.binary else row[j] + 1.0
-        return row
+        return constraint_row(tuple(self.kinds_), detections, self.binary)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "kinds_")
         return np.asarray([f"constraint={k}" for k in self.kinds_], dtype=object)
 
-
-
-@lru_cache(maxsize=8)
-def _index_of(kinds: tuple[str, ...]) -> dict[str, int]:
-    return {k: i for i, k in enumerate(kinds)}
-
-
-STRUCTURE_COLUMNS: tuple[str, ...] = (
-    "log_chars",
-    "log_words",
-    "log_sentences",
-    "log_lines",
-    "question_marks",
-    "log_digits",
-    "quotes",
-    "frac_upper",
-    "frac_non_ascii",
-    "code_fences",
-    "n_constraints",
-    "n_constraint_kinds",
-    "n_upper_length_limits",
-    "n_lower_length_limits",
-)
-
-_LENGTH_KINDS = frozenset({
-    "length_constraints:number_words", "length_constraints:number_sentences",
-    "length_constraints:number_paragraphs", "length_constraints:number_characters",
-})
-_UPPER = frozenset({"at most", "less than", "exactly", "about"})
-_LOWER = frozenset({"at least", "exactly", "about"})
-_DIGITS = b"0123456789"
-_UPPERCASE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_SENTENCE_ENDS = (". ", "? ", "! ", ".\n", "?\n", "!\n")
 
 
 class StructureFeatures(TransformerMixin, BaseEstimator):
@@ -145,38 +105,7 @@ class StructureFeatures(TransformerMixin, BaseEstimator):
 
     def row(self, text: str, detections: Sequence[DetectedConstraint]) -> np.ndarray:
         """The feature row of one prompt, from its text and detections."""
-        n = len(text)
-        count = text.count
-        raw = text.encode("utf-8", "surrogatepass")
-        size = len(raw)
-        sentences = sum(map(count, _SENTENCE_ENDS)) + (1 if text.rstrip()[-1:] in (".", "?", "!") else 0)
-        kinds = set()
-        upper = lower = 0
-        for d in detections:
-            kinds.add(d.kind)
-            if d.kind in _LENGTH_KINDS:
-                rel = d.params.get("relation")
-                upper += rel in _UPPER
-                lower += rel in _LOWER
-        return np.array(
-            [
-                math.log1p(n),
-                math.log1p(len(text.split())),
-                math.log1p(sentences),
-                math.log1p(count("\n") + 1 if n else 0),
-                count("?"),
-                math.log1p(size - len(raw.translate(None, _DIGITS))),
-                count('"') + count("“") + count("”"),
-                (size - len(raw.translate(None, _UPPERCASE))) / n if n else 0.0,  # ASCII capitals
-                (size - n) / n if n else 0.0,  # extra UTF-8 bytes: 0 for ASCII text
-                count("```"),
-                len(detections),
-                len(kinds),
-                upper,
-                lower,
-            ],
-            dtype=np.float64,
-        )
+        return structure_row(text, detections)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "columns_")

@@ -24,7 +24,10 @@ from .outcomes import HEADLINE
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--outcomes", required=True, help="outcome table (JSONL from `thinkgate collect`)")
+    p.add_argument("--outcomes", help="outcome table (JSONL from `thinkgate collect`); required unless --serving-form")
+    p.add_argument("--serving-form", metavar="ARTIFACT",
+                   help="only (re)write the numpy serving form of an existing artifact directory (no fitting): "
+                        "what a proxy loads instead of the scikit-learn pipeline")
     p.add_argument("--dataset", default="ifeval")
     p.add_argument("--data", help="dataset file the table was collected on")
     p.add_argument("--out", help="artifact directory to write (omit to only evaluate)")
@@ -107,10 +110,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _serving_form(path: str, argv: list[str]) -> int:
+    from classifiers.artifact import ArtifactError, write_serving_form
+
+    try:
+        written = write_serving_form(path, command=shlex.join(["thinkgate", "train", *argv]))
+    except (ArtifactError, OSError) as exc:
+        print(f"thinkgate train: {exc}", file=sys.stderr)
+        return 2
+    if written is None:
+        print(f"thinkgate train: {path}: this pipeline has no serving form (only linear pipelines do); "
+              "it is served from its model file", file=sys.stderr)
+        return 1
+    print(f"serving form written to {written}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from classifiers.artifact import ArtifactError
 
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.serving_form:
+        return _serving_form(args.serving_form, argv)
+    if not args.outcomes:
+        parser.error("--outcomes is required (or --serving-form ARTIFACT)")
     import sklearn.ensemble  # noqa: F401 - loads OpenMP now: threadpool_limits only caps loaded libraries
     from threadpoolctl import threadpool_limits
 

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _args(**kw):
     base = dict(config=None, upstream=None, base_url=None, api_key_env=None, alias=None, profile=None, policy=None,
-                artifact=None, think_budget=None, host=None, port=None, decision_log=None)
+                artifact=None, think_budget=None, host=None, port=None, decision_log=None, workers=None)
     return argparse.Namespace(**{**base, **kw})
 
 
