@@ -213,5 +213,6 @@ def evaluate(threshold: Threshold | float, scores: Any, direct: Any, think: Any,
     out = _facts(s.size, int(mask.sum()), float(np.where(mask, t, d).mean()), d, t)
     if extra_tokens is not None:
         (_, tok) = _arrays(s, extra_tokens)
-        out["mean_extra_tokens"] = float((tok * mask).mean())
+        spent = float((tok * mask).mean()) if np.all(np.isfinite(tok)) else float("nan")
+        out["mean_extra_tokens"] = spent if math.isfinite(spent) else None  # None: some counts unknown
     return out

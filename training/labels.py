@@ -29,7 +29,7 @@ class TrainingSet:
     direct: np.ndarray
     think: np.ndarray
     weights: np.ndarray  # instructions per example
-    extra_tokens: np.ndarray  # completion tokens spent by thinking beyond direct
+    extra_tokens: np.ndarray  # completion tokens spent by thinking beyond direct; NaN where unknown
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,5 +68,10 @@ def build_training_set(pairs: Sequence[Pair], examples: Mapping[str, Example], m
         direct=np.array([p.score("direct", metric) for p in pairs], dtype=float),
         think=np.array([p.score("think", metric) for p in pairs], dtype=float),
         weights=np.array([max(1, len(p.direct.scores.get("per_instruction") or {})) for p in pairs], dtype=float),
-        extra_tokens=np.array([p.think.completion_tokens - p.direct.completion_tokens for p in pairs], dtype=float),
+        extra_tokens=np.array([_extra_tokens(p) for p in pairs], dtype=float),
     )
+
+
+def _extra_tokens(pair: Pair) -> float:
+    think, direct = pair.think.completion_tokens, pair.direct.completion_tokens
+    return float("nan") if think is None or direct is None else float(think - direct)
