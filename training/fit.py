@@ -35,13 +35,15 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
 
 @dataclass(frozen=True)
 class Calibration:
-    method: str = "max_accuracy"  # max_accuracy | think_rate | cost
+    method: str = "max_accuracy"  # max_accuracy | think_rate | cost | budget
     rate: float | None = None
-    cost_penalty: float | None = None
+    cost_penalty: float | None = None  # accuracy (fraction) per unit of extra cost (`TrainingSet.cost_unit`)
+    budget: float | None = None  # mean extra cost per request allowed (same unit)
 
     def threshold(self, scores: np.ndarray, ts: TrainingSet) -> Threshold:
         return calibrate(scores, self.method, direct=ts.weighted(ts.direct), think=ts.weighted(ts.think),
-                         rate=self.rate, extra_tokens=ts.extra_tokens, cost_penalty=self.cost_penalty)
+                         rate=self.rate, extra_cost=ts.extra_cost, cost_penalty=self.cost_penalty,
+                         budget=self.budget)
 
 
 @dataclass
@@ -126,7 +128,7 @@ def evaluate_model(model: DecisionModel, ts: TrainingSet) -> dict[str, Any]:
     scores = model.score_many(ts.texts)
     think = scores >= model.threshold.value
     out = evaluate(model.threshold, scores, ts.weighted(ts.direct), ts.weighted(ts.think),
-                   extra_tokens=ts.extra_tokens)
+                   extra_cost=ts.extra_cost)
     labels = ts.labels
     return {
         "n": len(ts),
@@ -135,11 +137,18 @@ def evaluate_model(model: DecisionModel, ts: TrainingSet) -> dict[str, Any]:
         "always_accuracy": 100 * out["accuracy_always"],
         "oracle_accuracy": 100 * out["accuracy_oracle"],
         "think_rate": out["think_rate"],
-        "mean_extra_tokens": out.get("mean_extra_tokens"),
+        "mean_extra_cost": out.get("mean_extra_cost"),
+        "cost_unit": ts.cost_unit,
+        "random_accuracy": 100 * _random_at(out["think_rate"], ts),
         "classifier_accuracy": float((think.astype(int) == labels).mean()),
         "auc": _auc(labels, scores),
         "positives": int(labels.sum()),
     }
+
+
+def _random_at(rate: float, ts: TrainingSet) -> float:
+    """Expected accuracy of thinking at random with probability `rate` (the same think-rate as the policy)."""
+    return float(np.mean((1 - rate) * ts.weighted(ts.direct) + rate * ts.weighted(ts.think)))
 
 
 def paper_split(ts: TrainingSet, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +173,7 @@ def repeated_cv(ts: TrainingSet, *, repeats: int = 5, seed: int = 0, **fit_kwarg
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("policy_accuracy", "never_accuracy", "always_accuracy", "oracle_accuracy", "think_rate",
+    keys = ("policy_accuracy", "never_accuracy", "always_accuracy", "random_accuracy", "oracle_accuracy", "think_rate",
             "classifier_accuracy", "auc")
     out: dict[str, Any] = {"splits": len(results)}
     for key in keys:

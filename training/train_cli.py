@@ -32,10 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default=HEADLINE, help=f"score the gain is measured on (default {HEADLINE})")
     p.add_argument("--estimator", action="append",
                    help="restrict the candidates to these estimators (repeatable; default: all recipes)")
-    p.add_argument("--calibration", default="max_accuracy", choices=["max_accuracy", "think_rate", "cost"])
+    p.add_argument("--calibration", default="max_accuracy", choices=["max_accuracy", "think_rate", "cost", "budget"])
     p.add_argument("--think-rate", type=float, help="target think-rate for --calibration think_rate")
     p.add_argument("--cost-penalty", type=float,
-                   help="accuracy (fraction) one extra token must buy, for --calibration cost (e.g. 1e-4)")
+                   help="accuracy (fraction) one unit of extra cost must buy, for --calibration cost "
+                        "(tokens: e.g. 1e-4; usd: e.g. 10 = a cent per request must buy 0.1 points)")
+    p.add_argument("--budget", type=float, help="mean extra cost per request allowed, for --calibration budget")
+    p.add_argument("--cost-unit", default="tokens", choices=["tokens", "usd"],
+                   help="unit of --cost-penalty / --budget; usd prices each answer with --prices")
+    p.add_argument("--prices", help="price file for --cost-unit usd (default: router.pricing.DEFAULT_PRICES)")
+    p.add_argument("--reasoning-tokens", type=int, default=0,
+                   help="--cost-unit usd: assumed hidden reasoning tokens per think answer without a count")
     p.add_argument("--repeats", type=int, default=5, help="repetitions of stratified 2-fold CV (0 to skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -44,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _fmt(metrics: dict[str, Any]) -> str:
     lines = []
-    for key in ("policy_accuracy", "never_accuracy", "always_accuracy", "oracle_accuracy"):
+    for key in ("policy_accuracy", "never_accuracy", "always_accuracy", "random_accuracy", "oracle_accuracy"):
         lines.append(f"  {key.replace('_accuracy', ''):<8} {metrics[key]:6.2f}")
     lines.append(f"  think-rate {metrics['think_rate']:.3f}   classifier accuracy {metrics['classifier_accuracy']:.3f}"
                  f"   AUC {metrics['auc'] if metrics['auc'] is None else round(metrics['auc'], 3)}"
@@ -75,12 +82,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"{args.outcomes}: only {len(pairs)} examples have outcomes in both modes; need at least 20")
     loaded = load(args.dataset, args.data)
     ts = build_training_set(pairs, {e.id: e for e in loaded.examples}, args.metric)
+    if args.cost_unit == "usd":
+        ts = ts.with_cost(_extra_usd(args, pairs, ts), "usd")
     candidates = [c for c in DEFAULT_CANDIDATES if not args.estimator or c[0] in args.estimator]
     candidates += [(name, {}) for name in (args.estimator or []) if name not in {c[0] for c in candidates}]
     unknown = [n for n in args.estimator or [] if n not in available_estimators()]
     if unknown:
         raise ValueError(f"unknown estimator(s) {', '.join(unknown)}; available: {', '.join(available_estimators())}")
-    calibration = Calibration(args.calibration, args.think_rate, args.cost_penalty)
+    calibration = Calibration(args.calibration, args.think_rate, args.cost_penalty, args.budget)
     fit_kwargs = {"candidates": candidates, "calibration": calibration}
 
     train_idx, test_idx = paper_split(ts, args.seed)
@@ -107,8 +116,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _extra_usd(args: argparse.Namespace, pairs: Sequence[Any], ts: Any) -> Any:
+    """Per example, the dollars thinking costs beyond direct (tokens estimated where the table has none)."""
+    import numpy as np
+    from router.pricing import PriceTable, load_prices
+
+    from .costs import CostModel, mode_spends
+
+    costs = CostModel(load_prices(args.prices) if args.prices else PriceTable.default(), args.reasoning_tokens)
+    spends = mode_spends(pairs, ts.texts, costs)
+    return np.array([t.usd - d.usd for d, t in zip(spends["direct"], spends["think"])])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from classifiers.artifact import ArtifactError
+    from router.pricing import PriceError
 
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     import sklearn.ensemble  # noqa: F401 - loads OpenMP now: threadpool_limits only caps loaded libraries
@@ -119,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # 2-core machine with the default thread count).
         with threadpool_limits(limits=1):
             result = run(args)
-    except (ValueError, KeyError, OSError, ArtifactError) as exc:
+    except (ValueError, KeyError, OSError, ArtifactError, PriceError) as exc:
         print(f"thinkgate train: {exc}", file=sys.stderr)
         return 2
     if args.json:

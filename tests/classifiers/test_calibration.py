@@ -81,7 +81,7 @@ def test_cost_aware() -> None:
     # 100 tokens at 0.002 per token cost 0.2 accuracy: only the 0.5 gain is worth it
     mid = cost_aware(scores, direct, think, tokens, cost_penalty=0.002)
     assert mid.value == pytest.approx(0.7) and mid.params["think_rate"] == pytest.approx(1 / 3)
-    assert mid.params["mean_extra_tokens"] == pytest.approx(100 / 3)
+    assert mid.params["mean_extra_cost"] == pytest.approx(100 / 3)
     assert mid.train_metric == pytest.approx((0.5 - 0.2) / 3)
     assert cost_aware(scores, direct, think, tokens, cost_penalty=1.0).value == math.inf
 
@@ -90,7 +90,7 @@ def test_calibrate_dispatch_and_errors() -> None:
     s, d, t = [0.1, 0.9], [1, 0], [0, 1]
     assert calibrate(s, direct=d, think=t).method == "max_accuracy"
     assert calibrate(s, "think_rate", rate=0.5).method == "think_rate"
-    assert calibrate(s, "cost", direct=d, think=t, extra_tokens=[1, 1], cost_penalty=0.0).method == "cost"
+    assert calibrate(s, "cost", direct=d, think=t, extra_cost=[1, 1], cost_penalty=0.0).method == "cost"
     with pytest.raises(ValueError, match="needs direct, think"):
         calibrate(s)
     with pytest.raises(ValueError, match="unknown calibration method"):
@@ -116,8 +116,8 @@ def test_threshold_json_round_trip() -> None:
 
 
 def test_evaluate_on_held_out() -> None:
-    out = evaluate(Threshold(0.5, "x"), [0.2, 0.8], direct=[1, 0], think=[0, 1], extra_tokens=[10, 30])
-    assert out["accuracy"] == 1.0 and out["think_rate"] == 0.5 and out["mean_extra_tokens"] == 15.0
+    out = evaluate(Threshold(0.5, "x"), [0.2, 0.8], direct=[1, 0], think=[0, 1], extra_cost=[10, 30])
+    assert out["accuracy"] == 1.0 and out["think_rate"] == 0.5 and out["mean_extra_cost"] == 15.0
     assert out["accuracy_always"] == 0.5 and out["accuracy_never"] == 0.5
 
 
