@@ -125,3 +125,24 @@ def test_thresholds_compare_by_decision_not_training_metric() -> None:
     assert Threshold(0.5, "default") == Threshold(0.5, "default")  # NaN train_metric does not break ==
     assert Threshold(0.5, "default") != Threshold(0.6, "default")
     assert hash(Threshold(0.5, "x", {"a": 1})) == hash(Threshold(0.5, "x", {"a": 2}))
+
+
+def test_budget_keeps_the_most_accurate_threshold_that_fits():
+    from classifiers.calibration import within_budget
+
+    scores = [0.9, 0.7, 0.5, 0.1]
+    direct, think = [0, 0, 0, 1], [1, 1, 1, 0]
+    dollars = [0.01, 0.03, 0.01, 0.01]  # what thinking costs beyond direct, per example
+    # budget 0.01/request: thinking on the first two costs 0.04/4 = 0.01 -> fits; adding the third does not
+    th = within_budget(scores, direct, think, dollars, 0.01)
+    assert th.method == "budget" and 0.5 < th.value <= 0.7
+    assert th.params["think_rate"] == 0.5 and th.params["mean_extra_cost"] == pytest.approx(0.01)
+    assert within_budget(scores, direct, think, dollars, 0.0).value == math.inf
+    assert calibrate(scores, "budget", direct=direct, think=think, extra_cost=dollars, budget=1.0).params[
+        "think_rate"] == 0.75
+    with pytest.raises(ValueError, match="budget must be"):
+        within_budget(scores, direct, think, dollars, -1)
+    with pytest.raises(ValueError, match="some are unknown"):
+        within_budget(scores, direct, think, [0.01, math.nan, 0.0, 0.0], 1.0)
+    with pytest.raises(ValueError, match="needs budget"):
+        calibrate(scores, "budget", direct=direct, think=think, extra_cost=dollars)
