@@ -30,6 +30,9 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     ("constraints-linear", {"C": 0.1}), ("constraints-linear", {"C": 1.0}),
     ("tree", {}),
     ("ridge", {"alpha": 1.0}), ("ridge", {"alpha": 10.0}),  # regression on the gain itself
+    # the paper's failure taxonomy over detected constraints: few, interpretable weights
+    ("taxonomy-ridge", {"alpha": 10.0}), ("taxonomy-ridge", {"alpha": 100.0}),
+    ("taxonomy-sparse", {"C": 0.1}), ("taxonomy-sparse", {"C": 1.0}),
 )
 
 
@@ -170,6 +173,31 @@ def repeated_cv(ts: TrainingSet, *, repeats: int = 5, seed: int = 0, **fit_kwarg
             result["estimator"] = fitted.candidate[0]
             results.append(result)
     return results
+
+
+def learning_curve(ts: TrainingSet, fractions: Sequence[float], *, repeats: int = 5, seed: int = 0,
+                   **fit_kwargs: Any) -> list[dict[str, Any]]:
+    """Held-out policy accuracy when only a fraction of each training half is used (same held-out halves as
+    `repeated_cv`): does the decision model still improve with more data? One summary per fraction."""
+    from sklearn.model_selection import train_test_split
+
+    rows = []
+    for fraction in fractions:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"learning-curve fractions must be in (0, 1], got {fraction}")
+        results = []
+        for r in range(repeats):
+            for train_idx, test_idx in _stratified_folds(ts.strata, 2, seed + 1000 + r):
+                if fraction < 1:
+                    strata = ts.strata[train_idx]
+                    stratify = strata if np.bincount(strata).min(initial=len(strata)) >= 2 else None
+                    train_idx, _ = train_test_split(train_idx, train_size=fraction, random_state=seed + r,
+                                                    stratify=stratify)
+                fitted = select_and_fit(ts.subset(train_idx), seed=seed + r, **fit_kwargs)
+                results.append(evaluate_model(fitted.model, ts.subset(test_idx)))
+        rows.append({"fraction": fraction, "train_examples": int(round(fraction * len(ts) / 2)),
+                     **summarise(results)})
+    return rows
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
