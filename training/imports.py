@@ -24,11 +24,11 @@ Token counts are taken from the source when it has them, else left unknown (`Non
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from .datasets import _read_jsonl
 from .records import Example
 
 FORMATS = ("ifeval", "lm-eval", "jsonl")
@@ -121,20 +121,8 @@ def read_source(path: str | Path, fmt: str = "auto") -> tuple[str, list[SourceRo
     if fmt != "auto" and fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r}; choose auto or one of {', '.join(FORMATS)}")
     rows: list[SourceRow] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read {path}: {exc}") from None
-    for lineno, text in enumerate(lines, 1):
-        if not text.strip():
-            continue
+    for lineno, obj in _read_jsonl(path):  # a DatasetError names the file and line of bad JSON
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"{where}: invalid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise SourceError(f"{where}: expected a JSON object")
         if fmt == "auto":
             try:
                 fmt = detect_format(obj)
