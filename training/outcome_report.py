@@ -21,6 +21,8 @@ class Report:
     lose: int
     tie: int
     oracle: float
+    empty: dict[str, int]  # answers that are empty (failed, e.g. an API that returned nothing) per mode
+    lose_empty: int  # of thinking's losses, those whose think answer is empty
     mean_tokens: dict[str, float | None]  # None: unknown
     mean_latency_s: dict[str, float | None]
 
@@ -60,6 +62,8 @@ def build_report(pairs: Sequence[Pair]) -> Report:
         n=len(pairs), by_mode=by_mode, by_type=by_type,
         win=sum(g > 0 for g in gains), lose=sum(g < 0 for g in gains), tie=sum(g == 0 for g in gains),
         oracle=round(100 * oracle, 2),
+        empty={m: sum(not p.of(m).answer.strip() for p in pairs) for m in MODES},
+        lose_empty=sum(g < 0 and not p.think.answer.strip() for g, p in zip(gains, pairs)),
         mean_tokens={m: _mean([p.of(m).completion_tokens for p in pairs], 1) for m in MODES},
         mean_latency_s={m: _mean([p.of(m).latency_s for p in pairs], 2) for m in MODES},
     )
@@ -85,6 +89,8 @@ def format_report(report: Report) -> str:
     lines.append(f"{'oracle (inst loose)':<22}{report.oracle:>9.2f}")
     lines += ["", f"thinking vs not (instruction-level loose, per prompt): "
                   f"wins {report.win}, loses {report.lose}, ties {report.tie}",
+              f"empty (failed) answers: direct {report.empty['direct']}, think {report.empty['think']}; "
+              f"of thinking's losses, {report.lose_empty} are an empty think answer",
               f"mean completion tokens: direct {_known(report.mean_tokens['direct'])}, "
               f"think {_known(report.mean_tokens['think'])}",
               f"mean latency (s): direct {_known(report.mean_latency_s['direct'])}, "
