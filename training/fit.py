@@ -201,8 +201,8 @@ def learning_curve(ts: TrainingSet, fractions: Sequence[float], *, repeats: int 
 
 
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("policy_accuracy", "never_accuracy", "always_accuracy", "random_accuracy", "oracle_accuracy", "think_rate",
-            "classifier_accuracy", "auc")
+    keys = ("policy_accuracy", "never_accuracy", "always_accuracy", "random_accuracy", "oracle_accuracy",
+            "think_rate", "classifier_accuracy", "auc")
     out: dict[str, Any] = {"splits": len(results)}
     for key in keys:
         values = np.array([r[key] for r in results if r.get(key) is not None], dtype=float)

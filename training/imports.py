@@ -86,6 +86,10 @@ def _lm_eval_response(obj: Mapping[str, Any], where: str) -> str | None:
     return _text_or_none(value, where)
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _key(value: Any) -> str | None:
     if value is None:
         return None
@@ -105,8 +109,8 @@ def parse_row(obj: Mapping[str, Any], line: int, fmt: str, where: str) -> Source
         if not isinstance(prompt, str):
             raise SourceError(f"{where}: 'prompt' must be a string")
         return SourceRow(line, response, prompt=prompt)
-    usage = obj.get("usage") if isinstance(obj.get("usage"), Mapping) else {}
-    details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), Mapping) else {}
+    usage = _mapping(obj.get("usage"))
+    details = _mapping(usage.get("completion_tokens_details"))
     return SourceRow(
         line, response, key=_key(obj.get("id", obj.get("key"))), prompt=obj.get("prompt"),
         prompt_tokens=_int_or_none(obj.get("prompt_tokens", usage.get("prompt_tokens"))),
@@ -176,7 +180,8 @@ class Joiner:
         scored = []
         for prompt, example in self.by_prompt.items():
             matcher = difflib.SequenceMatcher(None, text, prompt, autojunk=False)
-            if matcher.real_quick_ratio() >= self.near_match - NEAR_MARGIN and matcher.quick_ratio() >= self.near_match - NEAR_MARGIN:
+            floor = self.near_match - NEAR_MARGIN  # cheap upper bounds first: most prompts are far off
+            if matcher.real_quick_ratio() >= floor and matcher.quick_ratio() >= floor:
                 scored.append((matcher.ratio(), example))
         scored.sort(key=lambda s: -s[0])
         best = scored[0] if scored else (0.0, None)

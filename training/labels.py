@@ -30,7 +30,7 @@ class TrainingSet:
     think: np.ndarray
     weights: np.ndarray  # instructions per example
     extra_cost: np.ndarray  # what thinking costs beyond direct (`cost_unit`); NaN where unknown
-    cost_unit: str = "tokens"  # or "usd" (see `with_cost`)
+    cost_unit: str = "tokens"  # or "usd", "requests" (see `with_cost`)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -100,8 +100,9 @@ def test_ambiguous_near_match_is_unmatched():
     examples = [Example(f"ifeval:{k}", ({"role": "user", "content": text},)) for k, text in
                 ((1, "Write a poem about the sea in exactly four lines."),
                  (2, "Write a poem about the sky in exactly four lines."))]
-    joined, report = Joiner(examples).join([SourceRow(1, "x", prompt="Write a poem about the sun in exactly four lines.")])
-    assert joined == {} and report.unmatched == [(1, "Write a poem about the sun in exactly four lines.")]
+    sun = "Write a poem about the sun in exactly four lines."
+    joined, report = Joiner(examples).join([SourceRow(1, "x", prompt=sun)])
+    assert joined == {} and report.unmatched == [(1, sun)]
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
