@@ -83,9 +83,6 @@ class PriceTable:
         raise PriceError(f"no price for model {model!r}{hint}; add it to a price file "
                          f"(known: {', '.join(sorted(self.prices)) or 'none'})")
 
-    def to_json(self) -> dict[str, Any]:
-        return {name: price.model_dump() for name, price in self.prices.items()}
-
 
 def _describe(exc: ValidationError, what: str) -> str:
     errors = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg'].removeprefix('Value error, ')}"
