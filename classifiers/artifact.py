@@ -64,6 +64,7 @@ METADATA_FILE = "metadata.json"
 ALLOWED_TYPES: frozenset[str] = frozenset({
     "classifiers.features.ConstraintFeatures",
     "classifiers.features.StructureFeatures",
+    "classifiers.features.TaxonomyFeatures",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
 """Types (beyond skops' defaults) a saved pipeline may contain; anything else is refused on save and load."""

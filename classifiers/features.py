@@ -26,7 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 from .constraints import KINDS, DetectedConstraint, detect_constraints
 from .rows import FEATURE_VERSION, STRUCTURE_COLUMNS, constraint_row, structure_row
 
-__all__ = ["FEATURE_VERSION", "ConstraintFeatures", "StructureFeatures", "STRUCTURE_COLUMNS", "text_vectorizers"]
+__all__ = ["FEATURE_VERSION", "ConstraintFeatures", "StructureFeatures", "STRUCTURE_COLUMNS", "TaxonomyFeatures",
+           "TAXONOMY", "text_vectorizers"]
 
 
 
@@ -110,6 +111,55 @@ class StructureFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "columns_")
         return np.asarray([f"structure={c}" for c in self.columns_], dtype=object)
+
+
+# The failure taxonomy of Li et al. ("When Thinking Fails", 2025): reasoning tends to drop simple *mechanical*
+# constraints (word limits, case, repeat the request, closing phrase, no commas, translations) while it helps
+# with output *format* and *lexical precision* (counting letters, capital words, keywords, placeholders).
+TAXONOMY: dict[str, frozenset[str]] = {
+    "mechanical": frozenset({
+        "length_constraints:number_words", "length_constraints:number_sentences",
+        "length_constraints:number_characters", "change_case:english_lowercase", "change_case:english_capital",
+        "combination:repeat_prompt", "combination:two_responses", "startend:end_checker", "startend:start_checker",
+        "punctuation:no_comma", "language:response_language"}),
+    "format": frozenset({
+        "detectable_format:json_format", "startend:quotation", "detectable_format:title",
+        "detectable_format:multiple_sections", "detectable_format:number_bullet_lists",
+        "detectable_format:numbered_list", "detectable_format:number_highlighted_sections",
+        "detectable_format:constrained_response", "detectable_format:table", "detectable_format:markdown",
+        "length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
+        "detectable_content:postscript"}),
+    "lexical": frozenset({
+        "keywords:letter_frequency", "change_case:capital_word_frequency", "keywords:frequency",
+        "keywords:existence", "keywords:forbidden_words", "detectable_content:number_placeholders"}),
+}
+TAXONOMY_COLUMNS = ("n_mechanical", "n_format", "n_lexical", "n_constraints", "mixed")
+
+
+class TaxonomyFeatures(TransformerMixin, BaseEstimator):
+    """How many detected constraints fall in each taxonomy group (`TAXONOMY`), the total, and whether the
+    prompt mixes mechanical constraints with format/lexical ones (where a choice of mode is a trade-off)."""
+
+    def fit(self, X: Iterable[str], y: Any = None) -> "TaxonomyFeatures":
+        _texts(X)
+        self.columns_: tuple[str, ...] = TAXONOMY_COLUMNS
+        self.feature_version_: str = FEATURE_VERSION
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        texts = _texts(X)
+        return np.array([self.row(_detect(t)) for t in texts], dtype=np.float64).reshape(len(texts), -1)
+
+    @staticmethod
+    def row(detections: Sequence[DetectedConstraint]) -> np.ndarray:
+        groups = [sum(d.kind in kinds for d in detections) for kinds in TAXONOMY.values()]
+        mixed = float(groups[0] > 0 and (groups[1] + groups[2]) > 0)
+        return np.array([*groups, len(detections), mixed], dtype=np.float64)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        return np.asarray([f"taxonomy={c}" for c in self.columns_], dtype=object)
 
 
 def text_vectorizers(

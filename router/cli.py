@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "log": ("router.log_cli", "export the decision log"),
     "score": ("training.score_cli", "score a responses file (IFEval)"),
     "collect": ("training.collect_cli", "run a dataset through a model in both modes"),
+    "import": ("training.import_cli", "build an outcome table from answers produced elsewhere"),
     "train": ("training.train_cli", "fit and calibrate a decision model"),
     "self-select": ("training.self_select_cli", "score and calibrate the self-select policy"),
     "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),

@@ -16,6 +16,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
+from .pricing import ModelPrice
 
 ENV_PREFIX = "THINKGATE_"
 DEFAULT_ROUTE = "smollm2-135m"
@@ -51,6 +52,8 @@ class RouteConfig(_Strict):
     # "respect" lets them decide; "override" strips them and lets the policy decide.
     client_reasoning: Literal["respect", "override"] = "respect"
     timeout_s: float = Field(default=120.0, gt=0)
+    # USD per million tokens of the models this route calls (router.pricing); used by cost reports/replays.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_backend_fields(self) -> "RouteConfig":
