@@ -91,7 +91,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def policy_report(threshold: Threshold | float, ts: TrainingSet, scores: np.ndarray) -> dict[str, Any]:
-    out = evaluate(threshold, scores, ts.weighted(ts.direct), ts.weighted(ts.think), extra_tokens=ts.extra_tokens)
+    out = evaluate(threshold, scores, ts.weighted(ts.direct), ts.weighted(ts.think), extra_cost=ts.extra_cost)
     return {"n": len(ts), "policy_accuracy": 100 * out["accuracy"], "never_accuracy": 100 * out["accuracy_never"],
             "always_accuracy": 100 * out["accuracy_always"], "oracle_accuracy": 100 * out["accuracy_oracle"],
             "think_rate": out["think_rate"], "auc_gain_positive": auc(ts.labels, scores),
@@ -104,7 +104,7 @@ def calibrate_threshold(train: TrainingSet, held_out: TrainingSet, scores: dict[
     """Threshold from the training ids only; the held-out ids are evaluated once, for the report."""
     s_train, s_held = _arrays(train, scores), _arrays(held_out, scores)
     threshold = calibrate(s_train, method, direct=train.weighted(train.direct), think=train.weighted(train.think),
-                          rate=rate, extra_tokens=train.extra_tokens, cost_penalty=cost_penalty)
+                          rate=rate, extra_cost=train.extra_cost, cost_penalty=cost_penalty)
     report = {"train": policy_report(threshold, train, s_train), "held_out": policy_report(threshold, held_out, s_held),
               "default_threshold_held_out": policy_report(0.5, held_out, s_held),
               "methods": _method_counts([scores[i] for i in train.ids + held_out.ids])}
