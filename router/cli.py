@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("training.collect_cli", "run a dataset through a model in both modes"),
     "train": ("training.train_cli", "fit and calibrate a decision model"),
     "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),
+    "analyze": ("training.analyze_cli", "analyses of an outcome table (constraint attention)"),
 }
 
 KNOWN_PROVIDERS_OPENAI = {"openai": "https://api.openai.com/v1"}

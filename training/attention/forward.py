@@ -1,0 +1,44 @@
+"""The torch part: load a local model with eager attention and teacher-force one sequence (one forward pass).
+
+Only this module imports torch (lazily, inside functions), so the rest of the analysis and its tests run
+without it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .measure import alpha
+from .sequences import TeacherForced
+
+
+def load(path: str | None, *, dtype: str = "float32", num_threads: int | None = None,
+         cache_dir: str | None = None) -> tuple[Any, Any]:
+    """The model as the project loads it (`router.local_model.loader`), switched to eager attention, which is
+    the implementation that returns attention weights (sdpa and flash kernels never materialise them)."""
+    from router.local_model.loader import load_model
+
+    model, tokenizer = load_model(path, dtype=dtype, num_threads=num_threads, cache_dir=cache_dir)
+    model.set_attn_implementation("eager")
+    return model, tokenizer
+
+
+def default_cache_dir() -> str:
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "thinkgate", "models")
+
+
+def run_alpha(model: Any, seq: TeacherForced) -> np.ndarray:
+    """alpha(l, t) for every generated step of `seq` (rows from `seq.prompt_len` on), shape (layers, steps)."""
+    import torch
+
+    if not seq.constraint_idx:
+        raise ValueError("no constraint tokens")
+    ids = torch.tensor([seq.ids], dtype=torch.long)
+    cols = torch.tensor(seq.constraint_idx, dtype=torch.long)
+    with torch.inference_mode():
+        out = model(input_ids=ids, output_attentions=True, use_cache=False, logits_to_keep=1)
+    slices = [layer[0, :, seq.prompt_len:, :].index_select(-1, cols).float().numpy() for layer in out.attentions]
+    return alpha(slices)
