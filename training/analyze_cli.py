@@ -37,6 +37,8 @@ def _attention_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact", help="decision-model directory to compare AUCs with, on its held-out ids")
     p.add_argument("--limit", type=int, help="only the first N prompts (WIN, then LOSE, then TIE)")
     p.add_argument("--metric", default=HEADLINE, help=f"score behind WIN/LOSE/TIE (default {HEADLINE})")
+    p.add_argument("--shard", help="K/N: measure only every N-th prompt starting at K (0-based), into its own file, "
+                   "so N workers can share a run; the report reads every shard")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -62,14 +64,20 @@ def attention(argv: Sequence[str]) -> int:
         print(f"thinkgate analyze: {exc}", file=sys.stderr)
         return 2
     jobs = runner.make_jobs(ts, pairs, examples)[: args.limit]
-    out_dir = Path(args.out)
-    table = out_dir / "per_prompt.jsonl"
     try:
-        done = {r["id"] for r in runner.read_results(table)}
+        shard = _shard(args.shard)
+    except ValueError as exc:
+        print(f"thinkgate analyze: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    table = runner.results_file(out_dir, shard)
+    try:
+        done = {r["id"] for r in runner.read_all_results(out_dir)}
     except TableError as exc:
         print(f"thinkgate analyze: {exc}", file=sys.stderr)
         return 2
-    if any(j.id not in done for j in jobs):
+    todo = jobs if shard is None else jobs[shard[0]::shard[1]]
+    if any(j.id not in done for j in todo):
         from .attention.forward import default_cache_dir, load, run_alpha
         from router.local_model.loader import ModelLoadError
 
@@ -82,7 +90,7 @@ def attention(argv: Sequence[str]) -> int:
             return 2
         print(f"model loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         try:
-            runner.run(jobs, table, tokenizer, lambda seq: run_alpha(model, seq),
+            runner.run(todo, table, tokenizer, lambda seq: run_alpha(model, seq),
                        max_answer_tokens=args.max_answer_tokens or None, progress=not args.no_progress)
         except KeyboardInterrupt:
             print("\ninterrupted; re-run the same command to finish the remaining prompts", file=sys.stderr)
@@ -90,12 +98,21 @@ def attention(argv: Sequence[str]) -> int:
     from .attention.report import write_report
 
     wanted = {j.id for j in jobs}
-    records = [r for r in runner.read_results(table) if r["id"] in wanted]
+    records = [r for r in runner.read_all_results(out_dir) if r["id"] in wanted]
     command = "thinkgate analyze attention " + " ".join(shlex.quote(a) for a in argv)
     headline = write_report(records, out_dir, command=command, artifact=args.artifact, examples=examples,
                             max_answer_tokens=args.max_answer_tokens or None)
     print(headline)
     return 0
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise ValueError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/2")
+    return int(k), int(n)
 
 
 SUBCOMMANDS = {"attention": attention}

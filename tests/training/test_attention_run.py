@@ -164,3 +164,17 @@ class TestEmbeddedModel:
         assert (tmp_path / "out" / "README.md").is_file()
         assert thinkgate(args) == 0  # resumed: nothing left to measure, the report is rewritten
         assert len(runner.read_results(tmp_path / "out" / "per_prompt.jsonl")) == 3
+
+
+def test_shards_write_their_own_files_and_are_read_together(tmp_path):
+    from training.analyze_cli import _shard
+
+    assert _shard(None) is None and _shard("1/3") == (1, 3)
+    for bad in ("2/2", "a/2", "1", "-1/2"):
+        with pytest.raises(ValueError, match="K/N"):
+            _shard(bad)
+    plain, shard = runner.results_file(tmp_path), runner.results_file(tmp_path, (1, 2))
+    assert plain.name == "per_prompt.jsonl" and shard.name == "per_prompt.shard-1-of-2.jsonl"
+    plain.write_text('{"id": "a", "v": 1}\n{"id": "b", "v": 1}\n')
+    shard.write_text('{"id": "c", "v": 2}\n')
+    assert sorted(r["id"] for r in runner.read_all_results(tmp_path)) == ["a", "b", "c"]

@@ -56,13 +56,29 @@ def make_jobs(ts: TrainingSet, pairs: Sequence[Any], examples: dict[str, Example
     return sorted(jobs, key=lambda j: ORDER.index(j.group))
 
 
+def _parse(d: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(d, dict) or not isinstance(d.get("id"), str):
+        raise ValueError("not an object with an id")
+    return d
+
+
 def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """Per-prompt records; for a repeated id the last line wins."""
-    def parse(d: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(d, dict) or not isinstance(d.get("id"), str):
-            raise ValueError("not an object with an id")
-        return d
-    return list({r["id"]: r for r in read_table(path, parse, "a per-prompt attention record")}.values())
+    """Per-prompt records of one file; for a repeated id the last line wins."""
+    return list({r["id"]: r for r in read_table(path, _parse, "a per-prompt attention record")}.values())
+
+
+def results_file(out_dir: str | Path, shard: tuple[int, int] | None = None) -> Path:
+    """`per_prompt.jsonl`, or one file per shard so that parallel workers never write to the same file."""
+    name = "per_prompt.jsonl" if shard is None else f"per_prompt.shard-{shard[0]}-of-{shard[1]}.jsonl"
+    return Path(out_dir) / name
+
+
+def read_all_results(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of every `per_prompt*.jsonl` in `out_dir` (shards included), one per id."""
+    merged: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(out_dir).glob("per_prompt*.jsonl")):
+        merged.update((r["id"], r) for r in read_results(path))
+    return list(merged.values())
 
 
 def _round(values: Iterable[float]) -> list[float]:
@@ -105,9 +121,9 @@ def measure_job(job: Job, tokenizer: Any, alpha_of: Callable[[TeacherForced], np
 
 def run(jobs: Sequence[Job], out_path: str | Path, tokenizer: Any, alpha_of: Callable[[TeacherForced], np.ndarray],
         *, max_answer_tokens: int | None, progress: bool = True) -> int:
-    """Measure every job without a record in `out_path`; returns how many were measured now."""
+    """Measure every job without a record in `out_path`'s folder; append to `out_path`; return how many."""
     out_path = prepare_table(out_path)
-    done = {r["id"] for r in read_results(out_path)}
+    done = {r["id"] for r in read_all_results(out_path.parent)}
     todo = [j for j in jobs if j.id not in done]
     bar = progress_bar(len(todo), progress, "attention")
     try:

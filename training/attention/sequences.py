@@ -1,9 +1,10 @@
-"""The token sequences to teacher-force, rebuilt exactly as the local backend fed them to the model.
+"""The token sequences to teacher-force, rebuilt as the local backend fed them to the model.
 
 Base run: the chat-templated prompt, then the recorded answer. CoT run (`forced-cot`, see
 `router/local_model/engine.py`): the templated prompt ending in the opening `<think>\\n`, the reasoning, the
-closing `</think>\\n` the engine forces in (preceded by a newline when the reasoning does not end with one), then
-the answer. The engine tokenises the prompt on its own, so the prompt is tokenised separately from what follows.
+closing `</think>\\n` the engine forces in (preceded by a newline when the reasoning does not end with one; when
+the model wrote the tag itself the engine adds no newline, so such a run is replayed with one newline more),
+then the answer. The engine tokenises the prompt on its own, so the prompt is tokenised separately from what follows.
 The table stores the reasoning and (in forced mode) the answer with surrounding whitespace stripped, so blank
 lines the model wrote at their edges are not replayed; everything else is the scored text, token for token up
 to re-tokenisation (the model's own token choices for the same text may split differently).
