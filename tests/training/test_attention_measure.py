@@ -50,11 +50,14 @@ def test_alpha_on_a_tiny_model_with_uniform_attention(tiny_llama):
     for layer in uniform.model.layers:
         torch.nn.init.zeros_(layer.self_attn.q_proj.weight)
         torch.nn.init.zeros_(layer.self_attn.k_proj.weight)
-    seq = TeacherForced(ids=list(range(3, 13)), prompt_len=6, answer_start=8, constraint_idx=[1, 4])
-    a = run_alpha(uniform, seq)
+    seq = TeacherForced(ids=list(range(3, 13)), prompt_len=6, answer_start=8, constraint_idx=[1, 4],
+                        control_idx=(2, 3, 5))
+    alphas = run_alpha(uniform, seq)
+    a = alphas["constraint"]
     assert a.shape == (2, 4)
     expected = 1 / (6 + np.arange(4) + 1)
     np.testing.assert_allclose(a, np.stack([expected, expected]), rtol=1e-5)
+    np.testing.assert_allclose(alphas["control"], a, rtol=1e-5)
     np.testing.assert_allclose(beta(a, seq.think_len), [expected[2:].mean()] * 2, rtol=1e-5)
 
 
@@ -63,7 +66,9 @@ def test_alpha_on_a_tiny_random_model_matches_the_attention_weights(tiny_llama):
 
     torch, model = tiny_llama
     seq = TeacherForced(ids=[5, 9, 2, 7, 1, 3, 8, 4, 6], prompt_len=5, answer_start=5, constraint_idx=[0, 2, 3])
-    a = run_alpha(model, seq)
+    alphas = run_alpha(model, seq)
+    assert set(alphas) == {"constraint"}  # no control tokens given
+    a = alphas["constraint"]
     with torch.no_grad():
         att = model(torch.tensor([seq.ids]), output_attentions=True).attentions
     for layer in range(2):

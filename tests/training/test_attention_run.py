@@ -62,7 +62,8 @@ def test_run_is_resumable_and_leaves_out_prompts_without_a_span(tmp_path):
     def fake_alpha(seq):
         calls.append(seq)
         steps = len(seq.ids) - seq.prompt_len
-        return np.full((3, steps), 0.01 if seq.think_len else 0.02)  # the CoT run attends less
+        value = 0.01 if seq.think_len else 0.02  # the CoT run attends less
+        return {"constraint": np.full((3, steps), value), "control": np.full((3, steps), value / 2)}
 
     jobs = _jobs()
     out = tmp_path / "per_prompt.jsonl"
@@ -77,6 +78,7 @@ def test_run_is_resumable_and_leaves_out_prompts_without_a_span(tmp_path):
     r = records["ifeval:1"]
     assert r["group"] == "WIN" and r["constraint_tokens"] > 0
     assert r["base"]["beta"] == [0.02] * 3 and r["cot"]["beta"] == [0.01] * 3
+    assert r["base"]["beta_control"] == [0.01] * 3 and r["control_tokens"] > 0
     assert r["cot"]["answer_start"] > 0 == r["base"]["answer_start"]
 
 

@@ -43,6 +43,8 @@ def test_constraint_at_the_very_start_of_the_prompt(tok):
     span = (0, len("Answer in lowercase letters only"))
     seq = build_sequence(tok, user(START), [span], ANSWER)
     assert constraint_text(tok, seq) == "Answer in lowercase letters only"
+    rest = "".join(tok.convert_ids_to_tokens([seq.ids[i] for i in seq.control_idx]))
+    assert rest == ". Tell me a joke about cats"  # the control: the rest of the user message
     # the template puts "<|im_start|>user\n" first: the first constraint token is right after it
     assert seq.constraint_idx[0] == 3
 

@@ -30,15 +30,22 @@ def default_cache_dir() -> str:
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "thinkgate", "models")
 
 
-def run_alpha(model: Any, seq: TeacherForced) -> np.ndarray:
-    """alpha(l, t) for every generated step of `seq` (rows from `seq.prompt_len` on), shape (layers, steps)."""
+def run_alpha(model: Any, seq: TeacherForced) -> dict[str, np.ndarray]:
+    """alpha(l, t) for every generated step of `seq` (rows from `seq.prompt_len` on), shape (layers, steps):
+    over the constraint tokens (`"constraint"`) and, when the prompt has any, over the user message's other
+    tokens (`"control"`), from the same forward pass."""
     import torch
 
     if not seq.constraint_idx:
         raise ValueError("no constraint tokens")
+    columns = {"constraint": seq.constraint_idx, "control": seq.control_idx}
     ids = torch.tensor([seq.ids], dtype=torch.long)
-    cols = torch.tensor(seq.constraint_idx, dtype=torch.long)
     with torch.inference_mode():
         out = model(input_ids=ids, output_attentions=True, use_cache=False, logits_to_keep=1)
-    slices = [layer[0, :, seq.prompt_len:, :].index_select(-1, cols).float().numpy() for layer in out.attentions]
-    return alpha(slices)
+    rows = [layer[0, :, seq.prompt_len:, :] for layer in out.attentions]
+    result = {}
+    for name, idx in columns.items():
+        if idx:
+            cols = torch.tensor(list(idx), dtype=torch.long)
+            result[name] = alpha([r.index_select(-1, cols).float().numpy() for r in rows])
+    return result

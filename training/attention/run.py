@@ -90,7 +90,10 @@ def peak_rss_mb() -> float:
     return round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def measure_job(job: Job, tokenizer: Any, alpha_of: Callable[[TeacherForced], np.ndarray],
+AlphaOf = Callable[[TeacherForced], dict[str, np.ndarray]]
+
+
+def measure_job(job: Job, tokenizer: Any, alpha_of: AlphaOf,
                 max_answer_tokens: int | None) -> dict[str, Any]:
     """The record for one prompt: both runs' beta per layer and trace, or why the prompt is left out."""
     base = {"id": job.id, "group": job.group, "gain": job.gain, "direct_score": job.direct_score,
@@ -109,17 +112,21 @@ def measure_job(job: Job, tokenizer: Any, alpha_of: Callable[[TeacherForced], np
     if any(seq.answer_len == 0 for seq in runs.values()):
         return {**base, "skipped": "empty answer"}
     started = time.perf_counter()
-    record: dict[str, Any] = {**base, "constraint_tokens": len(runs["base"].constraint_idx)}
+    record: dict[str, Any] = {**base, "constraint_tokens": len(runs["base"].constraint_idx),
+                              "control_tokens": len(runs["base"].control_idx)}
     for name, seq in runs.items():
-        a = alpha_of(seq)
+        alphas = alpha_of(seq)
+        a = alphas["constraint"]
         record[name] = {"beta": _round(beta(a, seq.think_len)), "trace": _round(trace(a)),
                         "answer_start": seq.think_len, "answer_tokens": seq.answer_len, "tokens": len(seq.ids)}
+        if "control" in alphas:
+            record[name]["beta_control"] = _round(beta(alphas["control"], seq.think_len))
     record["seconds"] = round(time.perf_counter() - started, 3)
     record["peak_rss_mb"] = peak_rss_mb()
     return record
 
 
-def run(jobs: Sequence[Job], out_path: str | Path, tokenizer: Any, alpha_of: Callable[[TeacherForced], np.ndarray],
+def run(jobs: Sequence[Job], out_path: str | Path, tokenizer: Any, alpha_of: AlphaOf,
         *, max_answer_tokens: int | None, progress: bool = True) -> int:
     """Measure every job without a record in `out_path`'s folder; append to `out_path`; return how many."""
     out_path = prepare_table(out_path)

@@ -28,6 +28,7 @@ class TeacherForced:
     prompt_len: int  # the first generated token (reasoning for CoT, answer for base)
     answer_start: int
     constraint_idx: list[int]  # prompt tokens inside constraint spans
+    control_idx: tuple[int, ...] = ()  # the rest of the user message's tokens (a control for length effects)
 
     @property
     def think_len(self) -> int:
@@ -71,7 +72,10 @@ def build_sequence(tokenizer: Any, messages: Sequence[dict[str, Any]], spans: Se
     prompt = render(content)
     enc = tokenizer(prompt, return_offsets_mapping=True, add_special_tokens=False)
     ids = list(enc["input_ids"])
-    constraint_idx = tokens_in_spans([tuple(o) for o in enc["offset_mapping"]], spans, shift)
+    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    constraint_idx = tokens_in_spans(offsets, spans, shift)
+    claimed = set(constraint_idx)
+    control_idx = tuple(i for i in tokens_in_spans(offsets, [(0, len(content))], shift) if i not in claimed)
     prompt_len = len(ids)
     if reasoning is not None:
         ids += _encode(tokenizer, reasoning)
@@ -81,4 +85,4 @@ def build_sequence(tokenizer: Any, messages: Sequence[dict[str, Any]], spans: Se
     answer_ids = _encode(tokenizer, answer)
     if max_answer_tokens is not None:
         answer_ids = answer_ids[:max_answer_tokens]
-    return TeacherForced(ids + answer_ids, prompt_len, answer_start, constraint_idx)
+    return TeacherForced(ids + answer_ids, prompt_len, answer_start, constraint_idx, control_idx)
