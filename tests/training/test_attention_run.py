@@ -93,9 +93,9 @@ def _synthetic_records(rng, n=40):
                         "direct_score": 0.5, "think_score": float(rng.uniform()), "reasoning_tokens": int(rng.integers(5, 160)),
                         "constraint_tokens": 5, "seconds": 1.0, "peak_rss_mb": 900.0,
                         "base": {"beta": list(base), "trace": trace[:30], "answer_start": 0, "answer_tokens": 30,
-                                 "tokens": 60},
+                                 "tokens": 60, "beta_control": [2e-3] * 6},
                         "cot": {"beta": list(base - drop), "trace": trace, "answer_start": 50, "answer_tokens": 30,
-                                "tokens": 110}})
+                                "tokens": 110, "beta_control": [2e-3] * 6}})
     records.append({"id": "ifeval:x", "group": "TIE", "gain": 0.0, "direct_score": 0.0, "think_score": 0.0,
                     "reasoning_tokens": 10, "skipped": "no constraint span"})
     return records
@@ -107,6 +107,7 @@ def test_report_states_the_verdict_the_numbers_support(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "CoT lowers constraint attention on this model" in headline
     assert "The drop is larger where thinking hurt" in text
+    assert "The drop is specific to the constraints" in text  # the other tokens' attention did not move
     assert "1 (no constraint span)" in text and "WIN 14, LOSE 13, TIE 13" in text
     assert (tmp_path / "fig1_traces.png").stat().st_size > 10_000
     assert (tmp_path / "fig2_delta_beta.png").stat().st_size > 10_000
@@ -123,6 +124,7 @@ def test_report_says_when_there_is_no_drop(tmp_path):
     headline = write_report(records, tmp_path, command="c", artifact=None, examples={}, max_answer_tokens=None)
     assert "does not measurably lower" in headline
     assert "not distinguishably larger" in headline
+    assert "loses about as much attention" in headline
 
 
 def test_bad_input_is_reported_without_a_traceback(tmp_path, capsys):

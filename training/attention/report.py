@@ -166,6 +166,42 @@ def auc_rows(m: Measured, artifact: str | None, examples: Mapping[str, Example])
     return rows
 
 
+def control_summary(m: Measured) -> dict[str, Any]:
+    """Constraint tokens against the user message's other tokens, on the prompts that have both."""
+    has = np.isfinite(m.control_base) & np.isfinite(m.control_cot)
+    out: dict[str, Any] = {"n": int(has.sum())}
+    if has.sum() < 2:
+        return out
+    c_base, c_cot = m.beta_base[has].mean(axis=1), m.beta_cot[has].mean(axis=1)
+    out["relative_constraint"] = float(1 - c_cot.mean() / c_base.mean())
+    out["relative_other"] = float(1 - m.control_cot[has].mean() / m.control_base[has].mean())
+    out["groups"] = {}
+    for g in ("ALL",) + GROUP_ORDER:
+        sel = has & (m.where(g) if g != "ALL" else True)
+        if sel.sum() >= 2:
+            s = m.specific_drop[sel]
+            lo, hi = stats.bootstrap(s)
+            out["groups"][g] = (float(s.mean()), float(lo), float(hi), int(sel.sum()))
+    return out
+
+
+def control_sentence(control: Mapping[str, Any]) -> str:
+    overall = control.get("groups", {}).get("ALL")
+    if not overall:
+        return "Too few prompts have prompt tokens outside the constraint spans to compare against."
+    mean, lo, hi, n = overall
+    numbers = (f"relative drop {control['relative_constraint']:.0%} on constraint tokens vs "
+               f"{control['relative_other']:.0%} on the user message's other tokens; constraint/other ratio falls by "
+               f"{_fmt(mean)}, 95% CI {_ci(lo, hi)}, n={n}")
+    if lo > 0:
+        return f"The drop is specific to the constraints: they lose more attention than the rest of the prompt ({numbers})."
+    if hi < 0:
+        return (f"The drop is not specific to the constraints: the rest of the prompt loses more attention than they "
+                f"do ({numbers}).")
+    return (f"The drop is not specific to the constraints: the rest of the prompt loses about as much attention "
+            f"({numbers}).")
+
+
 def verdict(rows: list[dict[str, Any]], diff: tuple[float, float, float]) -> tuple[str, str]:
     """Two plain sentences: does CoT lower constraint attention; is the drop larger where CoT hurts."""
     all_ = rows[0]
@@ -221,6 +257,8 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
     peak = max(r["peak_rss_mb"] for r in measured_records)
     tokens = sum(r["base"]["tokens"] + r["cot"]["tokens"] for r in measured_records)
     first, second = verdict(rows, diff)
+    control = control_summary(m)
+    third = control_sentence(control)
 
     lines = ["# Constraint attention with and without thinking", "",
              "Produced by (from the repository root):", "", "```bash", command, "```", "",
@@ -236,7 +274,7 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
              f"Cost: {seconds / 60:.1f} min of forward passes for {tokens:,} tokens "
              f"({seconds / len(m.ids):.2f} s per prompt, both runs), peak resident memory {peak:.0f} MB "
              "(float32, one thread, on a 2-core machine shared with other jobs).", "",
-             "## Verdict", "", f"- {first}", f"- {second}", "",
+             "## Verdict", "", f"- {first}", f"- {second}", f"- {third}", "",
              "## Drop per group", "", "| group | n | β_base | β_CoT | mean Δβ [95% CI] | relative drop | Δβ > 0 |",
              "|---|---:|---:|---:|---|---:|---:|"]
     for r in rows:
@@ -248,6 +286,15 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
               "Mean Δβ by layer third (early / middle / late): " + "; ".join(
                   f"{g} {' / '.join(_fmt(v) for v in thirds[g])}" for g in GROUP_ORDER) + ".", "",
               "![Fig. 2](fig2_delta_beta.png)", "",
+              "## Is the drop specific to the constraints?", "",
+              "After thinking, the answer sits behind a longer context, so attention to *any* prompt token may "
+              "fall. Control: β over the user message's tokens outside the constraint spans, from the same "
+              "forward passes. Per prompt, the ratio β_constraint / β_other in each run; the table shows how much "
+              "that ratio falls with thinking (base − CoT; > 0: the constraints lose more than the rest).", "",
+              "| group | n | ratio drop [95% CI] |", "|---|---:|---|"]
+    for g, (mean, lo, hi, n) in control.get("groups", {}).items():
+        lines.append(f"| {g} | {n} | {_fmt(mean)} {_ci(lo, hi)} |")
+    lines += ["", third, "",
               "## Traces (Fig. 1)", "",
               "One typical prompt per group (layer-averaged drop closest to its group's median, at least 32 "
               "thinking tokens). The CoT trace runs from the start of thinking; the base run's answer is drawn "
@@ -284,7 +331,7 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
               "first, so it could only drive an escalate-after-answering step, never a decision before the call; "
               "the decision model needs only the prompt text and decides in microseconds."]
     (out_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    summary = {"groups": rows, "lose_minus_win": diff, "thirds": thirds, "bumps": bumps, "aucs": aucs,
+    summary = {"groups": rows, "lose_minus_win": diff, "control": control, "thirds": thirds, "bumps": bumps, "aucs": aucs,
                "reasoning_length_vs_accuracy": corr_acc, "reasoning_length_vs_gain": corr_gain,
                "left_out": dict(skipped), "seconds": seconds, "peak_rss_mb": peak, "tokens": tokens,
                "examples": {g: r["id"] for g, r in picked.items()}}
@@ -293,4 +340,4 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
                          if r["prompts"].startswith("decision")) or "; ".join(
                              f"{r['predictor'].split(' (')[0]} {_fmt(r['auc'])}" for r in aucs)
     return "\n".join([f"measured {len(m.ids)} of {len(records)} prompts (left out: {dict(skipped)})",
-                      first, second, f"AUC for LOSE: {auc_line}", f"report: {out_dir / 'README.md'}"])
+                      first, second, third, f"AUC for LOSE: {auc_line}", f"report: {out_dir / 'README.md'}"])

@@ -23,6 +23,8 @@ class Measured:
     beta_base: np.ndarray  # (prompts, layers)
     beta_cot: np.ndarray
     bump: np.ndarray  # CoT run: mean trace over the first answer steps minus over the last thinking steps
+    control_base: np.ndarray  # layer-mean beta over the user message's other tokens (nan: none)
+    control_cot: np.ndarray
 
     @property
     def delta(self) -> np.ndarray:
@@ -31,6 +33,14 @@ class Measured:
 
     def where(self, group: str) -> np.ndarray:
         return self.groups == group
+
+    @property
+    def specific_drop(self) -> np.ndarray:
+        """Per prompt: how much the constraint tokens' attention *relative to the other prompt tokens'* falls,
+        (beta_C / beta_other)_base - (beta_C / beta_other)_CoT (layer means). 0 = the drop is a uniform shift
+        away from the whole prompt; > 0 = the constraints lose more than the rest; nan without other tokens."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.beta_base.mean(axis=1) / self.control_base - self.beta_cot.mean(axis=1) / self.control_cot)
 
 
 def answer_bump(trace: Sequence[float], answer_start: int, window: int = BUMP_WINDOW) -> float:
@@ -50,7 +60,13 @@ def measured(records: Sequence[dict[str, Any]]) -> Measured:
         beta_base=np.array([r["base"]["beta"] for r in rows], dtype=float).reshape(len(rows), -1),
         beta_cot=np.array([r["cot"]["beta"] for r in rows], dtype=float).reshape(len(rows), -1),
         bump=np.array([answer_bump(r["cot"]["trace"], r["cot"]["answer_start"]) for r in rows], dtype=float),
+        control_base=np.array([_layer_mean(r["base"].get("beta_control")) for r in rows], dtype=float),
+        control_cot=np.array([_layer_mean(r["cot"].get("beta_control")) for r in rows], dtype=float),
     )
+
+
+def _layer_mean(values: Sequence[float] | None) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 def bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], Any] = lambda v: v.mean(axis=0), *,
