@@ -77,6 +77,15 @@ def test_run_is_resumable_and_leaves_out_prompts_without_a_span(tmp_path):
     assert len(calls) == 2 * 4  # two runs for each prompt with a span, none for the one without
     r = records["ifeval:1"]
     assert r["group"] == "WIN" and r["constraint_tokens"] > 0
+
+    def failing(seq):
+        raise RuntimeError("out of memory")
+
+    out2 = tmp_path / "again" / "per_prompt.jsonl"
+    assert runner.run(jobs[:1], out2, tok, failing, max_answer_tokens=None, progress=False) == 1
+    assert runner.read_results(out2)[0]["error"] == "RuntimeError: out of memory"
+    assert runner.run(jobs[:1], out2, tok, fake_alpha, max_answer_tokens=None, progress=False) == 1  # retried
+    assert "error" not in runner.read_results(out2)[0]
     assert r["base"]["beta"] == [0.02] * 3 and r["cot"]["beta"] == [0.01] * 3
     assert r["base"]["beta_control"] == [0.01] * 3 and r["control_tokens"] > 0
     assert r["cot"]["answer_start"] > 0 == r["base"]["answer_start"]

@@ -228,10 +228,13 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
     """Write README.md, summary.json and the figures into `out_dir`; return the headline lines."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    total = len(records)
     skipped = Counter(r["skipped"] for r in records if "skipped" in r)
+    skipped.update(f"failed: {r['error']}" for r in records if "error" in r)
+    records = [r for r in records if "error" not in r]
     m = stats.measured(records)
     if len(m.ids) == 0:
-        text = f"no prompt was measured ({len(records)} records; left out: {dict(skipped)})"
+        text = f"no prompt was measured ({total} records; left out: {dict(skipped)})"
         (out_dir / "README.md").write_text(f"# Constraint attention\n\n{text}\n", encoding="utf-8")
         return text
     rows = group_rows(m)
@@ -262,7 +265,7 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
 
     lines = ["# Constraint attention with and without thinking", "",
              "Produced by (from the repository root):", "", "```bash", command, "```", "",
-             f"{len(records)} prompts in the outcome table; {len(m.ids)} measured; left out: "
+             f"{total} prompts analysed; {len(m.ids)} measured; left out: "
              + (", ".join(f"{n} ({reason})" for reason, n in skipped.items()) or "none") + ". "
              f"Groups (measured): " + ", ".join(f"{g} {int(m.where(g).sum())}" for g in GROUP_ORDER) + ".", "",
              "Each prompt is teacher-forced twice (base: prompt → recorded direct answer; CoT: prompt → `<think>` → "
@@ -339,5 +342,5 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
     auc_line = "; ".join(f"{r['predictor'].split(' (')[0]} {_fmt(r['auc'])}" for r in aucs
                          if r["prompts"].startswith("decision")) or "; ".join(
                              f"{r['predictor'].split(' (')[0]} {_fmt(r['auc'])}" for r in aucs)
-    return "\n".join([f"measured {len(m.ids)} of {len(records)} prompts (left out: {dict(skipped)})",
+    return "\n".join([f"measured {len(m.ids)} of {total} prompts (left out: {dict(skipped)})",
                       first, second, third, f"AUC for LOSE: {auc_line}", f"report: {out_dir / 'README.md'}"])

@@ -128,15 +128,19 @@ def measure_job(job: Job, tokenizer: Any, alpha_of: AlphaOf,
 
 def run(jobs: Sequence[Job], out_path: str | Path, tokenizer: Any, alpha_of: AlphaOf,
         *, max_answer_tokens: int | None, progress: bool = True) -> int:
-    """Measure every job without a record in `out_path`'s folder; append to `out_path`; return how many."""
+    """Measure every job without an error-free record in `out_path`'s folder, appending to `out_path`; return
+    how many were attempted. A prompt that fails is recorded with its error and retried by the next run."""
     out_path = prepare_table(out_path)
-    done = {r["id"] for r in read_all_results(out_path.parent)}
+    done = {r["id"] for r in read_all_results(out_path.parent) if "error" not in r}
     todo = [j for j in jobs if j.id not in done]
     bar = progress_bar(len(todo), progress, "attention")
     try:
         with out_path.open("a", encoding="utf-8") as out:
             for job in todo:
-                record = measure_job(job, tokenizer, alpha_of, max_answer_tokens)
+                try:
+                    record = measure_job(job, tokenizer, alpha_of, max_answer_tokens)
+                except Exception as exc:  # noqa: BLE001 - recorded (and retried by the next run), never lost
+                    record = {"id": job.id, "group": job.group, "error": f"{type(exc).__name__}: {exc}"}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
                 bar.update(1)
