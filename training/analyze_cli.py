@@ -100,8 +100,9 @@ def attention(argv: Sequence[str]) -> int:
     wanted = {j.id for j in jobs}
     records = [r for r in runner.read_all_results(out_dir) if r["id"] in wanted]
     command = "thinkgate analyze attention " + " ".join(shlex.quote(a) for a in argv)
+    table_rows = [{"reasoning_tokens": j.reasoning_tokens, "think_score": j.think_score, "gain": j.gain} for j in jobs]
     headline = write_report(records, out_dir, command=command, artifact=args.artifact, examples=examples,
-                            max_answer_tokens=args.max_answer_tokens or None)
+                            max_answer_tokens=args.max_answer_tokens or None, table=table_rows)
     print(headline)
     return 0
 

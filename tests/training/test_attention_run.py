@@ -117,7 +117,7 @@ def test_report_states_the_verdict_the_numbers_support(tmp_path):
     assert "CoT lowers constraint attention on this model" in headline
     assert "The drop is larger where thinking hurt" in text
     assert "The drop is specific to the constraints" in text  # the other tokens' attention did not move
-    assert "1 (no constraint span)" in text and "WIN 14, LOSE 13, TIE 13" in text
+    assert "1 (no constraint span: TIE 1)" in text and "WIN 14, LOSE 13, TIE 13" in text
     assert (tmp_path / "fig1_traces.png").stat().st_size > 10_000
     assert (tmp_path / "fig2_delta_beta.png").stat().st_size > 10_000
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -181,7 +181,9 @@ def control_summary(m: Measured) -> dict[str, Any]:
         if sel.sum() >= 2:
             s = m.specific_drop[sel]
             lo, hi = stats.bootstrap(s)
-            out["groups"][g] = (float(s.mean()), float(lo), float(hi), int(sel.sum()))
+            rel_c = 1 - m.beta_cot[sel].mean() / m.beta_base[sel].mean()
+            rel_o = 1 - m.control_cot[sel].mean() / m.control_base[sel].mean()
+            out["groups"][g] = (float(s.mean()), float(lo), float(hi), int(sel.sum()), float(rel_c), float(rel_o))
     return out
 
 
@@ -189,7 +191,7 @@ def control_sentence(control: Mapping[str, Any]) -> str:
     overall = control.get("groups", {}).get("ALL")
     if not overall:
         return "Too few prompts have prompt tokens outside the constraint spans to compare against."
-    mean, lo, hi, n = overall
+    mean, lo, hi, n = overall[:4]
     numbers = (f"relative drop {control['relative_constraint']:.0%} on constraint tokens vs "
                f"{control['relative_other']:.0%} on the user message's other tokens; constraint/other ratio falls by "
                f"{_fmt(mean)}, 95% CI {_ci(lo, hi)}, n={n}")
@@ -223,14 +225,23 @@ def verdict(rows: list[dict[str, Any]], diff: tuple[float, float, float]) -> tup
     return first, second
 
 
+def _by_group(records: Sequence[Mapping[str, Any]], reason: str) -> str:
+    counts = Counter(r.get("group") for r in records if r.get("skipped") == reason)
+    return ", ".join(f"{g} {counts[g]}" for g in GROUP_ORDER if counts[g])
+
+
 def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, command: str, artifact: str | None,
-                 examples: Mapping[str, Example], max_answer_tokens: int | None) -> str:
-    """Write README.md, summary.json and the figures into `out_dir`; return the headline lines."""
+                 examples: Mapping[str, Example], max_answer_tokens: int | None,
+                 table: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """Write README.md, summary.json and the figures into `out_dir`; return the headline lines.
+
+    `table`: every prompt of the outcome table (`reasoning_tokens`, `think_score`, `gain`) for the
+    reasoning-length correlation, which needs no attention (default: the records)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     total = len(records)
-    skipped = Counter(r["skipped"] for r in records if "skipped" in r)
-    skipped.update(f"failed: {r['error']}" for r in records if "error" in r)
+    analysed = [{**r, "skipped": f"failed: {r['error']}"} if "error" in r else r for r in records]
+    skipped = Counter(r["skipped"] for r in analysed if "skipped" in r)
     records = [r for r in records if "error" not in r]
     m = stats.measured(records)
     if len(m.ids) == 0:
@@ -248,7 +259,7 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
         b = m.bump[m.where(g)]
         b = b[np.isfinite(b)]
         bumps[g] = (b.mean() * SCALE, *(x * SCALE for x in stats.bootstrap(b)), b.size) if b.size else None
-    everyone = [r for r in records if "think_score" in r]
+    everyone = list(table) if table is not None else [r for r in records if "think_score" in r]
     corr_acc = stats.correlations([r["reasoning_tokens"] for r in everyone], [r["think_score"] for r in everyone])
     corr_gain = stats.correlations([r["reasoning_tokens"] for r in everyone], [r["gain"] for r in everyone])
     aucs = auc_rows(m, artifact, examples)
@@ -266,7 +277,8 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
     lines = ["# Constraint attention with and without thinking", "",
              "Produced by (from the repository root):", "", "```bash", command, "```", "",
              f"{total} prompts analysed; {len(m.ids)} measured; left out: "
-             + (", ".join(f"{n} ({reason})" for reason, n in skipped.items()) or "none") + ". "
+             + (", ".join(f"{n} ({reason}: {_by_group(analysed, reason)})" for reason, n in skipped.items())
+                or "none") + ". "
              f"Groups (measured): " + ", ".join(f"{g} {int(m.where(g).sum())}" for g in GROUP_ORDER) + ".", "",
              "Each prompt is teacher-forced twice (base: prompt → recorded direct answer; CoT: prompt → `<think>` → "
              "recorded reasoning → `</think>` → recorded answer), one forward pass each with eager attention. "
@@ -294,9 +306,10 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
               "fall. Control: β over the user message's tokens outside the constraint spans, from the same "
               "forward passes. Per prompt, the ratio β_constraint / β_other in each run; the table shows how much "
               "that ratio falls with thinking (base − CoT; > 0: the constraints lose more than the rest).", "",
-              "| group | n | ratio drop [95% CI] |", "|---|---:|---|"]
-    for g, (mean, lo, hi, n) in control.get("groups", {}).items():
-        lines.append(f"| {g} | {n} | {_fmt(mean)} {_ci(lo, hi)} |")
+              "| group | n | relative drop, constraint tokens | relative drop, other tokens | ratio drop [95% CI] |",
+              "|---|---:|---:|---:|---|"]
+    for g, (mean, lo, hi, n, rel_c, rel_o) in control.get("groups", {}).items():
+        lines.append(f"| {g} | {n} | {rel_c:.1%} | {rel_o:.1%} | {_fmt(mean)} {_ci(lo, hi)} |")
     lines += ["", third, "",
               "## Traces (Fig. 1)", "",
               "One typical prompt per group (layer-averaged drop closest to its group's median, at least 32 "
@@ -315,7 +328,8 @@ def write_report(records: Sequence[dict[str, Any]], out_dir: str | Path, *, comm
                    if win_bump and win_bump[1] > 0 else
                    "WIN answers show no clear bump (the interval includes 0 or lies below it)."
                    if win_bump else "No WIN prompt was measured."), "",
-              "## Reasoning length and accuracy (all prompts of the table)", "",
+              "## Reasoning length and accuracy" + (" (every prompt of the outcome table)" if table is not None
+                                                   else " (the analysed prompts)"), "",
               f"Reasoning tokens vs think-mode accuracy ({len(everyone)} prompts): Pearson "
               f"{corr_acc['pearson']:.3f}, Spearman {corr_acc['spearman']:.3f}. Reasoning tokens vs gain "
               f"(think − direct): Pearson {corr_gain['pearson']:.3f}, Spearman {corr_gain['spearman']:.3f}.", "",
