@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train_cli", "fit and calibrate a decision model"),
     "self-select": ("training.self_select_cli", "score and calibrate the self-select policy"),
     "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),
+    "analyze": ("training.analyze_cli", "analyses of an outcome table (constraint attention)"),
 }
 
 def _serve_parser() -> argparse.ArgumentParser:
