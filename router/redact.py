@@ -21,7 +21,7 @@ REDACTED = "[redacted]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]{4,}"), rf"\1 {REDACTED}"),
-    (re.compile(r"""(?i)((?:proxy-)?authorization|x-api-key|api[_-]?key)(["']?\s*[:=]\s*["']?)(?!\[redacted\])"""
+    (re.compile(r"""(?i)((?:proxy-)?authorization|x-api-key|api[_-]?key)(["']?\s*[:=]\s*["']?)(?!\[redacted\]|(?:bearer|basic)\s)"""
                 r"""[^\s"',;}]{4,}"""), rf"\1\2{REDACTED}"),
     (re.compile(r"\b(?:sk|rk)-[A-Za-z0-9_-]{16,}"), REDACTED),
 )

@@ -28,9 +28,14 @@ def faulty() -> Iterator[FaultyUpstream]:
 
 @pytest.fixture()
 def fault_proxy(proxy, faulty):
-    routes = {"faulty": {"backend": "openai", "base_url": faulty.url, "model": "faulty", "api_key_env": "UP_KEY",
-                         **ROUTE_OPTIONS}}
-    return lambda **config: proxy(routes=routes, environ={"UP_KEY": SECRET_KEY}, **config)
+    def start(backend_options: dict[str, Any] | None = None, timeout_s: float = ROUTE_OPTIONS["timeout_s"],
+              **config: Any):
+        route = {"backend": "openai", "base_url": faulty.url, "model": "faulty", "api_key_env": "UP_KEY",
+                 **ROUTE_OPTIONS, "timeout_s": timeout_s}
+        route["backend_options"] = {**route["backend_options"], **(backend_options or {})}
+        return proxy(routes={"faulty": route}, environ={"UP_KEY": SECRET_KEY}, **config)
+
+    return start
 
 
 def post(conn: http.client.HTTPConnection, content: str, stream: bool) -> tuple[int, bytes, dict[str, str]]:
@@ -118,3 +123,38 @@ def test_malformed_usage_is_dropped_not_counted(fault_proxy, tmp_path):
     usage = json.loads(payload).get("usage") or {}
     assert "prompt_tokens" not in usage and "completion_tokens" not in usage
     assert "e+30" not in metrics and "thinkgate_tokens_total{" not in metrics
+
+
+def test_pool_exhaustion_sheds_load_with_503_and_retry_after(fault_proxy, faulty):
+    """More streams than upstream connections: the next request waits `pool_wait_s`, then gets a 503."""
+    import threading
+    import time
+
+    from support.faulty_upstream import wait_until
+
+    faulty.release.clear()
+    held: list[http.client.HTTPConnection] = []
+    try:
+        with fault_proxy({"max_connections": 3, "pool_wait_s": 0.5, "total_timeout_s": 30}, timeout_s=30) as server:
+            for _ in range(3):
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                conn.request("POST", "/v1/chat/completions", body=json.dumps(
+                    {"model": "faulty", "stream": True, "messages": [{"role": "user", "content": "fault:hold"}]}))
+                assert conn.getresponse().status == 200  # headers and the first chunk are through
+                held.append(conn)
+            assert wait_until(lambda: faulty.open_streams == 3)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            start = time.monotonic()
+            status, payload, headers = post(conn, "hello", False)
+            waited = time.monotonic() - start
+            assert status == 503, payload
+            assert assert_openai_error(payload)["code"] == "upstream_busy"
+            assert headers["retry-after"] == "1" and 0.4 < waited < 5
+            # A request that finds the pool full but gets a slot within pool_wait_s is served.
+            threading.Timer(0.2, faulty.release.set).start()
+            status, payload, _ = post(conn, "hello", False)
+            assert status == 200, payload
+    finally:
+        faulty.release.set()
+        for conn in held:
+            conn.close()
