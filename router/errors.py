@@ -70,6 +70,9 @@ class RequestTimeout(InvalidRequest):
     status = 408
     code = "request_timeout"
 
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}  # the rest of the body may still be on its way: do not reuse the connection
+
 
 class HeadersTooLarge(InvalidRequest):
     status = 431
