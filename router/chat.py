@@ -69,7 +69,8 @@ def _budget(request: Request, default: int) -> int:
     value = request.headers.get(HEADER_BUDGET)
     if value is None:
         return default
-    if not value.strip().isdigit() or not 1 <= int(value) <= 32768:
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 32768:  # "²".isdigit() is true
         raise InvalidRequest(f"header {HEADER_BUDGET} must be an integer from 1 to 32768", param=HEADER_BUDGET)
     return int(value)
 

@@ -78,3 +78,12 @@ def test_redacting_filter_cleans_messages_and_tracebacks():
         logger.removeHandler(handler)
     assert records and all("topsecret-value" not in r for r in records)
     assert "ValueError" in records[0]
+
+
+@pytest.mark.parametrize("value", ["²".encode("latin-1"), "١٢".encode("utf-8"), b"0", b"32769", b"-1", b"1e3"])
+def test_budget_header_takes_only_ascii_digits_in_range(proxy, mock, value):
+    with proxy() as server:
+        r = httpx.post(server.url + "/v1/chat/completions", headers={"x-thinkgate-think-budget": value},
+                       json={"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "x-thinkgate-think-budget"
