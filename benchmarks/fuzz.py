@@ -204,6 +204,7 @@ def run(base_url: str, cases: int, seed: int) -> dict[str, Any]:
         if problem:
             failures.append({"problem": problem, "body": raw[:300].decode("utf-8", "replace"),
                              "headers": {k: v.decode("utf-8", "replace") for k, v in extra.items()}})
+            print(f"fuzz: FAILED {json.dumps(failures[-1], ensure_ascii=False)[:600]}", file=sys.stderr, flush=True)
         done = sum(statuses.values())
         if done % 500 == 0:
             print(f"fuzz: {done} cases, {len(failures)} failures, {done / (time.perf_counter() - start):.0f}/s",

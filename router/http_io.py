@@ -69,8 +69,8 @@ class _NonFinite(ValueError):
 def decode_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity or overflowing numbers, integers of at most 4,300 digits, nesting at
     most `MAX_JSON_DEPTH`, no lone UTF-16 surrogates. Whatever passes can be re-encoded and forwarded."""
-    try:
-        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    try:  # decoded here: json.loads(bytes) lets UTF-8-encoded lone surrogates through ("surrogatepass")
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError:
         raise InvalidRequest("request body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:

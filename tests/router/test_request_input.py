@@ -87,3 +87,10 @@ def test_budget_header_takes_only_ascii_digits_in_range(proxy, mock, value):
                        json={"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == "x-thinkgate-think-budget"
+
+
+def test_utf8_encoded_lone_surrogate_is_400(proxy, mock):
+    raw = '{"model": "mock-model", "messages": [{"role": "user", "content": "\ud800"}]}'.encode("utf-8", "surrogatepass")
+    with proxy() as server:
+        r = httpx.post(server.url + "/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "UTF-8" in r.json()["error"]["message"]
