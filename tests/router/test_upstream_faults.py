@@ -158,3 +158,17 @@ def test_pool_exhaustion_sheds_load_with_503_and_retry_after(fault_proxy, faulty
         faulty.release.set()
         for conn in held:
             conn.close()
+
+
+def test_litellm_route_redacts_an_echoed_key(proxy, faulty, tmp_path):
+    routes = {"lite": {"backend": "litellm", "model": "openai/faulty", "base_url": faulty.url,
+                       "api_key_env": "UP_KEY", "timeout_s": 5}}
+    with proxy(routes=routes, environ={"UP_KEY": SECRET_KEY}) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        body = json.dumps({"model": "lite", "messages": [{"role": "user", "content": "fault:echo_key"}]})
+        conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        payload = response.read()
+    assert response.status == 502 and SECRET_KEY not in payload.decode()
+    assert "[redacted]" in assert_openai_error(payload)["message"]
+    assert all(SECRET_KEY not in (error or "") for _, error in decision_rows(tmp_path))
