@@ -237,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         port = free_port()
         proxy = services.start(Service("thinkgate", [args.python, "-m", "router.cli", "serve", "--config",
                                                      str(config), "--port", str(port)], port, work / "proxy.log",
-                                       env={"FUZZ_KEYS": "fuzz-key", "THINKGATE_LOG_LEVEL": "warning"}))
+                                       env={"FUZZ_KEYS": "fuzz-key", "THINKGATE_LOG_LEVEL": "warning"}),
+                                 timeout_s=240)
         result = run(proxy.url, args.cases, args.seed)
         log_tail = (work / "proxy.log").read_text(errors="replace")[-2000:]
     result["command"] = "python -m benchmarks.fuzz " + " ".join(argv if argv is not None else sys.argv[1:])

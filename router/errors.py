@@ -7,6 +7,7 @@
     │   ├── PayloadTooLarge     413     request body over the configured limit
     │   ├── RequestTimeout      408     the request body did not arrive within the body deadline
     │   └── HeadersTooLarge     431     request headers over the size or count limit
+    ├── ClientDisconnected      499     the client left before the answer was complete (logged, never sent)
     ├── AuthenticationFailed    401     missing or wrong client API key
     ├── ServiceNotReady         503     the route's backend is still loading
     ├── UpstreamBusy            503     every upstream connection stayed busy past the pool wait (Retry-After)
@@ -77,6 +78,14 @@ class RequestTimeout(InvalidRequest):
 class HeadersTooLarge(InvalidRequest):
     status = 431
     code = "headers_too_large"
+
+
+class ClientDisconnected(ThinkgateError):
+    """Not an answer (nobody is left to read one): the status and message the decision log and metrics keep."""
+
+    status = 499
+    type = "client_closed_request"
+    code = "client_disconnected"
 
 
 class AuthenticationFailed(ThinkgateError):

@@ -75,6 +75,7 @@ class FaultyUpstream:
         self.requests: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
         self.open_streams = 0
+        self.abandoned = 0  # held requests whose client (the proxy) hung up before `release`
         self.release = threading.Event()  # `hold` streams wait for it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -116,7 +117,7 @@ class FaultyUpstream:
                 body = json.loads(await reader.readexactly(int(headers.get("content-length", "0"))))
                 self.requests.append(body)
                 self.auth_headers.append(headers.get("authorization", ""))
-                keep = await self._answer(writer, body, headers.get("authorization", ""))
+                keep = await self._answer(reader, writer, body, headers.get("authorization", ""))
                 if not keep:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -124,12 +125,12 @@ class FaultyUpstream:
         finally:
             writer.close()
 
-    async def _answer(self, w: asyncio.StreamWriter, body: dict[str, Any], auth: str) -> bool:
+    async def _answer(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, body: dict[str, Any], auth: str) -> bool:
         """Write the response; return whether the connection stays open."""
         last = next((m.get("content") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
         fault = last[6:] if isinstance(last, str) and last.startswith("fault:") else "ok"
         if fault.startswith("hold"):  # a stream (or call) that stays open until `release` is set
-            return await self._hold(w, body)
+            return await self._hold(r, w, body)
         stream = bool(body.get("stream"))
         if fault == "echo_key":
             self._send(w, 401, json.dumps({"error": {"message": f"Incorrect API key provided: {auth}. "
@@ -211,13 +212,16 @@ class FaultyUpstream:
         await w.drain()
         return True
 
-    async def _hold(self, w: asyncio.StreamWriter, body: dict[str, Any]) -> bool:
+    async def _hold(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, body: dict[str, Any]) -> bool:
         self.open_streams += 1
         try:
-            if body.get("stream"):
+            if body.get("stream") and body["messages"][-1]["content"] != "fault:hold_before_first":
                 w.write(self._head(200, "text/event-stream", None) + self._piece(_chunk({"content": "held"})))
                 await w.drain()
             while not self.release.is_set():
+                if r.at_eof():
+                    self.abandoned += 1
+                    return False
                 await asyncio.sleep(0.02)
             if body.get("stream"):
                 w.write(self._piece(_chunk({}, "stop") + b"data: [DONE]\n\n") + b"0\r\n\r\n")
