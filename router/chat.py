@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-import random
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -24,8 +23,10 @@ from .backends.base import aclose
 from .conversation import client_reasoning_choice, decision_text, strip_client_reasoning, strip_history_reasoning
 from .deciders import Decision, DecisionContext, decide_with_fallback
 from .decision_log import DecisionRecord
-from .errors import InvalidRequest, ModelNotFound, ThinkgateError
-from .http_io import SSE_DONE, check_api_key, error_response, json_response, read_json_body, sse
+from .disconnect import unless_disconnected
+from .errors import ClientDisconnected, InvalidRequest, ModelNotFound, ThinkgateError
+from .http_io import SSE_DONE, check_api_key, error_response, json_response, new_request_id, read_json_body, sse
+from .redact import redacted_traceback
 from .routes import Route
 from .schemas import validate_chat_request
 
@@ -39,7 +40,7 @@ HEADER_BUDGET = "x-thinkgate-think-budget"
 class _Trace:
     """What one request did, filled in as it goes and logged at the end (off the hot path)."""
 
-    request_id: str = field(default_factory=lambda: "%032x" % random.getrandbits(128))  # uuid4 costs a syscall
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.time)
     route: Route | None = None
     decision: Decision | None = None
@@ -50,6 +51,7 @@ class _Trace:
     status: int = 200
     error: str | None = None
     stream: bool = False
+    finished: bool = False  # handed to metrics and the decision log (exactly once)
 
 
 def _forced_by_header(request: Request) -> bool | None:
@@ -75,7 +77,8 @@ def _budget(request: Request, default: int) -> int:
     return int(value)
 
 
-async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | None, timeout_s: float) -> Decision:
+async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | None, timeout_s: float,
+                  text_budget: int) -> Decision:
     policy = route.decider.name
     if forced is not None:
         return Decision(forced, policy, None, 0.0, "header")
@@ -84,7 +87,8 @@ async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | 
         if choice is not None:
             return Decision(choice, policy, None, 0.0, "client")
     ctx = DecisionContext(text=text, route=route.alias, body=body)
-    return await decide_with_fallback(route.decider, ctx, timeout_s=timeout_s, default_think=route.default_think)
+    return await decide_with_fallback(route.decider, ctx, timeout_s=timeout_s, default_think=route.default_think,
+                                      text_budget=text_budget)
 
 
 def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
@@ -109,14 +113,16 @@ class ChatEndpoint:
         try:
             return await self._handle(request, trace)
         except ThinkgateError as exc:
+            exc.message = self.rt.redact(exc.message)
             trace.status, trace.error = exc.status, exc.message
             self._finish(trace)
             return error_response(exc, {"x-request-id": trace.request_id})
-        except Exception:  # noqa: BLE001 - never a stack trace to the client
-            log.exception("internal error in request %s", trace.request_id)
+        except Exception as exc:  # noqa: BLE001 - never a stack trace to the client
+            log.error("internal error in request %s:\n%s", trace.request_id, redacted_traceback(exc, self.rt.redact))
             trace.status, trace.error = 500, "internal error"
             self._finish(trace)
-            return error_response(ThinkgateError(f"internal error (request id {trace.request_id})"))
+            return error_response(ThinkgateError(f"internal error (request id {trace.request_id})"),
+                                  {"x-request-id": trace.request_id})
 
     async def _handle(self, request: Request, trace: _Trace) -> Response:
         rt = self.rt
@@ -128,14 +134,20 @@ class ChatEndpoint:
             raise ModelNotFound(f"model '{raw['model']}' is not served here; known models: "
                                 f"{', '.join(sorted(rt.routes))}", param="model")
         trace.route = route
-        trace.stream = bool(raw.get("stream"))
+        trace.stream = raw.get("stream") is True
         forced = _forced_by_header(request)
         budget = _budget(request, route.config.think_budget)
-        await route.ensure_ready(rt.config.server.ready_wait_s)
+        # The body is read: from here on a client that leaves cancels the work (the upstream call included).
+        return await unless_disconnected(request.receive, self._answer(route, raw, forced, budget, trace))
 
+    async def _answer(self, route: Route, raw: dict[str, Any], forced: bool | None, budget: int,
+                      trace: _Trace) -> Response:
+        rt = self.rt
+        await route.ensure_ready(rt.config.server.ready_wait_s)
         messages = strip_history_reasoning(raw["messages"])
         trace.text = decision_text(messages)
-        trace.decision = await _decide(route, raw, trace.text, forced, rt.config.server.decider_timeout_s)
+        trace.decision = await _decide(route, raw, trace.text, forced, rt.config.server.decider_timeout_s,
+                                       rt.config.server.decision_text_chars)
         body = {**raw, "messages": messages, "model": route.config.model or raw["model"]}
         if route.profile.name != "none":
             body = strip_client_reasoning(body)
@@ -161,6 +173,7 @@ class ChatEndpoint:
             raise
 
         async def events() -> AsyncIterator[bytes]:
+            complete = False
             try:
                 chunk = first
                 while chunk is not None:
@@ -171,25 +184,57 @@ class ChatEndpoint:
                         yield sse(visible)
                     chunk = await anext(chunks, None)
                 yield SSE_DONE
+                complete = True
             except ThinkgateError as exc:
+                exc.message = self.rt.redact(exc.message)
                 trace.status, trace.error = exc.status, exc.message
                 yield sse(exc.to_openai())
-            except Exception:  # noqa: BLE001
-                log.exception("internal error while streaming request %s", trace.request_id)
+            except Exception as exc:  # noqa: BLE001
+                log.error("internal error while streaming request %s:\n%s", trace.request_id,
+                          redacted_traceback(exc, self.rt.redact))
                 trace.status, trace.error = 500, "internal error"
                 yield sse(ThinkgateError(f"internal error (request id {trace.request_id})").to_openai())
             finally:  # also runs when the client disconnects: closing `chunks` cancels the upstream call
+                if not complete and trace.status == 200:
+                    trace.status, trace.error = ClientDisconnected.status, "client disconnected mid-stream"
                 await aclose(chunks)
                 if trace.upstream_start is not None:
                     trace.upstream_ms = (time.perf_counter() - trace.upstream_start) * 1000
                 self._finish(trace)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={**headers, "cache-control": "no-cache"})
+        async def on_close(stream: AsyncIterator[bytes]) -> None:
+            await aclose(stream)  # a stream cut short finishes its trace now, not when the collector gets to it
+            if not trace.finished:  # never started: the client left before the response began
+                trace.status, trace.error = ClientDisconnected.status, "client disconnected before the stream began"
+                await aclose(chunks)
+                self._finish(trace)
+
+        return _ClosingStream(events(), on_close, media_type="text/event-stream",
+                              headers={**headers, "cache-control": "no-cache"})
 
     def _finish(self, trace: _Trace) -> None:
-        """Hand the trace to metrics and the decision log: both are non-blocking."""
+        """Hand the trace to metrics and the decision log (once): both are non-blocking."""
+        if trace.finished:
+            return
+        trace.finished = True
         self.rt.observe(_record(trace, self.rt.log_prompts))
+
+
+class _ClosingStream(StreamingResponse):
+    """A streaming response that always closes its body, and says so, however the response ends (finished,
+    cut by a disconnect, or never started because the client was already gone)."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[AsyncIterator[bytes]], Awaitable[None]],
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._stream = content
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._on_close(self._stream)
 
 
 def _without_usage(chunk: dict[str, Any]) -> dict[str, Any] | None:

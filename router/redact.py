@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from typing import Iterable
 
 REDACTED = "[redacted]"
@@ -45,6 +46,11 @@ class Redactor:
 
     def with_secrets(self, secrets: Iterable[str | None]) -> "Redactor":
         return Redactor([*self._secrets, *secrets])
+
+
+def redacted_traceback(exc: BaseException, redactor: Redactor) -> str:
+    """`exc`'s traceback as text, redacted: for log lines about errors whose messages may hold a secret."""
+    return redactor("".join(traceback.format_exception(exc)))
 
 
 class RedactingFilter(logging.Filter):

@@ -37,6 +37,12 @@ class ServerLimits:
     max_headers: int = 100
 
 
+def limits_of(server: Any) -> ServerLimits:
+    """The limits in a `ServerSettings`."""
+    return ServerLimits(header_timeout_s=server.header_timeout_s, body_timeout_s=server.body_timeout_s,
+                        max_header_bytes=server.max_header_bytes, max_headers=server.max_headers)
+
+
 def _raw_error_response(exc: ThinkgateError) -> bytes:
     body = json.dumps(exc.to_openai(), separators=(",", ":")).encode()
     reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}

@@ -16,7 +16,7 @@ LIMITS = ServerLimits(header_timeout_s=0.5, body_timeout_s=0.5, max_header_bytes
 
 
 @pytest.fixture()
-def guarded(tmp_path, upstream_url) -> Iterator[tuple[str, int]]:
+def guarded(tmp_path, upstream_url, mock) -> Iterator[tuple[str, int]]:
     from router.app import create_app
     from router.settings import parse_config
 
