@@ -9,6 +9,7 @@ import sqlite3
 import time
 
 import httpx
+from pathlib import Path
 import pytest
 
 from router.backends.base import Backend
@@ -118,3 +119,44 @@ def test_internal_errors_carry_a_request_id_and_no_secret(tmp_path, upstream_url
     assert "Traceback" not in r.text and "sk-test" not in r.text
     assert missing.status_code == 404 and missing.headers["x-request-id"]
     assert "sk-test-Zq8XWv3LbN5pR7tY2uK9mJ4hXYZ" not in caplog.text and "[redacted]" in caplog.text
+
+
+def test_sigterm_does_not_wait_for_requests_whose_clients_left(faulty, tmp_path):
+    """20 non-streamed calls held by the upstream, their clients gone: SIGTERM exits well within the 30 s grace."""
+    import signal
+    import subprocess
+    import sys
+
+    from benchmarks.services import free_port
+
+    faulty.release.clear()
+    faulty.abandoned = 0
+    config = tmp_path / "serve.toml"
+    config.write_text(f'[routes.faulty]\nbackend = "openai"\nbase_url = "{faulty.url}"\nmodel = "faulty"\n'
+                      f'timeout_s = 60\n[decision_log]\npath = "{tmp_path / "decisions.sqlite3"}"\n')
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--port",
+                             str(port)], cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: _answers(port), 120), "thinkgate serve did not start"
+        socks = [_send(port, "fault:hold", False) for _ in range(20)]
+        assert wait_until(lambda: faulty.open_streams == 20, 30)
+        for sock in socks:
+            sock.close()
+        assert wait_until(lambda: faulty.abandoned == 20, 30)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(25)
+        assert time.monotonic() - start < 10
+    finally:
+        faulty.release.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert len(_rows(tmp_path)) == 20 and {s for s, _ in _rows(tmp_path)} == {499}
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
