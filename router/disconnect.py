@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from .errors import ClientDisconnected
 
 T = TypeVar("T")
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Receive = Callable[[], Awaitable[Any]]  # an ASGI receive: returns a message mapping
 
 
 async def _disconnected(receive: Receive) -> None:

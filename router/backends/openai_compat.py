@@ -22,6 +22,7 @@ What an upstream cannot do to the proxy (each a `backend_options` key with its d
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 from typing import Any, AsyncIterator, Literal
@@ -35,7 +36,8 @@ from .shape import check_chunk, check_completion, finished
 
 PrefillStyle = Literal["none", "vllm"]
 
-MAX_ERROR_BODY = 64 * 1024  # an upstream error body is read up to this much; its message is cut to 500 chars
+MAX_ERROR_BODY = 64 * 1024
+LARGE_BODY = 512 * 1024  # an upstream error body is read up to this much; its message is cut to 500 chars
 
 
 def _error_message(response_body: bytes, status: int) -> tuple[str, str | None]:
@@ -109,12 +111,14 @@ class OpenAICompatBackend(Backend):
                                                   auto_decompress=True, read_bufsize=1 << 20)
         return self._session
 
-    def _payload(self, body: Body, prefill: bool) -> bytes:
+    def _payload(self, body: Body, prefill: bool) -> bytes | io.BytesIO:
         if prefill:
             if self.prefill_style != "vllm":
                 raise UpstreamError("this upstream cannot continue an assistant message (prefill)", status=500)
             body = {**body, "continue_final_message": True, "add_generation_prompt": False}
-        return json.dumps(body, ensure_ascii=False).encode()
+        data = json.dumps(body, ensure_ascii=False).encode()
+        # aiohttp writes bytes in one go and warns above 1 MiB; a stream object it writes in pieces.
+        return io.BytesIO(data) if len(data) > LARGE_BODY else data
 
     def _upstream_error(self, content: bytes, status: int) -> UpstreamError:
         message, kind = _error_message(content, status)

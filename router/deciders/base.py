@@ -10,7 +10,7 @@ import sys
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,7 +31,7 @@ class Decision:
     fallback_reason: str | None = None
 
     @property
-    def label(self) -> str:
+    def label(self) -> Literal["think", "direct"]:
         return "think" if self.think else "direct"
 
 
@@ -50,7 +50,12 @@ class DeciderOptions(BaseModel):
     threshold: float = 0.5
 
 
-class Decider(ABC):
+OptionsT = TypeVar("OptionsT", bound=DeciderOptions)
+
+
+class Decider(ABC, Generic[OptionsT]):
+    """Subclasses name their options class twice: `Decider[XOptions]` and `Options`."""
+
     name: ClassVar[str]
     Options: ClassVar[type[DeciderOptions]] = DeciderOptions
     # Deciders that wait on I/O run on the event loop under a deadline.
@@ -61,7 +66,7 @@ class Decider(ABC):
     inline_max_chars: ClassVar[int] = 0
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
-        self.options = validate_options(self.Options, options, f"policy '{self.name}'")
+        self.options = cast(OptionsT, validate_options(self.Options, options, f"policy '{self.name}'"))
         self._executor: ThreadPoolExecutor | None = None
 
     def executor(self) -> ThreadPoolExecutor:

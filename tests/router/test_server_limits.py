@@ -16,6 +16,20 @@ LIMITS = ServerLimits(header_timeout_s=0.5, body_timeout_s=0.5, max_header_bytes
 
 
 @pytest.fixture()
+def connect(guarded) -> Iterator:
+    """`connect()` opens a socket to the guarded server; every one is closed after the test."""
+    opened: list[socket.socket] = []
+
+    def open_one() -> socket.socket:
+        opened.append(socket.create_connection(guarded))
+        return opened[-1]
+
+    yield open_one
+    for sock in opened:
+        sock.close()
+
+
+@pytest.fixture()
 def guarded(tmp_path, upstream_url, mock) -> Iterator[tuple[str, int]]:
     from router.app import create_app
     from router.settings import parse_config
@@ -49,8 +63,8 @@ def status_and_error(raw: bytes) -> tuple[int, dict]:
 
 
 @pytest.mark.parametrize("sent", [b"", b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"])
-def test_slow_or_silent_head_gets_408_and_the_connection_closes(guarded, sent):
-    sock = socket.create_connection(guarded)
+def test_slow_or_silent_head_gets_408_and_the_connection_closes(connect, sent):
+    sock = connect()
     sock.sendall(sent)
     start = time.monotonic()
     raw = read_all(sock)
@@ -59,8 +73,8 @@ def test_slow_or_silent_head_gets_408_and_the_connection_closes(guarded, sent):
     assert status == 408 and error["code"] == "request_timeout" and 0.3 < elapsed < 3
 
 
-def test_many_slow_clients_are_all_let_go(guarded):
-    socks = [socket.create_connection(guarded) for _ in range(40)]
+def test_many_slow_clients_are_all_let_go(connect):
+    socks = [connect() for _ in range(40)]
     for s in socks:
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
     time.sleep(1.5)
@@ -71,8 +85,8 @@ def test_many_slow_clients_are_all_let_go(guarded):
     b"x-big: " + b"a" * 100_000 + b"\r\n",
     b"".join(b"x-h%d: v\r\n" % i for i in range(10_000)),
 ])
-def test_oversized_heads_get_431(guarded, headers):
-    sock = socket.create_connection(guarded)
+def test_oversized_heads_get_431(connect, headers):
+    sock = connect()
     sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\n")
     status, error = status_and_error(read_all(sock))
     assert status == 431 and error["code"] == "headers_too_large"
@@ -80,15 +94,15 @@ def test_oversized_heads_get_431(guarded, headers):
 
 @pytest.mark.parametrize("request_bytes", [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nbad header line\r\n\r\n",
                                            b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: x\r\n\r\n"])
-def test_malformed_framing_gets_an_openai_400(guarded, request_bytes):
-    sock = socket.create_connection(guarded)
+def test_malformed_framing_gets_an_openai_400(connect, request_bytes):
+    sock = connect()
     sock.sendall(request_bytes)
     status, error = status_and_error(read_all(sock))
     assert status == 400 and error["type"] == "invalid_request_error"
 
 
-def test_slow_body_gets_408(guarded):
-    sock = socket.create_connection(guarded)
+def test_slow_body_gets_408(connect):
+    sock = connect()
     sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
                  b"content-length: 100\r\n\r\n{\"model\"")
     start = time.monotonic()
@@ -111,3 +125,4 @@ def test_normal_requests_pass_on_one_connection(guarded):
         response = conn.getresponse()
         assert response.status == 200 and b"echo: hi" in response.read()
     assert conn.sock is sock
+    conn.close()

@@ -106,6 +106,7 @@ def test_echoed_upstream_key_is_redacted(fault_proxy, faulty, tmp_path):
     with fault_proxy() as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         status, payload, _ = post(conn, "fault:echo_key", False)
+        conn.close()
     message = assert_openai_error(payload)["message"]
     assert status == 502 and "[redacted]" in message and SECRET_KEY not in message
     assert faulty.auth_headers[-1] == f"Bearer {SECRET_KEY}"  # the key was really sent, and really echoed back
@@ -119,6 +120,7 @@ def test_malformed_usage_is_dropped_not_counted(fault_proxy, tmp_path):
         status, payload, _ = post(conn, "fault:usage_bad_counts", False)
         conn.request("GET", "/metrics")
         metrics = conn.getresponse().read().decode()
+        conn.close()
     assert status == 200
     usage = json.loads(payload).get("usage") or {}
     assert "prompt_tokens" not in usage and "completion_tokens" not in usage
@@ -154,6 +156,7 @@ def test_pool_exhaustion_sheds_load_with_503_and_retry_after(fault_proxy, faulty
             threading.Timer(0.2, faulty.release.set).start()
             status, payload, _ = post(conn, "hello", False)
             assert status == 200, payload
+            conn.close()
     finally:
         faulty.release.set()
         for conn in held:
@@ -169,6 +172,7 @@ def test_litellm_route_redacts_an_echoed_key(proxy, faulty, tmp_path):
         conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
         response = conn.getresponse()
         payload = response.read()
+        conn.close()
     assert response.status == 502 and SECRET_KEY not in payload.decode()
     assert "[redacted]" in assert_openai_error(payload)["message"]
     assert all(SECRET_KEY not in (error or "") for _, error in decision_rows(tmp_path))
