@@ -14,6 +14,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
     "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
     "durability": ("benchmarks.durability", "decision-log rows against answers after kill -9 / SIGTERM under load"),
+    "fuzz": ("benchmarks.fuzz", "hypothesis fuzzing of request bodies and headers: never a 500"),
+    "shed-load": ("benchmarks.shed_load", "more streams than upstream connections: complete or 503, never a hang"),
+    "long-prompt": ("benchmarks.long_prompt", "decision cost on 1-4 MB prompts, full and budgeted text"),
 }
 
 

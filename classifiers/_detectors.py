@@ -9,7 +9,7 @@ substrings that must occur for each to run at all; `constraints.py` drives them.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -52,6 +52,71 @@ class Found(NamedTuple):
 # ------------------------------------------------------------------------------------------ detector context
 
 
+class _Spans:
+    """The claimed spans, kept as sorted disjoint runs so that an overlap test is a binary search.
+
+    A span `(s, e)` overlaps a claimed `(cs, ce)` when `s < ce and cs < e` (touching is not overlapping; an empty
+    claimed span counts as the point inside it). Overlapping claims merge into one run, which answers every query
+    as the separate spans would. Empty claims are kept apart in `points`, because an empty query overlaps a
+    non-empty claim around it but never an empty one. Adding a span costs a binary search plus a list insert, and
+    `extend` merges a sorted batch in one pass, so a prompt with many claims stays n log n rather than n².
+    """
+
+    __slots__ = ("starts", "ends", "points")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.points: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.starts) + len(self.points)
+
+    def overlaps(self, span: tuple[int, int]) -> bool:
+        s, e = span
+        i = bisect_left(self.starts, e if e > s else s) - 1  # the last run starting before the query's end
+        if i >= 0 and self.ends[i] > s:
+            return True
+        if e > s:
+            j = bisect_right(self.points, s)
+            return j < len(self.points) and self.points[j] < e
+        return False
+
+    def append(self, span: tuple[int, int]) -> None:
+        s, e = span
+        if e <= s:
+            if e == s:
+                insort(self.points, s)
+            return
+        starts, ends = self.starts, self.ends
+        lo = bisect_right(ends, s)  # first run that ends after s: runs before it cannot overlap
+        hi = bisect_left(starts, e)  # runs from `hi` on start at or after e
+        if lo < hi:  # merge the overlapped runs lo..hi-1 with the new span
+            s, e = min(s, starts[lo]), max(e, ends[hi - 1])
+            del starts[lo:hi], ends[lo:hi]
+        starts.insert(lo, s)
+        ends.insert(lo, e)
+
+    def extend(self, spans: Iterable[tuple[int, int]]) -> None:
+        batch = sorted(spans)
+        if len(batch) < 8:
+            for span in batch:
+                self.append(span)
+            return
+        runs = sorted([*zip(self.starts, self.ends), *((s, e) for s, e in batch if e > s)])
+        self.starts, self.ends = [], []
+        for s, e in runs:  # one merge pass over runs sorted by start
+            if self.ends and s < self.ends[-1]:
+                self.ends[-1] = max(self.ends[-1], e)
+            else:
+                self.starts.append(s)
+                self.ends.append(e)
+        for s, e in batch:
+            if e == s:
+                insort(self.points, s)
+
+
+
 class _Ctx:
     """What every detector sees: the text, its lower-cased twin, where each trigger needle occurs, the detections
     so far and the claimed spans."""
@@ -62,15 +127,11 @@ class _Ctx:
         self.text = text
         self.low = lower_preserving(text)
         self.out: list[Found] = []
-        self.claimed: list[tuple[int, int]] = []
+        self.claimed = _Spans()
         self._pos: dict[str, list[int]] = {}
 
     def free(self, span: tuple[int, int]) -> bool:
-        s, e = span
-        for cs, ce in self.claimed:
-            if s < ce and cs < e:
-                return False
-        return True
+        return not self.claimed.overlaps(span)
 
     def emit(self, kind: str, span: tuple[int, int], params: dict[str, Any] | None = None) -> None:
         self.out.append(Found(kind, span, params or {}))

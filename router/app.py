@@ -9,6 +9,7 @@ from typing import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
@@ -17,10 +18,13 @@ from .backends.base import Backend
 from .chat import ChatEndpoint
 from .decision_log import DecisionLog
 from .errors import InvalidRequest, ThinkgateError
-from .http_io import check_api_key, error_response, json_response
+from .http_io import check_api_key, error_response, json_response, new_request_id
+from .inflight import TrackInflight
 from .metrics import Metrics
+from .redact import redacted_traceback
 from .routes import build_routes, unique_backends
 from .runtime import Runtime
+from .server_limits import BodyDeadline
 from .settings import Config
 
 log = logging.getLogger("thinkgate")
@@ -64,27 +68,44 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
         data = [{"id": alias, "object": "model", "created": 0, "owned_by": "thinkgate"} for alias in routes]
         return json_response({"object": "list", "data": data})
 
+    def has_key(request: Request) -> bool:
+        try:
+            check_api_key(request, runtime.api_keys)
+        except ThinkgateError:
+            return False
+        return True
+
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        """Always open (probes carry no keys); with client keys, route names only for a caller with one."""
         loading = [alias for alias, route in routes.items() if not route.backend.is_ready()]
         if loading:
-            return json_response({"status": "loading", "not_ready": loading}, 503)
+            shown = {"not_ready": loading} if not runtime.api_keys or has_key(request) else {}
+            return json_response({"status": "loading", **shown}, 503)
         return json_response({"status": "ready"})
 
     async def metrics_endpoint(request: Request) -> Response:
+        if config.server.metrics_require_key:
+            try:
+                check_api_key(request, runtime.api_keys)
+            except ThinkgateError as exc:
+                return error_response(exc)
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         error = InvalidRequest(f"{request.method} {request.url.path}: {exc.detail}", status=exc.status_code)
-        return error_response(error)
+        return error_response(error, {"x-request-id": new_request_id()})
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s", request.url.path, exc_info=exc)
-        return error_response(ThinkgateError("internal error"))
+        request_id = new_request_id()
+        log.error("unhandled error on %s (request id %s):\n%s", request.url.path, request_id,
+                  redacted_traceback(exc, runtime.redact))
+        return error_response(ThinkgateError(f"internal error (request id {request_id})"),
+                              {"x-request-id": request_id})
 
     app = Starlette(
         routes=[
@@ -95,6 +116,7 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
             HttpRoute("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(TrackInflight, metrics), Middleware(BodyDeadline, config.server.body_timeout_s)],
         lifespan=lifespan,
     )
     app.state.runtime = runtime

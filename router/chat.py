@@ -15,15 +15,17 @@ Whoever decides, the route's switch applies the decision; client reasoning field
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .conversation import client_reasoning_choice, decision_text, strip_history_reasoning
 from .deciders import Decision, DecisionContext, decide_with_fallback
-from .errors import InvalidRequest, ModelNotFound, ThinkgateError
+from .disconnect import unless_disconnected
+from .errors import ClientDisconnected, InvalidRequest, ModelNotFound, ThinkgateError
 from .http_io import SSE_DONE, check_api_key, error_response, json_response, read_json_body, sse
+from .redact import redacted_traceback
 from .routes import Route, RouteStream
 from .runtime import Runtime
 from .schemas import validate_chat_request
@@ -52,12 +54,14 @@ def _budget(request: Request, default: int) -> int:
     value = request.headers.get(HEADER_BUDGET)
     if value is None:
         return default
-    if not value.strip().isdigit() or not 1 <= int(value) <= 32768:
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 32768:  # "²".isdigit() is true
         raise InvalidRequest(f"header {HEADER_BUDGET} must be an integer from 1 to 32768", param=HEADER_BUDGET)
     return int(value)
 
 
-async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | None, timeout_s: float) -> Decision:
+async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | None, timeout_s: float,
+                  text_budget: int) -> Decision:
     policy = route.decider.name
     if forced is not None:
         return Decision(forced, policy, None, 0.0, "header")
@@ -66,7 +70,8 @@ async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | 
         if choice is not None:
             return Decision(choice, policy, None, 0.0, "client")
     ctx = DecisionContext(text=text, route=route.alias, body=body)
-    return await decide_with_fallback(route.decider, ctx, timeout_s=timeout_s, default_think=route.default_think)
+    return await decide_with_fallback(route.decider, ctx, timeout_s=timeout_s, default_think=route.default_think,
+                                      text_budget=text_budget)
 
 
 def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
@@ -96,14 +101,16 @@ class ChatEndpoint:
         try:
             return await self._handle(request, trace)
         except ThinkgateError as exc:
+            exc.message = self.rt.redact(exc.message)
             trace.failed(exc.status, exc.message)
             self.rt.observe(trace)
             return error_response(exc, {"x-request-id": trace.request_id})
-        except Exception:  # noqa: BLE001 - never a stack trace to the client
-            log.exception("internal error in request %s", trace.request_id)
+        except Exception as exc:  # noqa: BLE001 - never a stack trace to the client
+            log.error("internal error in request %s:\n%s", trace.request_id, redacted_traceback(exc, self.rt.redact))
             trace.failed(500, "internal error")
             self.rt.observe(trace)
-            return error_response(ThinkgateError(f"internal error (request id {trace.request_id})"))
+            return error_response(ThinkgateError(f"internal error (request id {trace.request_id})"),
+                                  {"x-request-id": trace.request_id})
 
     async def _handle(self, request: Request, trace: RequestTrace) -> Response:
         rt, server = self.rt, self.rt.config.server
@@ -115,14 +122,21 @@ class ChatEndpoint:
         if route is None:
             raise ModelNotFound(f"model '{raw['model']}' is not served here; known models: "
                                 f"{', '.join(sorted(rt.routes))}", param="model")
-        trace.route, trace.stream = route, bool(raw.get("stream"))
+        trace.route, trace.stream = route, raw.get("stream") is True  # the schema took only a JSON boolean
         forced = _forced_by_header(request)
         budget = _budget(request, route.config.think_budget)
+        # The body is read: from here on a client that leaves cancels the work (the upstream call included).
+        return await unless_disconnected(request.receive, self._answer(route, raw, forced, budget, trace))
+
+    async def _answer(self, route: Route, raw: dict[str, Any], forced: bool | None, budget: int,
+                      trace: RequestTrace) -> Response:
+        server = self.rt.config.server
         await route.ensure_ready(server.ready_wait_s)
         # decide
         messages = strip_history_reasoning(raw["messages"])
         trace.text = decision_text(messages)
-        decision = trace.decision = await _decide(route, raw, trace.text, forced, server.decider_timeout_s)
+        decision = trace.decision = await _decide(route, raw, trace.text, forced, server.decider_timeout_s,
+                                                  server.decision_text_chars)
         headers = decision_headers(decision, trace.request_id)
         # the route answers; respond; record
         body = route.upstream_body(raw, messages)
@@ -142,23 +156,54 @@ class ChatEndpoint:
             raise
 
         async def events() -> AsyncIterator[bytes]:
+            complete = False
             try:
                 chunk = first
                 while chunk is not None:
                     yield sse(chunk)
                     chunk = await anext(chunks, None)
                 yield SSE_DONE
+                complete = True
             except ThinkgateError as exc:
+                exc.message = self.rt.redact(exc.message)
                 trace.failed(exc.status, exc.message)
                 yield sse(exc.to_openai())
-            except Exception:  # noqa: BLE001
-                log.exception("internal error while streaming request %s", trace.request_id)
+            except Exception as exc:  # noqa: BLE001
+                log.error("internal error while streaming request %s:\n%s", trace.request_id,
+                          redacted_traceback(exc, self.rt.redact))
                 trace.failed(500, "internal error")
                 yield sse(ThinkgateError(f"internal error (request id {trace.request_id})").to_openai())
             finally:  # also runs when the client disconnects: closing `chunks` cancels the upstream call
+                if not complete and trace.status == 200:
+                    trace.failed(ClientDisconnected.status, "client disconnected mid-stream")
                 await chunks.aclose()
                 trace.upstream_done(chunks.usage)
                 self.rt.observe(trace)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={**headers, "cache-control": "no-cache"})
+        async def on_close(stream: AsyncIterator[bytes]) -> None:
+            await stream.aclose()  # type: ignore[attr-defined]  # a cut stream finishes its trace now
+            if not trace.finished:  # never started: the client left before the response began
+                trace.failed(ClientDisconnected.status, "client disconnected before the stream began")
+                await chunks.aclose()
+                trace.upstream_done(chunks.usage)
+                self.rt.observe(trace)
+
+        return _ClosingStream(events(), on_close, media_type="text/event-stream",
+                              headers={**headers, "cache-control": "no-cache"})
+
+
+class _ClosingStream(StreamingResponse):
+    """A streaming response that always closes its body, however the response ends (finished, cut by a
+    disconnect, or never started because the client was already gone), so every request is recorded once."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[AsyncIterator[bytes]], Awaitable[None]],
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._stream = content
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._on_close(self._stream)

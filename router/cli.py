@@ -73,11 +73,16 @@ def serve(argv: Sequence[str]) -> int:
         return 2
     import uvicorn
 
+    from .redact import RedactingFilter
+    from .server_limits import guarded_protocol, limits_of
+
     logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # upstream keys never reach a log line
+        handler.addFilter(RedactingFilter(app.state.runtime.redact))
     print(f"thinkgate: serving {', '.join(config.routes)} on http://{config.server.host}:{config.server.port}/v1",
           file=sys.stderr)
     uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.server.log_level,
-                access_log=False, timeout_graceful_shutdown=30)
+                access_log=False, timeout_graceful_shutdown=30, http=guarded_protocol(limits_of(config.server)))
     return 0
 
 

@@ -7,6 +7,7 @@ from typing import Mapping
 
 from .decision_log import DecisionLog
 from .metrics import Metrics
+from .redact import Redactor
 from .routes import Route
 from .settings import Config
 from .trace import RequestTrace
@@ -19,18 +20,23 @@ class Runtime:
     metrics: Metrics
     decision_log: DecisionLog | None
     api_keys: frozenset[str]
+    redact: Redactor  # every upstream key this app holds: redacted from anything that leaves the process
 
     @classmethod
     def build(cls, config: Config, routes: dict[str, Route], *, metrics: Metrics,
               decision_log: DecisionLog | None, environ: Mapping[str, str]) -> "Runtime":
-        return cls(config, routes, metrics, decision_log, config.client_api_keys(environ))
+        keys = Redactor(environ.get(route.config.api_key_env or "") for route in routes.values())
+        return cls(config, routes, metrics, decision_log, config.client_api_keys(environ), keys)
 
     @property
     def log_prompts(self) -> bool:
         return self.config.decision_log.log_prompts
 
     def observe(self, trace: RequestTrace) -> None:
-        """Hand a finished request to metrics and the decision log: both are non-blocking."""
+        """Hand a finished request to metrics and the decision log (once): both are non-blocking."""
+        if trace.finished:
+            return
+        trace.finished = True
         record = trace.to_record(self.log_prompts)
         if record is None:  # rejected before any decision was made: counted, not logged
             self.metrics.observe_request(trace.route_alias, trace.status)

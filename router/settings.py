@@ -74,6 +74,17 @@ class ServerSettings(_Strict):
     ready_wait_s: float = Field(default=30.0, ge=0)  # how long a request waits for a loading backend
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     workers: int = Field(default=1, ge=1, le=64)  # processes on one port (router/workers.py)
+    # Limits and guarantees (README "Errors"): a request's head must arrive within header_timeout_s and its
+    # body within body_timeout_s (408 beyond); heads over max_header_bytes or max_headers get 431.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    # A decision reads at most this many characters from each end of the decision text.
+    decision_text_chars: int = Field(default=8192, ge=256)
+    # With client keys configured: /metrics needs a key too (true) or stays open to scrapers (false).
+    # /healthz and /readyz are always open (probes carry no keys); /readyz then hides route names.
+    metrics_require_key: bool = True
 
 
 class DecisionLogSettings(_Strict):

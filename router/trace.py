@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .deciders import Decision
 from .decision_log import DecisionRecord
+from .http_io import new_request_id
 from .routes import Route
 
 
 @dataclass
 class RequestTrace:
-    request_id: str = field(default_factory=lambda: "%032x" % random.getrandbits(128))  # uuid4 costs a syscall
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.time)
     route: Route | None = None
     decision: Decision | None = None
@@ -25,6 +25,7 @@ class RequestTrace:
     status: int = 200
     error: str | None = None
     stream: bool = False
+    finished: bool = False  # handed to metrics and the decision log (`Runtime.observe` does it once)
 
     @property
     def route_alias(self) -> str:

@@ -7,7 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import hypothesis  # noqa: F401 - see below
 import pytest
+
+# hypothesis is imported here, at start-up, on purpose: pytest rewrites the modules of an entry-point plugin's
+# distribution when they are imported, and if hypothesis's plugin first imports them late in a session, a
+# finalizer of test garbage can run inside that ast.parse and trip CPython 3.11.7's "SystemError: AST
+# constructor recursion depth mismatch".
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

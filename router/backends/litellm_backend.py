@@ -11,6 +11,7 @@ import os
 from typing import Any, AsyncIterator
 
 from ..errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable, upstream_status
+from ..redact import Redactor
 from .base import Backend, Body, Chunk
 
 # Providers whose API treats a trailing assistant message as the start of the reply (prefill).
@@ -28,6 +29,7 @@ class LiteLLMBackend(Backend):
         self._litellm = litellm
         self.model = model
         self._kwargs: dict[str, Any] = {"timeout": timeout_s, **(extra or {})}
+        self._redact = Redactor([api_key])
         if api_key:
             self._kwargs["api_key"] = api_key
         if base_url:
@@ -43,7 +45,7 @@ class LiteLLMBackend(Backend):
         try:
             response = await self._litellm.acompletion(**self._call_args(body, False))
         except Exception as exc:  # litellm raises its own tree; map it to ours
-            raise _map_error(exc) from exc
+            raise _map_error(exc, self._redact) from None
         return response.model_dump(exclude_none=True)
 
     async def stream(self, body: Body, *, prefill: bool = False) -> AsyncIterator[Chunk]:
@@ -54,12 +56,13 @@ class LiteLLMBackend(Backend):
         except UpstreamError:
             raise
         except Exception as exc:
-            raise _map_error(exc) from exc
+            raise _map_error(exc, self._redact) from None
 
 
-def _map_error(exc: Exception) -> UpstreamError:
+def _map_error(exc: Exception, redact: Redactor) -> UpstreamError:
+    """Our error for a litellm one; not chained to it (`from None`), since its text may hold the key."""
     name = type(exc).__name__
-    message = str(getattr(exc, "message", None) or exc).strip() or name
+    message = redact(str(getattr(exc, "message", None) or exc).strip() or name)
     if "Timeout" in name:
         return UpstreamTimeout(f"upstream timed out: {message[:300]}")
     if name == "APIConnectionError":

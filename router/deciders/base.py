@@ -6,7 +6,9 @@ lets every response report the score next to the decision.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
@@ -58,11 +60,23 @@ class Decider(ABC, Generic[OptionsT]):
 
     name: ClassVar[str]
     Options: ClassVar[type[DeciderOptions]] = DeciderOptions
-    # Deciders that wait on I/O run under a deadline; pure CPU ones skip the task that a deadline costs.
+    # Deciders that wait on I/O run on the event loop under a deadline.
     io_bound: ClassVar[bool] = False
+    # CPU deciders run in the decider's own thread under the same deadline, so that no decision can stall the
+    # event loop, except on texts up to this many characters, where the decider promises its work is too small
+    # to be worth a thread hop (0: always in the thread; never/always/random: always inline).
+    inline_max_chars: ClassVar[int] = 0
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
         self.options = cast(OptionsT, validate_options(self.Options, options, f"policy '{self.name}'"))
+        self._executor: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The thread CPU decisions run in (one per decider, created on first use; a decision past its
+        deadline keeps it busy until it ends, and decisions queued behind it are dropped when they time out)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"decider-{self.name}")
+        return self._executor
 
     @property
     def threshold(self) -> float:
@@ -77,4 +91,10 @@ class Decider(ABC, Generic[OptionsT]):
         return Decision(think=score >= self.threshold, policy=self.name, score=score)
 
     async def aclose(self) -> None:
-        """Release anything the decider holds."""
+        """Release anything the decider holds (subclasses call this too)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+INLINE_ALWAYS = sys.maxsize  # `inline_max_chars` of a decider whose work does not depend on the text

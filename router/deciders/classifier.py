@@ -1,9 +1,10 @@
 """Classifier-selective reasoning: a trained decision model scores the request text.
 
 The artifact is loaded once at start-up, in its numpy serving form when it has one (no scikit-learn in the
-serving process; see classifiers/serving.py). Scoring is sub-millisecond CPU work, so it runs inline on the
-event loop (a thread hop would cost more than the work itself); repeated texts are answered from a bounded
-LRU cache of scores (`cache_size` entries; 0 turns it off).
+serving process; see classifiers/serving.py). Scoring is linear in the text and sub-millisecond on a prompt of
+IFEval's size, so texts up to `inline_max_chars` are scored inline on the event loop (a thread hop would cost
+more than the work); longer ones in the decider's thread, under the decider deadline. Repeated texts are
+answered from a bounded LRU cache of scores (`cache_size` entries; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ClassifierOptions(DeciderOptions):
 class ClassifierDecider(Decider[ClassifierOptions]):
     name = "classifier"
     Options = ClassifierOptions
+    inline_max_chars = 2048  # about a millisecond of scoring; the longest IFEval prompt has 1,858 characters
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
         super().__init__(options)

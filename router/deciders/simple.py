@@ -6,11 +6,12 @@ import random
 
 from pydantic import Field
 
-from .base import Decider, DecisionContext, DeciderOptions
+from .base import INLINE_ALWAYS, Decider, DecisionContext, DeciderOptions
 
 
 class NeverDecider(Decider[DeciderOptions]):
     name = "never"
+    inline_max_chars = INLINE_ALWAYS
 
     async def score(self, ctx: DecisionContext) -> float:
         return 0.0
@@ -18,6 +19,7 @@ class NeverDecider(Decider[DeciderOptions]):
 
 class AlwaysDecider(Decider[DeciderOptions]):
     name = "always"
+    inline_max_chars = INLINE_ALWAYS
 
     async def score(self, ctx: DecisionContext) -> float:
         return 1.0
@@ -32,6 +34,7 @@ class RandomDecider(Decider[RandomOptions]):
     """Think with probability `p`: for online A/B tests. Score is uniform; think when score < p."""
 
     name = "random"
+    inline_max_chars = INLINE_ALWAYS
     Options = RandomOptions
 
     def __init__(self, options: dict | None = None, **deps: object) -> None:

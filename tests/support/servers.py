@@ -12,9 +12,10 @@ import uvicorn
 
 
 class ThreadedServer:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **config_options: Any) -> None:
+        """`config_options` go to `uvicorn.Config` (e.g. `http=` for a protocol class)."""
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5, **config_options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
@@ -44,8 +45,8 @@ class ThreadedServer:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[ThreadedServer]:
-    server = ThreadedServer(app).start()
+def serve(app: Any, **config_options: Any) -> Iterator[ThreadedServer]:
+    server = ThreadedServer(app, **config_options).start()
     try:
         yield server
     finally:

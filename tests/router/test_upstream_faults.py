@@ -1,0 +1,178 @@
+"""Every upstream fault of the fault-injecting upstream, streamed and not, over one keep-alive client connection.
+
+For each fault: the status (or, once a stream has begun, an error event and no [DONE]) that `FAULTS` names,
+OpenAI's error format, no 500, no stack trace, no upstream key; then a normal request on the *same* connection
+answers 200; and the decision log has a row for each request with the key redacted from its error.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sqlite3
+from typing import Any, Iterator
+
+import pytest
+
+from support.faulty_upstream import FAULTS, SECRET_KEY, FaultyUpstream
+
+ROUTE_OPTIONS = {"timeout_s": 0.5, "backend_options": {"total_timeout_s": 1.0, "max_response_bytes": 1024 * 1024}}
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[FaultyUpstream]:
+    upstream = FaultyUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture()
+def fault_proxy(proxy, faulty):
+    def start(backend_options: dict[str, Any] | None = None, timeout_s: float = ROUTE_OPTIONS["timeout_s"],
+              **config: Any):
+        route = {"backend": "openai", "base_url": faulty.url, "model": "faulty", "api_key_env": "UP_KEY",
+                 **ROUTE_OPTIONS, "timeout_s": timeout_s}
+        route["backend_options"] = {**route["backend_options"], **(backend_options or {})}
+        return proxy(routes={"faulty": route}, environ={"UP_KEY": SECRET_KEY}, **config)
+
+    return start
+
+
+def post(conn: http.client.HTTPConnection, content: str, stream: bool) -> tuple[int, bytes, dict[str, str]]:
+    body = json.dumps({"model": "faulty", "stream": stream, "messages": [{"role": "user", "content": content}]})
+    conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
+    response = conn.getresponse()
+    return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+
+
+def sse_events(payload: bytes) -> list[Any]:
+    out = []
+    for block in payload.decode().split("\n\n"):
+        if block.startswith("data: "):
+            data = block[6:]
+            out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+def assert_openai_error(payload: bytes | dict[str, Any]) -> dict[str, Any]:
+    data = json.loads(payload) if isinstance(payload, bytes) else payload
+    assert set(data["error"]) >= {"message", "type", "param", "code"}, data
+    return data["error"]
+
+
+def decision_rows(tmp_path) -> list[tuple[int, str | None]]:
+    with sqlite3.connect(tmp_path / "decisions.sqlite3") as db:
+        return db.execute("SELECT status, error FROM decisions ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_then_normal_request_on_the_same_connection(fault_proxy, faulty, tmp_path, fault, stream):
+    expected = FAULTS[fault][1 if stream else 0]
+    with fault_proxy() as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        status, payload, headers = post(conn, f"fault:{fault}", stream)
+        sock = conn.sock
+        assert status != 500 and b"Traceback" not in payload and SECRET_KEY.encode() not in payload
+        if expected == "event":
+            assert status == 200, payload
+            events = sse_events(payload)
+            assert "[DONE]" not in events and "error" in events[-1], events[-3:]
+            assert_openai_error(events[-1])
+        elif expected == 200:
+            assert status == 200, payload
+            if stream:
+                events = sse_events(payload)
+                assert events[-1] == "[DONE]" and not any("error" in e for e in events[:-1] if isinstance(e, dict))
+            else:
+                assert isinstance(json.loads(payload)["choices"][0]["message"]["content"], str)
+        else:
+            assert status == expected, payload
+            assert_openai_error(payload)
+            assert headers.get("x-request-id")
+        again, payload2, _ = post(conn, "hello", False)
+        assert again == 200, payload2
+        assert conn.sock is sock, "the proxy dropped the client's keep-alive connection"
+        conn.close()
+    rows = decision_rows(tmp_path)
+    assert len(rows) == 2, rows
+    assert rows[1] == (200, None)
+    assert all(SECRET_KEY not in (error or "") for _, error in rows)
+    if expected not in (200,):
+        assert rows[0][1], rows  # the fault is logged with its error
+
+
+def test_echoed_upstream_key_is_redacted(fault_proxy, faulty, tmp_path):
+    with fault_proxy() as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        status, payload, _ = post(conn, "fault:echo_key", False)
+        conn.close()
+    message = assert_openai_error(payload)["message"]
+    assert status == 502 and "[redacted]" in message and SECRET_KEY not in message
+    assert faulty.auth_headers[-1] == f"Bearer {SECRET_KEY}"  # the key was really sent, and really echoed back
+    (_, error), = decision_rows(tmp_path)
+    assert "[redacted]" in error and SECRET_KEY not in error
+
+
+def test_malformed_usage_is_dropped_not_counted(fault_proxy, tmp_path):
+    with fault_proxy() as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        status, payload, _ = post(conn, "fault:usage_bad_counts", False)
+        conn.request("GET", "/metrics")
+        metrics = conn.getresponse().read().decode()
+        conn.close()
+    assert status == 200
+    usage = json.loads(payload).get("usage") or {}
+    assert "prompt_tokens" not in usage and "completion_tokens" not in usage
+    assert "e+30" not in metrics and "thinkgate_tokens_total{" not in metrics
+
+
+def test_pool_exhaustion_sheds_load_with_503_and_retry_after(fault_proxy, faulty):
+    """More streams than upstream connections: the next request waits `pool_wait_s`, then gets a 503."""
+    import threading
+    import time
+
+    from support.faulty_upstream import wait_until
+
+    faulty.release.clear()
+    held: list[http.client.HTTPConnection] = []
+    try:
+        with fault_proxy({"max_connections": 3, "pool_wait_s": 0.5, "total_timeout_s": 30}, timeout_s=30) as server:
+            for _ in range(3):
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                conn.request("POST", "/v1/chat/completions", body=json.dumps(
+                    {"model": "faulty", "stream": True, "messages": [{"role": "user", "content": "fault:hold"}]}))
+                assert conn.getresponse().status == 200  # headers and the first chunk are through
+                held.append(conn)
+            assert wait_until(lambda: faulty.open_streams == 3)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            start = time.monotonic()
+            status, payload, headers = post(conn, "hello", False)
+            waited = time.monotonic() - start
+            assert status == 503, payload
+            assert assert_openai_error(payload)["code"] == "upstream_busy"
+            assert headers["retry-after"] == "1" and 0.4 < waited < 5
+            # A request that finds the pool full but gets a slot within pool_wait_s is served.
+            threading.Timer(0.2, faulty.release.set).start()
+            status, payload, _ = post(conn, "hello", False)
+            assert status == 200, payload
+            conn.close()
+    finally:
+        faulty.release.set()
+        for conn in held:
+            conn.close()
+
+
+def test_litellm_route_redacts_an_echoed_key(proxy, faulty, tmp_path):
+    routes = {"lite": {"backend": "litellm", "model": "openai/faulty", "base_url": faulty.url,
+                       "api_key_env": "UP_KEY", "timeout_s": 5}}
+    with proxy(routes=routes, environ={"UP_KEY": SECRET_KEY}) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        body = json.dumps({"model": "lite", "messages": [{"role": "user", "content": "fault:echo_key"}]})
+        conn.request("POST", "/v1/chat/completions", body=body, headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        payload = response.read()
+        conn.close()
+    assert response.status == 502 and SECRET_KEY not in payload.decode()
+    assert "[redacted]" in assert_openai_error(payload)["message"]
+    assert all(SECRET_KEY not in (error or "") for _, error in decision_rows(tmp_path))
