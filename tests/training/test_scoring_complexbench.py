@@ -188,17 +188,74 @@ def test_score_example_all_pass():
     assert [q.verdict for q in res.questions] == [True, True, True, True]
     assert [q.route for q in res.questions] == ["llm", "rule", "rule", "rule"]
     assert res.drfr == 1.0 and res.to_scores() == {
-        "drfr": 1.0, "all_passed": 1.0, "per_question": {"0": 1, "1": 1, "2": 1, "3": 1}}
+        "complexbench_drfr": 1.0, "complexbench_all_passed": 1.0, "per_question": {"0": 1, "1": 1, "2": 1, "3": 1},
+        "sources": {"judge": 4}}
     assert len(judge.calls) == 4
     assert all(ex.prompt in c and POEM in c for c in judge.calls)
 
 
-def test_failed_dependency_zeroes_dependents():
+def test_failed_dependency_zeroes_dependents_without_a_judge_call():
     ex = examples()[0]
-    res = run(score_example(ex, POEM, poem_judge(topic_ok=False)))
-    assert [q.verdict for q in res.questions] == [False, True, True, True]  # own verdicts
+    judge = poem_judge(topic_ok=False)
+    res = run(score_example(ex, POEM, judge))
+    assert [q.verdict for q in res.questions] == [False, None, None, True]  # 1 and 2 were never judged
+    assert [q.source for q in res.questions] == ["judge", "dependency", "dependency", "judge"]
     assert [q.passed for q in res.questions] == [False, False, False, True]  # 1 and 2 depend on 0
     assert res.drfr == 0.25
+    assert len(judge.calls) == 2
+
+
+def test_dependencies_are_judged_first_and_cycles_are_reported():
+    ex = examples()[0]
+    judge = poem_judge()
+    run(score_example(ex, POEM, judge))
+    asked = [c.split("【评分问题】")[-1] for c in judge.calls]
+    first_dependent = min(i for i, q in enumerate(asked) if "不超过40个字" in q or "出现了“花朵”" in q)
+    assert any("关于春天的诗" in q for q in asked[:first_dependent])  # 1 and 2 wait for 0
+    ex.meta["scoring_questions"][0]["dep"] = [1]  # 0 -> 1 -> 0
+    with pytest.raises(ValueError, match="circular"):
+        run(score_example(ex, POEM, judge))
+    ex.meta["scoring_questions"][0]["dep"] = [9]
+    with pytest.raises(ValueError, match="unknown point"):
+        run(score_example(ex, POEM, judge))
+
+
+def test_unreadable_replies_are_retried_then_fail_and_the_cache_is_used():
+    from training.scoring.complexbench import JudgeOptions
+
+    ex = examples()[0]
+    judge = poem_judge()
+    judge.verdicts = {"关于春天的诗": "lorem ipsum"}  # no verdict in it
+    res = run(score_example(ex, POEM, judge, options=JudgeOptions(retries=2)))
+    assert res.questions[0].source == "error" and "unreadable" in res.questions[0].error
+    assert len(judge.calls) == 3 + 1  # three tries for 0; 1 and 2 not judged; 3 judged once
+
+    class Memory:
+        def __init__(self):
+            self.data = {}
+
+        def get(self, messages):
+            return self.data.get(messages[-1]["content"])
+
+        def put(self, messages, reply):
+            self.data[messages[-1]["content"]] = reply
+
+    cache, judge = Memory(), poem_judge()
+    first = run(score_example(ex, POEM, judge, options=JudgeOptions(cache=cache)))
+    calls = len(judge.calls)
+    second = run(score_example(ex, POEM, judge, options=JudgeOptions(cache=cache)))
+    assert len(judge.calls) == calls == 4 and len(cache.data) == 4
+    assert second.drfr == first.drfr == 1.0 and {q.source for q in second.questions} == {"cache"}
+
+
+def test_whole_response_extraction_needs_no_judge_for_rules():
+    from training.scoring.complexbench import JudgeOptions
+
+    ex = examples()[0]
+    judge = poem_judge()
+    res = run(score_example(ex, POEM, judge, options=JudgeOptions(extraction="whole")))
+    assert [q.source for q in res.questions] == ["judge", "program", "program", "program"]
+    assert res.drfr == 1.0 and len(judge.calls) == 1
 
 
 def test_rule_failures_and_drfr():
@@ -250,7 +307,8 @@ def test_judge_errors_are_retried_then_counted_as_failures():
 
     res = run(score_example(ex, POEM, broken, retries=1))
     assert res.drfr == 0.0
-    assert all(q.error and "judge down" in q.error for q in res.questions)
+    assert [q.source for q in res.questions] == ["error", "dependency", "dependency", "error"]
+    assert all("judge down" in q.error for q in res.questions if q.source == "error")
 
 
 def test_unsupported_rule_fails_without_a_judge_call():
