@@ -1,10 +1,14 @@
 """`thinkgate score`: score a file of responses against a dataset.
 
     thinkgate score --dataset ifeval --data input_data.jsonl --responses responses.jsonl [--json]
+    thinkgate score --dataset complexbench --data data_final.json --responses generations.jsonl \
+        [--judge openai/gpt-4-1106-preview | --judge MODEL --judge-base-url URL | --judge-config FILE] [--json]
 
-The responses file uses IFEval's format, one `{"prompt": ..., "response": ...}` per line, joined to the
-dataset's examples by prompt text. Lines whose prompt is not in the dataset are reported on stderr and
-ignored. Errors print a one-line message on stderr and return exit code 2.
+IFEval responses use IFEval's format, one `{"prompt": ..., "response": ...}` per line, joined to the
+dataset's examples by prompt text. ComplexBench responses use the official generation format,
+`{"main_id", "model", "instruction", "generated"}`, joined by `main_id` (or `{prompt, response}` lines,
+joined by prompt text); scoring them calls the judge route (see `training.judge`). Lines that match no
+example are reported on stderr and ignored. Errors print a one-line message on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-SUPPORTED = ("ifeval",)
+from .judge import add_judge_arguments
+
+SUPPORTED = ("ifeval", "complexbench")
 
 
 class CliError(Exception):
@@ -24,10 +30,15 @@ class CliError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate score", description="Score model responses against a dataset.")
-    p.add_argument("--dataset", default="ifeval", help="dataset name (supported: %(default)s)")
+    p.add_argument("--dataset", default="ifeval", help=f"dataset name ({', '.join(SUPPORTED)}; default %(default)s)")
     p.add_argument("--data", help="local dataset file (default: the public copy, needs internet)")
-    p.add_argument("--responses", required=True, help="JSONL of {prompt, response} lines")
+    p.add_argument("--responses", required=True,
+                   help="JSONL of {prompt, response} lines (ComplexBench: also {main_id, generated})")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh",
+                   help="ComplexBench: instruction and question language (default zh, the paper's)")
+    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    add_judge_arguments(p)
     return p
 
 
@@ -88,6 +99,112 @@ def score_ifeval(data: str | None, responses: str, err: TextIO) -> dict[str, flo
     return aggregate(scored)
 
 
+def _read_jsonl_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise CliError(f"cannot read responses file {path}: {e.strerror or e}") from None
+    rows = []
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CliError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise CliError(f"{path}:{lineno}: expected a JSON object")
+            rows.append((lineno, row))
+    return rows
+
+
+def match_complexbench(examples: list[Any], responses: str, err: TextIO) -> list[tuple[Any, str]]:
+    """(example, response) pairs: by `main_id` (official `generated` lines) or by prompt text."""
+    by_id = {str(ex.meta["main_id"]): ex for ex in examples}
+    by_prompt = {ex.prompt: ex for ex in examples}
+    pairs, unmatched, changed, seen = [], [], [], set()
+    for lineno, row in _read_jsonl_objects(responses):
+        if "main_id" in row:
+            ex = by_id.get(str(row["main_id"]))
+            text = row.get("generated", row.get("response"))
+            if ex is not None and isinstance(row.get("instruction"), str) and ex.meta.get("lang") == "zh" \
+                    and row["instruction"].strip() != ex.prompt.strip():
+                changed.append(lineno)
+        elif isinstance(row.get("prompt"), str):
+            ex, text = by_prompt.get(row["prompt"]), row.get("response")
+        else:
+            raise CliError(f"{responses}:{lineno}: expected 'main_id' and 'generated', or 'prompt' and 'response'")
+        if text is not None and not isinstance(text, str):
+            raise CliError(f"{responses}:{lineno}: the response must be a string")
+        if ex is None:
+            unmatched.append(lineno)
+            continue
+        if ex.id in seen:
+            raise CliError(f"{responses}:{lineno}: a second response for {ex.id}")
+        seen.add(ex.id)
+        pairs.append((ex, text or ""))
+    if unmatched:
+        print(f"warning: {len(unmatched)} response line(s) match no instruction of the dataset and were skipped "
+              f"(lines {_lines(unmatched)})", file=err)
+    if changed:
+        print(f"warning: {len(changed)} response line(s) carry an instruction text that differs from the dataset's "
+              f"(lines {_lines(changed)}); were they generated from another version?", file=err)
+    if len(seen) < len(examples):
+        print(f"warning: {len(examples) - len(seen)} of {len(examples)} instruction(s) have no response and were "
+              "not scored (DRFR covers the scored ones only)", file=err)
+    if not pairs:
+        raise CliError(f"no response in {responses} matches an instruction of the dataset")
+    return pairs
+
+
+def score_complexbench(args: argparse.Namespace, err: TextIO) -> dict[str, Any]:
+    import asyncio
+
+    from training.datasets import load_examples
+
+    from .judge import Judging, judge_config
+    from .scoring.complexbench import aggregate, score_all
+
+    examples = load_examples("complexbench", args.data, lang=args.lang)
+    if not any(ex.meta.get("scoring_questions") for ex in examples):
+        raise CliError(f"{args.data or 'the dataset'} has no scoring questions: ComplexBench is scored with "
+                       "data_final.json (see README, ComplexBench)")
+    pairs = match_complexbench(examples, args.responses, err)
+    cfg = judge_config(args)
+
+    async def run() -> dict[str, Any]:
+        judging = Judging(cfg, progress=not args.no_progress)
+        judging.start_progress(sum(len(ex.meta["scoring_questions"]) for ex, _ in pairs))
+        try:
+            results = await score_all(pairs, judging.client, concurrency=cfg.concurrency, options=judging.options,
+                                      on_question=judging.meter.question)
+        finally:
+            await judging.aclose()
+        out = aggregate(results)
+        out["judge"] = judging.meter.summary()
+        out["judge"]["extraction"] = cfg.extraction
+        print(judging.meter.describe(), file=err)
+        return out
+
+    return asyncio.run(run())
+
+
+def _complexbench_table(res: dict[str, Any]) -> str:
+    judge = res["judge"]
+    lines = [f"ComplexBench, {res['n']} instructions, {res['n_questions']} scoring questions; judge {judge['model']}"
+             + (" (rules checked on the whole response, not the official protocol)"
+                if judge["extraction"] == "whole" else ""),
+             f"{'overall DRFR':<34}{100 * res['overall_drfr']:>8.2f}"]
+    for name, value in res["by_category_avg"].items():
+        lines.append(f"{'  ' + name:<34}{100 * value:>8.2f}")
+    if "coherent" in res:
+        c = res["coherent"]
+        lines.append(f"Selection groups ({c['groups']}): every instruction passes {100 * c['origin']:.2f}, "
+                     f"every group passes {100 * c['coherent']:.2f}")
+    return "\n".join(lines)
+
+
 def _table(res: dict[str, float]) -> str:
     return "\n".join([
         f"IFEval, {res['n']} prompts",
@@ -98,6 +215,10 @@ def _table(res: dict[str, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from router.errors import ThinkgateError
+
+    from .scoring.complexbench import JudgeAbort
+
     out, err = sys.stdout, sys.stderr
     try:
         args = _parser().parse_args(argv)
@@ -110,8 +231,15 @@ def main(argv: list[str] | None = None) -> int:
             get_loader(args.dataset)  # an unknown name gets the "did you mean" error
             raise CliError(f"scoring {args.dataset!r} from the command line is not supported "
                            f"(supported: {', '.join(SUPPORTED)})")
+        if args.dataset == "complexbench":
+            cb = score_complexbench(args, err)
+            print(json.dumps(cb, ensure_ascii=False) if args.json else _complexbench_table(cb), file=out)
+            return 0
         res = score_ifeval(args.data, args.responses, err)
-    except (CliError, KeyError, ValueError, OSError, ImportError, RuntimeError) as e:
+    except ThinkgateError as e:
+        print(f"error: {e.message}", file=err)
+        return 2
+    except (CliError, KeyError, ValueError, OSError, ImportError, RuntimeError, JudgeAbort) as e:
         print(f"error: {e}", file=err)
         return 2
     except Exception as e:  # never a traceback for the user
