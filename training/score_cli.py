@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh", "en"], default="zh",
                    help="ComplexBench: instruction and question language (default zh, the paper's)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="ComplexBench: count the judge calls and prompt tokens a run needs; call nothing")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     add_judge_arguments(p)
     return p
@@ -167,11 +169,13 @@ def score_complexbench(args: argparse.Namespace, err: TextIO) -> dict[str, Any]:
     from .scoring.complexbench import aggregate, score_all
 
     examples = load_examples("complexbench", args.data, lang=args.lang)
-    if not any(ex.meta.get("scoring_questions") for ex in examples):
+    if not args.dry_run and not any(ex.meta.get("scoring_questions") for ex in examples):
         raise CliError(f"{args.data or 'the dataset'} has no scoring questions: ComplexBench is scored with "
                        "data_final.json (see README, ComplexBench)")
     pairs = match_complexbench(examples, args.responses, err)
     cfg = judge_config(args)
+    if args.dry_run:
+        return _dry_run(cfg, pairs)
 
     async def run() -> dict[str, Any]:
         judging = Judging(cfg, progress=not args.no_progress)
@@ -188,6 +192,48 @@ def score_complexbench(args: argparse.Namespace, err: TextIO) -> dict[str, Any]:
         return out
 
     return asyncio.run(run())
+
+
+COMPLETION_TOKENS_PER_CALL = 100  # an assumption for the estimate: a short analysis and the answer
+
+
+def _dry_run(cfg: Any, pairs: list[tuple[Any, str]]) -> dict[str, Any]:
+    from .judge import known_price
+    from .judge_cache import JudgeCache
+    from .judge_estimate import estimate
+
+    route = cfg.route()
+    cache = JudgeCache(cfg.cache, route.model) if Path(cfg.cache).is_file() else None
+    try:
+        out = estimate(pairs, extraction=cfg.extraction, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    price = ((cfg.input_price_per_mtok / 1e6, cfg.output_price_per_mtok / 1e6)
+             if cfg.input_price_per_mtok is not None and cfg.output_price_per_mtok is not None
+             else known_price(route.model))
+    out.update(dry_run=True, judge=route.model, assumed_completion_tokens_per_call=COMPLETION_TOKENS_PER_CALL)
+    if price is not None and out["unit"] == "tokens":
+        out["prompt_cost_usd"] = round(out["prompt_units"] * price[0], 2)
+        out["completion_cost_usd"] = round(out["judge_calls_at_most"] * COMPLETION_TOKENS_PER_CALL * price[1], 2)
+    return out
+
+
+def _dry_run_table(res: dict[str, Any]) -> str:
+    lines = [f"ComplexBench dry run, judge {res['judge']}: {res['instructions']} instructions, at most "
+             f"{res['judge_calls_at_most']} judge calls ({res['cached']} already cached, {res['program_only']} "
+             f"checked by program alone), {res['prompt_units']} prompt {res['unit']}"
+             + (" (cl100k_base)" if res["unit"] == "tokens" else "")]
+    if res["questions_averaged_for"]:
+        lines.append(f"  no scoring questions for {res['questions_averaged_for']} instruction(s): counted at the "
+                     "paper's 5,306 questions / 1,150 instructions, with the yes/no template")
+    if "prompt_cost_usd" in res:
+        lines.append(f"  prompt tokens cost ${res['prompt_cost_usd']:.2f}; completion tokens are known only after "
+                     f"the run: at {res['assumed_completion_tokens_per_call']} a call they add "
+                     f"${res['completion_cost_usd']:.2f}")
+    else:
+        lines.append("  price unknown for this judge: tokens only")
+    return "\n".join(lines)
 
 
 def _complexbench_table(res: dict[str, Any]) -> str:
@@ -233,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                            f"(supported: {', '.join(SUPPORTED)})")
         if args.dataset == "complexbench":
             cb = score_complexbench(args, err)
-            print(json.dumps(cb, ensure_ascii=False) if args.json else _complexbench_table(cb), file=out)
+            table = _dry_run_table if cb.get("dry_run") else _complexbench_table
+            print(json.dumps(cb, ensure_ascii=False) if args.json else table(cb), file=out)
             return 0
         res = score_ifeval(args.data, args.responses, err)
     except ThinkgateError as e:

@@ -537,7 +537,7 @@ def aggregate(results: Iterable[ExampleResult | Mapping[str, Any]]) -> dict[str,
         passed += k_passed
         for s, c in k_sources.items():
             sources[s] = sources.get(s, 0) + c
-        if meta.get("group") is not None:
+        if meta.get("group") not in (None, ""):  # only instructions with Selection carry a task group
             task_groups.setdefault(meta["group"], []).append(k_passed == k_total)
         keys = {"by_category": meta.get("category"), "by_task_type": meta.get("task_types")}
         if isinstance(keys["by_category"], str):
