@@ -207,3 +207,32 @@ def test_collect_both_modes_and_train_on_complexbench(mock, upstream_url, judge,
     assert held["oracle_accuracy"] > held["never_accuracy"] > held["always_accuracy"]
     meta = json.loads((artifact / "metadata.json").read_text())
     assert meta["extra"]["metric"] == "complexbench_drfr"
+
+
+def test_dry_run_counts_calls_and_tokens_without_calling(judge, tmp_path, capsys):
+    mock, url = judge
+    argv = ["score", "--dataset", "complexbench", "--data", str(FIXTURE), "--responses",
+            str(_generations(tmp_path, think=False)), "--json", *_judge_flags(url, tmp_path)]
+    assert thinkgate([*argv, "--dry-run"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["judge_calls_at_most"] == 12 and before["cached"] == 0 and before["prompt_units"] > 12 * 300
+    assert thinkgate(argv) == 0  # the real run pays 10 calls (2 questions follow a failed dependency)
+    capsys.readouterr()
+    assert thinkgate([*argv, "--dry-run"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (after["judge_calls_at_most"], after["cached"]) == (2, 10) and len(mock.requests) == 10
+
+
+def test_dry_run_on_the_shared_instructions_and_reference_generations(capsys):
+    from conftest import shared_data_dir
+
+    folder = shared_data_dir() / "complexbench"
+    if not (folder / "reference_generations" / "gpt4_1106.jsonl").is_file():
+        pytest.skip(f"ComplexBench reference generations not found under {folder}")
+    assert thinkgate(["score", "--dataset", "complexbench", "--data", str(folder / "instructions_zh.jsonl"),
+                      "--responses", str(folder / "reference_generations" / "gpt4_1106.jsonl"), "--dry-run",
+                      "--json"]) == 0
+    out, err = capsys.readouterr()
+    res = json.loads(out)
+    assert res["instructions"] == 1150 and res["judge_calls_at_most"] == 5306 and res["questions_averaged_for"] == 1150
+    assert "differs" not in err and "no response" not in err  # every generation matches its instruction
