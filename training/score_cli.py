@@ -47,32 +47,33 @@ def _parser() -> argparse.ArgumentParser:
 def read_responses(path: str | Path) -> list[tuple[int, str, str]]:
     """(line number, prompt, response) for each non-blank line; malformed lines raise `CliError`."""
     out = []
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise CliError(f"cannot read responses file {path}: {e.strerror or e}") from None
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CliError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                raise CliError(f"{path}:{lineno}: expected an object with a string 'prompt'")
-            response = row.get("response")
-            if response is None:
-                response = ""
-            if not isinstance(response, str):
-                raise CliError(f"{path}:{lineno}: 'response' must be a string")
-            out.append((lineno, row["prompt"], response))
+    for lineno, row in _read_jsonl_objects(path):
+        if not isinstance(row.get("prompt"), str):
+            raise CliError(f"{path}:{lineno}: expected an object with a string 'prompt'")
+        response = row.get("response")
+        if response is None:
+            response = ""
+        if not isinstance(response, str):
+            raise CliError(f"{path}:{lineno}: 'response' must be a string")
+        out.append((lineno, row["prompt"], response))
     return out
 
 
 def _lines(numbers: list[int], limit: int = 10) -> str:
     shown = ", ".join(map(str, numbers[:limit]))
     return shown + (", ..." if len(numbers) > limit else "")
+
+
+def _coverage(responses: str, unmatched: list[int], scored: int, total: int, unit: str, err: TextIO) -> None:
+    """Warn about response lines that match nothing and dataset items left unscored; fail if nothing matched."""
+    if unmatched:
+        print(f"warning: {len(unmatched)} response line(s) match no {unit} in the dataset and were skipped "
+              f"(lines {_lines(unmatched)})", file=err)
+    if scored < total:
+        print(f"warning: {total - scored} of {total} dataset {unit}(s) have no response and were not scored",
+              file=err)
+    if not scored:
+        raise CliError(f"no response in {responses} matches a {unit} of the dataset")
 
 
 def score_ifeval(data: str | None, responses: str, err: TextIO) -> dict[str, float]:
@@ -90,35 +91,19 @@ def score_ifeval(data: str | None, responses: str, err: TextIO) -> dict[str, flo
             print(f"warning: {responses}:{lineno}: second response for {ex.id}; scoring it too", file=err)
         seen.add(ex.id)
         scored.append(score_response(ex, prompt, response))
-    if unmatched:
-        print(f"warning: {len(unmatched)} response line(s) match no prompt in the dataset and were skipped "
-              f"(lines {_lines(unmatched)})", file=err)
-    if len(seen) < len(by_prompt):
-        print(f"warning: {len(by_prompt) - len(seen)} of {len(by_prompt)} dataset prompt(s) have no response "
-              "and were not scored", file=err)
-    if not scored:
-        raise CliError(f"no response in {responses} matches a prompt of the dataset")
+    _coverage(responses, unmatched, len(seen), len(by_prompt), "prompt", err)
     return aggregate(scored)
 
 
 def _read_jsonl_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    from training.datasets import DatasetError, read_jsonl_objects
+
+    if not Path(path).is_file():
+        raise CliError(f"cannot read responses file {path}: not a file")
     try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise CliError(f"cannot read responses file {path}: {e.strerror or e}") from None
-    rows = []
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CliError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise CliError(f"{path}:{lineno}: expected a JSON object")
-            rows.append((lineno, row))
-    return rows
+        return list(read_jsonl_objects(Path(path)))
+    except DatasetError as e:
+        raise CliError(str(e)) from None
 
 
 def match_complexbench(examples: list[Any], responses: str, err: TextIO) -> list[tuple[Any, str]]:
@@ -146,17 +131,10 @@ def match_complexbench(examples: list[Any], responses: str, err: TextIO) -> list
             raise CliError(f"{responses}:{lineno}: a second response for {ex.id}")
         seen.add(ex.id)
         pairs.append((ex, text or ""))
-    if unmatched:
-        print(f"warning: {len(unmatched)} response line(s) match no instruction of the dataset and were skipped "
-              f"(lines {_lines(unmatched)})", file=err)
     if changed:
         print(f"warning: {len(changed)} response line(s) carry an instruction text that differs from the dataset's "
               f"(lines {_lines(changed)}); were they generated from another version?", file=err)
-    if len(seen) < len(examples):
-        print(f"warning: {len(examples) - len(seen)} of {len(examples)} instruction(s) have no response and were "
-              "not scored (DRFR covers the scored ones only)", file=err)
-    if not pairs:
-        raise CliError(f"no response in {responses} matches an instruction of the dataset")
+    _coverage(responses, unmatched, len(seen), len(examples), "instruction", err)
     return pairs
 
 
