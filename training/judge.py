@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from router.backends.base import Backend
 from router.errors import ConfigError, UpstreamError
 
-from .jobs import TRANSIENT_STATUSES, progress_bar
+from .jobs import TRANSIENT_STATUSES
 from .judge_cache import JudgeCache
 from .records import Example
 from .scoring.complexbench import JudgeAbort, JudgeGiveUp, JudgeOptions, QuestionResult, score_example
@@ -188,7 +188,7 @@ class JudgeMeter:
             self.bar.update(1)
 
     def postfix(self) -> str:
-        cost = f" ${self.cost_usd:.2f}" if self.cost_usd is not None else ""
+        cost = f" ${self.cost_usd:.4f}" if self.cost_usd is not None else ""
         return (f"calls {self.calls} cached {self.sources.get('cache', 0)} failed {self.sources.get('error', 0)} "
                 f"tokens {self.prompt_tokens}+{self.completion_tokens}{cost}")
 
@@ -249,8 +249,7 @@ class JudgeClient:
 class Judging:
     """Everything a command needs to judge: config, backend, cache, meter; `await scorer(example, answer)`."""
 
-    def __init__(self, cfg: JudgeConfig, *, environ: Mapping[str, str] | None = None,
-                 progress: bool = True, total: int | None = None) -> None:
+    def __init__(self, cfg: JudgeConfig, *, environ: Mapping[str, str] | None = None, progress: bool = True) -> None:
         from router.routes import build_backend
 
         self.cfg = cfg
@@ -264,15 +263,14 @@ class Judging:
         self.client = JudgeClient(cfg, self.backend, self.meter)
         self.options = cfg.options(self.cache)
         self.semaphore = asyncio.Semaphore(cfg.concurrency)
-        self._progress, self._total = progress, total
+        self._progress = progress
 
-    def start_progress(self, total: int | None = None, position: int = 0) -> None:
+    def start_progress(self, total: int | None = None) -> None:
+        """Show the judge's progress bar (questions; `total` when known) with the running cost."""
         if self._progress and self.meter.bar is None:
-            self.meter.bar = progress_bar(total or 0, True, "judge")
-            if not total:
-                self.meter.bar.total = None
-            self.meter.bar.unit = "question"
-            self.meter.bar.pos = position
+            from tqdm import tqdm
+
+            self.meter.bar = tqdm(total=total, unit="question", desc="judge", dynamic_ncols=True)
 
     async def scorer(self, example: Example, answer: str) -> dict[str, Any]:
         """ComplexBench scores for one answer (`Outcome.scores`), with the judge model recorded."""

@@ -236,3 +236,26 @@ def test_dry_run_on_the_shared_instructions_and_reference_generations(capsys):
     res = json.loads(out)
     assert res["instructions"] == 1150 and res["judge_calls_at_most"] == 5306 and res["questions_averaged_for"] == 1150
     assert "differs" not in err and "no response" not in err  # every generation matches its instruction
+
+
+def test_collect_stops_calling_the_model_once_the_judge_is_gone_and_resumes(mock, upstream_url, judge, tmp_path,
+                                                                          capsys):
+    judge_mock, judge_url = judge
+    mock.reply = model_reply
+    judge_mock.fail = (503, "judge down")
+    config = tmp_path / "judge.toml"
+    config.write_text(f'[judge]\nmodel = "mock-judge"\nbase_url = "{judge_url}"\nretries = 1\nbackoff_s = 0.01\n'
+                      f'abort_after = 2\ncache = "{tmp_path / "v.sqlite3"}"\n', encoding="utf-8")
+    table = tmp_path / "t.jsonl"
+    argv = ["collect", "--dataset", "complexbench", "--data", str(FIXTURE), "--out", str(table), "--base-url",
+            upstream_url, "--upstream", "upstream-model", "--profile", "prompt-cot", "--concurrency", "1",
+            "--judge-config", str(config), "--no-progress"]
+    assert thinkgate(argv) == 1
+    assert "failed 2 calls in a row" in capsys.readouterr().err
+    assert len(mock.requests) == 1  # after the judge was given up on, no model call was wasted
+    rows = [json.loads(line) for line in table.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 8 and all(r["error"] for r in rows)
+
+    judge_mock.fail = None  # the judge is back: the same command finishes the table
+    assert thinkgate(argv) == 0
+    assert re.search(r"complexbench_drfr +75.00 +41.67", capsys.readouterr().out)
