@@ -103,11 +103,11 @@ def _judge_section(path: str, *, required: bool) -> dict[str, Any]:
         if not isinstance(data["judge"], dict):
             raise ConfigError(f"{path}: [judge] must be a table")
         return dict(data["judge"])
-    if not required or {"routes", "server", "decision_log"} & set(data):
-        if required:
-            raise ConfigError(f"{path} has no [judge] section")
-        return {}
-    return data
+    if not required:
+        return {}  # a thinkgate config without a judge: the protocol's defaults
+    if {"routes", "server", "decision_log"} & set(data):
+        raise ConfigError(f"{path} has no [judge] section")
+    return data  # a file holding only the judge's keys
 
 
 def judge_config(args: argparse.Namespace) -> JudgeConfig:
@@ -123,7 +123,8 @@ def judge_config(args: argparse.Namespace) -> JudgeConfig:
 
         spec = args.judge or data.get("model") or PROTOCOL_MODEL
         if spec == "local" or spec.startswith("local:"):
-            raise ConfigError("--judge: the judge must be an API model (openai/MODEL, PROVIDER/MODEL or --judge-base-url)")
+            raise ConfigError("--judge: the judge must be an API model "
+                              "(openai/MODEL, PROVIDER/MODEL or MODEL with --judge-base-url)")
         ns = argparse.Namespace(upstream=spec, base_url=args.judge_base_url, api_key_env=None, profile=None,
                                 policy=None, think_budget=None, artifact=None, alias=None)
         _, route = route_from_upstream(ns)
@@ -200,7 +201,7 @@ class JudgeMeter:
 
     def describe(self) -> str:
         s = self.sources
-        cost = f", ${self.cost_usd:.2f}" if self.cost_usd is not None else " (price unknown: tokens only)"
+        cost = f", ${self.cost_usd:.4f}" if self.cost_usd is not None else " (price unknown: tokens only)"
         return (f"judge {self.model}: {self.calls} calls ({self.failed_calls} failed), "
                 f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens{cost}; questions: "
                 f"{s.get('judge', 0)} judged, {s.get('cache', 0)} from the cache, {s.get('program', 0)} by program "

@@ -1,14 +1,16 @@
 """From paired outcomes to what a decision model learns from.
 
-Per example: `direct` and `think` are its scores in each mode (its benchmark's headline metric by
-default: IFEval instruction-level loose, ComplexBench DRFR; a fraction in [0, 1]); the **gain** is think − direct. The label is 1 ("think") only when the gain is
-positive. **Ties** (gain 0, most examples for a small model) are labelled 0: thinking that does not change
-the score still costs tokens and latency, so the cheaper mode wins the tie. The decision rule then thinks
-when the score reaches a threshold calibrated on training data (see `classifiers.calibration`).
+Per example: `direct` and `think` are its scores in each mode (by default its benchmark's headline metric:
+IFEval instruction-level loose, ComplexBench DRFR; a fraction in [0, 1]); the **gain** is think − direct.
+The label is 1 ("think") only when the gain is positive. **Ties** (gain 0, most examples for a small model)
+are labelled 0: thinking that does not change the score still costs tokens and latency, so the cheaper mode
+wins the tie. The decision rule then thinks when the score reaches a threshold calibrated on training data
+(see `classifiers.calibration`).
 
 Accuracy is reported like IFEval's instruction-level metric and ComplexBench's DRFR (a micro-average over
-requirements: instructions or scoring questions), so each example is weighted by its number of them: `weighted()` rescales per-example scores so that their
-plain mean equals that micro-average, which lets the calibration code (plain means) optimise the right thing.
+requirements: instructions or scoring questions), so each example is weighted by its number of them:
+`weighted()` rescales per-example scores so that their plain mean equals that micro-average, which lets the
+calibration code (plain means) optimise the right thing.
 """
 
 from __future__ import annotations

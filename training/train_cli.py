@@ -94,6 +94,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tables = ", ".join(args.outcomes)
     if len(pairs) < 20:
         raise ValueError(f"{tables}: only {len(pairs)} examples have outcomes in both modes; need at least 20")
+    models = sorted({o.model for p in pairs for o in (p.direct, p.think)})
+    if len(models) > 1:
+        raise ValueError(f"{tables}: outcomes of several models ({', '.join(models)}); a decision model is "
+                         "trained for one model")
     datasets = _datasets(args.data or [None], args.dataset)
     loaded = {name: load(name, path) for name, path in datasets.items()}
     ts = build_training_set(pairs, {e.id: e for lr in loaded.values() for e in lr.examples}, args.metric)

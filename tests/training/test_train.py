@@ -82,7 +82,7 @@ def test_classifier_policy_through_the_proxy(tmp_path, proxy, mock, capsys):
     assert helps.headers["x-thinkgate-policy"] == "classifier"
 
 
-def _write_complexbench(tmp_path, n=40, seed=1):
+def _write_complexbench(tmp_path, n=40, seed=1, model="tiny-model"):
     """A ComplexBench file (published format) and outcomes: thinking helps on JSON prompts, 3 questions each."""
     rng = random.Random(seed)
     items, table = [], tmp_path / "cb_outcomes.jsonl"
@@ -97,7 +97,7 @@ def _write_complexbench(tmp_path, n=40, seed=1):
                 per_q = {str(k): int(k < passed) for k in range(3)}
                 scores = {"complexbench_drfr": passed / 3, "complexbench_all_passed": float(passed == 3),
                           "per_question": per_q, "judge": "mock-judge"}
-                t.write(json.dumps(Outcome(f"complexbench:{i}", mode, "tiny-model", "forced-cot", "a", None, scores,
+                t.write(json.dumps(Outcome(f"complexbench:{i}", mode, model, "forced-cot", "a", None, scores,
                                            10, 50 if mode == "direct" else 200, 0, 0.1, "v1").to_json()) + "\n")
     data = tmp_path / "cb.json"
     data.write_text(json.dumps(items, ensure_ascii=False))
@@ -132,3 +132,7 @@ def test_train_mixes_ifeval_and_complexbench_by_requirements(tmp_path, capsys):
     assert train_main(["--outcomes", str(cb_table), "--data", f"complexbench={cb_data}", "--metric",
                        "inst_level_loose"]) == 2
     assert "no 'inst_level_loose' score" in capsys.readouterr().err
+    cb_data, cb_table = _write_complexbench(tmp_path, model="another-model")
+    assert train_main(["--outcomes", str(ifeval_table), "--outcomes", str(cb_table), "--data", f"ifeval={ifeval_data}",
+                       "--data", f"complexbench={cb_data}"]) == 2
+    assert "outcomes of several models (another-model, tiny-model)" in capsys.readouterr().err
