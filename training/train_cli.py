@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             outcomes_hash="+".join(table_hash(t) for t in args.outcomes),
             metrics={"held_out": held_out, "cross_validation": cv}, command=command, overwrite=args.overwrite,
             extra={"train_ids": [ts.ids[i] for i in train_idx], "held_out_ids": [ts.ids[i] for i in test_idx],
-                   "metric": metric, "seed": args.seed, "inner_selection": fitted.inner},
+                   "metric": metric, "seed": args.seed, "inner_selection": fitted.inner,
+                   "judges": sorted({str(p.direct.scores["judge"]) for p in pairs if "judge" in p.direct.scores})},
         )
         result["artifact"] = str(Path(args.out))
     return result

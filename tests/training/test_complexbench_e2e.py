@@ -206,7 +206,7 @@ def test_collect_both_modes_and_train_on_complexbench(mock, upstream_url, judge,
     # thinking helps only on the Monday variants: a decision model can find them from the text
     assert held["oracle_accuracy"] > held["never_accuracy"] > held["always_accuracy"]
     meta = json.loads((artifact / "metadata.json").read_text())
-    assert meta["extra"]["metric"] == "complexbench_drfr"
+    assert meta["extra"]["metric"] == "complexbench_drfr" and meta["extra"]["judges"] == ["mock-judge"]
 
 
 def test_dry_run_counts_calls_and_tokens_without_calling(judge, tmp_path, capsys):
