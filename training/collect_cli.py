@@ -121,12 +121,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 def _complexbench_judging(args: argparse.Namespace, examples: Sequence[Any]) -> Any:
     """The judge that scores ComplexBench answers (checked before any model call is made)."""
-    from .judge import Judging, judge_config
+    from .judge import Judging, check_scorable, judge_config
 
-    unscorable = [ex.id for ex in examples if not ex.meta.get("scoring_questions")]
-    if unscorable:
-        raise ValueError(f"{len(unscorable)} ComplexBench example(s) have no scoring questions (first: "
-                         f"{unscorable[0]}); collect needs data_final.json, not the instructions-only file")
+    check_scorable(examples)
     return Judging(judge_config(args), progress=not args.no_progress)
 
 

@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -142,6 +142,14 @@ def judge_config(args: argparse.Namespace) -> JudgeConfig:
         raise ConfigError(f"judge.{where}: {err['msg']}") from None
     cfg.route()
     return cfg
+
+
+def check_scorable(examples: Sequence[Example]) -> None:
+    """ComplexBench examples need their scoring questions (data_final.json); say so before any model call."""
+    unscorable = [ex.id for ex in examples if not ex.meta.get("scoring_questions")]
+    if unscorable:
+        raise ValueError(f"{len(unscorable)} ComplexBench example(s) have no scoring questions (first: "
+                         f"{unscorable[0]}); scoring needs data_final.json, not the instructions-only file")
 
 
 def known_price(model: str) -> tuple[float, float] | None:
@@ -274,11 +282,12 @@ class Judging:
             self.meter.bar = tqdm(total=total, unit="question", desc="judge", dynamic_ncols=True)
 
     async def scorer(self, example: Example, answer: str) -> dict[str, Any]:
-        """ComplexBench scores for one answer (`Outcome.scores`), with the judge model recorded."""
+        """ComplexBench scores for one answer (`Outcome.scores`), with the judge model and the category."""
         self.start_progress()
         result = await score_example(example, answer, self.client, semaphore=self.semaphore, options=self.options,
                                      on_question=self.meter.question)
-        return {**result.to_scores(), "judge": self.meter.model}
+        category = {"category": example.meta["category"]} if isinstance(example.meta.get("category"), str) else {}
+        return {**result.to_scores(), "judge": self.meter.model, **category}
 
     async def aclose(self) -> None:
         if self.meter.bar is not None:
