@@ -261,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(cb, ensure_ascii=False) if args.json else table(cb), file=out)
             return 0
         res = score_ifeval(args.data, args.responses, err)
+    except KeyboardInterrupt:
+        print("interrupted; judge verdicts so far are in the cache, so rerunning the command pays only for the "
+              "rest", file=err)
+        return 130
     except ThinkgateError as e:
         print(f"error: {e.message}", file=err)
         return 2

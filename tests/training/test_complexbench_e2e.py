@@ -259,3 +259,19 @@ def test_collect_stops_calling_the_model_once_the_judge_is_gone_and_resumes(mock
     judge_mock.fail = None  # the judge is back: the same command finishes the table
     assert thinkgate(argv) == 0
     assert re.search(r"complexbench_drfr +75.00 +41.67", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("lines,message", [
+    (['{"main_id": 0, "generated": 5}'], "the response must be a string"),
+    (['{"main_id": 0, "generated": "a"}', '{"main_id": 0, "generated": "b"}'], "a second response for complexbench:0"),
+    (['{"id": 0, "text": "a"}'], "expected 'main_id' and 'generated'"),
+    (['{"main_id": 99, "generated": "a"}'], "no response in"),
+    (['[1, 2]'], "expected a JSON object"),
+])
+def test_bad_generation_files_are_one_line_errors(tmp_path, capsys, lines, message):
+    responses = tmp_path / "g.jsonl"
+    responses.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert thinkgate(["score", "--dataset", "complexbench", "--data", str(FIXTURE), "--responses", str(responses),
+                      "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
