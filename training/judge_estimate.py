@@ -4,7 +4,8 @@ Builds every judge prompt the scorer would send (the same templates and truncati
 with tiktoken's `cl100k_base` (GPT-4's encoding; litellm ships the file, so no download), or characters
 when tiktoken is missing. The call count is an upper bound: questions whose dependency fails are never
 asked. Replies already in the cache cost nothing. With the instructions-only file (no scoring questions),
-each instruction counts as the paper's average of 5,306 / 1,150 questions, asked with the yes/no template.
+each instruction counts as the paper's average of 5,306 / 1,150 questions, asked with the yes/no template
+and an empty question (the question texts are missing from that count).
 """
 
 from __future__ import annotations
