@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--dry-run", action="store_true",
                    help="ComplexBench: count the judge calls and prompt tokens a run needs; call nothing")
+    p.add_argument("--details", metavar="FILE",
+                   help="ComplexBench: write every question's verdict, source and judge reply (JSONL)")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     add_judge_arguments(p)
     return p
@@ -163,6 +165,8 @@ def score_complexbench(args: argparse.Namespace, err: TextIO) -> dict[str, Any]:
                                       on_question=judging.meter.question)
         finally:
             await judging.aclose()
+        if args.details:
+            _write_details(args.details, results, judging.meter.model)
         out = aggregate(results)
         out["judge"] = judging.meter.summary()
         out["judge"]["extraction"] = cfg.extraction
@@ -170,6 +174,16 @@ def score_complexbench(args: argparse.Namespace, err: TextIO) -> dict[str, Any]:
         return out
 
     return asyncio.run(run())
+
+
+def _write_details(path: str, results: list[Any], judge: str) -> None:
+    """One JSON line per instruction: its DRFR and every question's route, source, verdicts and judge reply."""
+    from dataclasses import asdict
+
+    with open(path, "w", encoding="utf-8") as f:
+        for r in results:
+            row = {"id": r.id, "judge": judge, "drfr": r.drfr, **r.meta, "questions": [asdict(q) for q in r.questions]}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 COMPLETION_TOKENS_PER_CALL = 100  # an assumption for the estimate: a short analysis and the answer

@@ -79,7 +79,14 @@ def test_score_matches_the_hand_computed_drfr_and_the_second_run_is_free(judge, 
     assert first["by_category_avg"] == {"And": 1.0, "Chain": 1.0, "Selection": 0.5}
 
     mock.requests.clear()
-    assert thinkgate(argv) == 0
+    details = tmp_path / "details.jsonl"
+    assert thinkgate([*argv, "--details", str(details)]) == 0
+    rows = [json.loads(line) for line in details.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [f"complexbench:{i}" for i in range(4)]
+    monday = rows[1]
+    assert monday["drfr"] == 0 and monday["category"] == "Selection_1" and monday["judge"] == "mock-judge"
+    assert [(q["source"], q["verdict"], q["passed"]) for q in monday["questions"]] == [
+        ("cache", False, False), ("dependency", None, False), ("dependency", None, False)]
     second = json.loads(capsys.readouterr().out)
     assert len(mock.requests) == 0 and second["judge"]["calls"] == 0
     assert second["overall_drfr"] == first["overall_drfr"] and second["sources"] == {"cache": 10, "dependency": 2}
