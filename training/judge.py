@@ -56,7 +56,9 @@ class JudgeConfig(BaseModel):
     concurrency: int = Field(default=8, ge=1)  # judge calls in flight
     abort_after: int = Field(default=100, ge=1)  # consecutive failed calls that stop the run (dead judge)
     cache: str = "complexbench-judge-cache.sqlite3"
-    extraction: Literal["judge", "whole"] = "judge"  # whole: rules checked on the whole response, no judge
+    # judge: ask for the span only when it can change the verdict; always: for every rule question (the
+    # official scripts); whole: check rules on the whole response, no judge (not the official protocol)
+    extraction: Literal["judge", "always", "whole"] = "judge"
     input_price_per_mtok: float | None = Field(default=None, ge=0)  # USD per million tokens; default:
     output_price_per_mtok: float | None = Field(default=None, ge=0)  # litellm's price list, when it knows the model
 
@@ -91,8 +93,10 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-cache", help="verdict cache (SQLite; default complexbench-judge-cache.sqlite3)")
     g.add_argument("--judge-retries", type=int, help="tries after a failed or unreadable reply (default 30)")
     g.add_argument("--judge-concurrency", type=int, help="judge calls in flight (default 8)")
-    g.add_argument("--judge-extraction", choices=["judge", "whole"],
-                   help="whole: check rules on the whole response without a judge (not the official protocol)")
+    g.add_argument("--judge-extraction", choices=["judge", "always", "whole"],
+                   help="judge (default): ask the judge for a rule's span only when it can change the verdict; "
+                        "always: for every rule question; whole: check rules on the whole response, no judge "
+                        "(not the official protocol)")
 
 
 def _judge_section(path: str, *, required: bool) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from .judge_cache import JudgeCache
 from .records import Example
-from .scoring.complexbench import extraction_messages, judge_messages
+from .scoring.complexbench import extraction_messages, fixed_verdict, judge_messages
 
 PAPER_QUESTIONS_PER_INSTRUCTION = 5306 / 1150
 
@@ -54,7 +54,8 @@ def estimate(pairs: Sequence[tuple[Example, str]], *, extraction: str = "judge",
             prompt += calls_here * count(text)
             continue
         for q in questions:
-            if q.get("rule") and extraction == "whole":
+            if q.get("rule") and (extraction == "whole" or extraction == "judge"
+                                  and fixed_verdict(q["rule"], response) is not None):
                 program += 1
                 continue
             messages = (extraction_messages(example.prompt, response, q["question"], q["rule"]) if q.get("rule")

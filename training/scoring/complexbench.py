@@ -209,6 +209,33 @@ def check_rule(rule: str, spans: Sequence[str]) -> bool:
     return all(_check_clause(c, kept) for c in parse_rule(rule))
 
 
+def _fixed_clause(c: Clause, whole: str) -> bool | None:
+    """A clause's result when it is the same for every verbatim span of the response (and for none)."""
+    if c.name == "forbidden_word" and not any(_has(whole, w) for w in _items(c.arg)):
+        return True  # no span of the response can contain a word the response lacks
+    if c.name == "keyword" and not all(_has(whole, k) for k in _items(c.arg)):
+        return False  # nor contain a keyword the response lacks (and no span fails too)
+    if c.name == "keyword_num":
+        parts = _items(c.arg)
+        lo, _ = _range(",".join(parts[:2]))
+        if sum(_has(whole, k) for k in parts[2:]) < lo:
+            return False
+    return None
+
+
+def fixed_verdict(rule: str, response: str) -> bool | None:
+    """The rule's verdict when no extraction can change it, else None.
+
+    Spans are verbatim copies from the response, so a response without a forbidden word passes that check
+    for any span, and a response without a required keyword fails it. Then the protocol's answer is known
+    without asking the judge which span the question is about. Raises `RuleError` for an unknown rule.
+    """
+    results = [_fixed_clause(c, response) for c in parse_rule(rule)]
+    if False in results:
+        return False
+    return True if all(r is True for r in results) else None
+
+
 # ---------------------------------------------------------------------------------------- judge prompts
 
 EXTRACT_PROMPT = """你是一名细致的评测助手。下面给出一条用户指令、一个模型对它的回复，以及一个针对该回复的评分问题。
@@ -369,16 +396,17 @@ class JudgeOptions:
     """How questions are put to the judge.
 
     `retries` re-asks after an exception or an unreadable reply, waiting `backoff_s * 2**attempt` (with
-    jitter, at most `max_backoff_s`); `cache` keeps accepted replies so no prompt is paid for twice;
-    `extraction="whole"` checks rules on the whole response without a judge call (not the official
-    protocol, which has a judge extract the span first).
+    jitter, at most `max_backoff_s`); `cache` keeps accepted replies so no prompt is paid for twice.
+    `extraction`: `judge` asks the judge for the span only when it can change the rule's verdict
+    (`fixed_verdict`); `always` asks for every rule question, as the official scripts do; `whole` checks
+    rules on the whole response without a judge call (not the official protocol).
     """
 
     retries: int = 3
     backoff_s: float = 0.0
     max_backoff_s: float = 30.0
     cache: ReplyCache | None = None
-    extraction: Literal["judge", "whole"] = "judge"
+    extraction: Literal["judge", "always", "whole"] = "judge"
 
 
 async def _ask(judge: Judge, messages: list[dict[str, str]], opts: JudgeOptions,
@@ -417,6 +445,8 @@ async def _score_question(q: Mapping[str, Any], instruction: str, response: str,
             if opts.extraction == "whole":
                 return QuestionResult(pid, route, check_rule(rule, [response] if response else []), False,
                                       source="program")
+            if opts.extraction == "judge" and (fixed := fixed_verdict(rule, response)) is not None:
+                return QuestionResult(pid, route, fixed, False, source="program")
         async with sem:
             if rule:
                 msgs = extraction_messages(instruction, response, q["question"], rule)
