@@ -18,7 +18,9 @@ Deliberate differences from the official scripts: ASCII->full-width punctuation 
 span and to the rule operand for every check (the scripts skip the span in a few branches); empty spans
 from `a||||b` are dropped; failed judge calls are retried `retries` times (official: 30) then count as a
 failure; the official quirk that `model_endswith_each` ignores the last span is not reproduced; a question
-whose dependency failed is not put to the judge (see `score_example`); an unreadable reply is retried.
+whose dependency failed is not put to the judge (see `score_example`); an unreadable reply is retried; a rule
+whose verdict no verbatim span can change is decided without an extraction call (`fixed_verdict`; the
+`always` extraction option turns this off).
 """
 
 from __future__ import annotations
