@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from .outcomes import Pair
 from .records import MODES
-from .scoring.complexbench import METRIC_ALL_PASSED, METRIC_DRFR
+from .scoring.complexbench import METRIC_ALL_PASSED, METRIC_DRFR, aggregate
 
 
 def is_complexbench(pairs: Sequence[Pair]) -> bool:
@@ -29,7 +29,7 @@ def build_report(pairs: Sequence[Pair]) -> dict[str, Any]:
     for mode in MODES:
         scores = [p.of(mode).scores for p in pairs]
         by_mode[mode] = {
-            "drfr": round(100 * sum(map(_passed, scores)) / n_questions, 2),
+            "drfr": round(100 * aggregate(scores)["overall_drfr"], 2),
             "all_passed": round(100 * sum(s[METRIC_ALL_PASSED] for s in scores) / len(pairs), 2),
         }
     gains = [p.gain(METRIC_DRFR) for p in pairs]

@@ -18,10 +18,12 @@ import numpy as np
 from training.outcome_report import METRICS, instruction_type
 from training.outcomes import headline_metric, requirement_count
 from training.scoring.complexbench import METRIC_ALL_PASSED, METRIC_DRFR
+from training.scoring.complexbench import aggregate as complexbench_aggregate
 from training.scoring.ifeval import aggregate
 
 from .arms import ARMS, ORACLE
 from .records import ABRecord, latest_ok
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -55,9 +57,8 @@ def measure_of(records: Sequence[ABRecord]) -> Measure:
 def _metrics(records: Sequence[ABRecord], measure: Measure) -> dict[str, float]:
     if measure is IFEVAL:
         return {k: round(v, 2) for k, v in aggregate(r.scores for r in records).items() if k != "n"}
-    passed = sum(sum(r.scores["per_question"].values()) for r in records)
-    total = sum(len(r.scores["per_question"]) for r in records)
-    return {METRIC_DRFR: round(100 * passed / total, 2),
+    drfr = complexbench_aggregate([r.scores for r in records])["overall_drfr"]  # micro-averaged over questions
+    return {METRIC_DRFR: round(100 * drfr, 2),
             METRIC_ALL_PASSED: round(100 * statistics.fmean(r.scores[METRIC_ALL_PASSED] for r in records), 2)}
 
 
