@@ -38,6 +38,7 @@ def mock(upstream: tuple[MockUpstream, ThreadedServer]) -> Iterator[MockUpstream
         setattr(mock_, attr, getattr(fresh, attr))
     mock_.requests.clear()
     mock_.cancelled_streams = 0
+    mock_.in_flight = mock_.max_in_flight = 0
     yield mock_
 
 

@@ -36,6 +36,7 @@ class MockUpstream:
         self.chunk_delay_s = 0.0
         self.stream_cancelled = asyncio.Event()
         self.cancelled_streams = 0
+        self.in_flight = self.max_in_flight = 0  # concurrent requests now / at most so far
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
     def usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
@@ -54,7 +55,12 @@ class MockUpstream:
         body = await request.json()
         self.requests.append(body)
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay_s)
+            finally:
+                self.in_flight -= 1
         if self.fail and (self.fail_times is None or self.fail_times > 0):
             if self.fail_times is not None:
                 self.fail_times -= 1

@@ -116,6 +116,21 @@ def test_whole_response_rules_need_no_judge(judge, tmp_path, capsys):
     assert res["overall_drfr"] == pytest.approx(7 / 12)
 
 
+def test_always_extraction_asks_for_every_rule_and_concurrency_is_bounded(judge, tmp_path, capsys):
+    mock, url = judge
+    mock.delay_s, mock.max_in_flight = 0.05, 0
+    try:
+        assert thinkgate(["score", "--dataset", "complexbench", "--data", str(FIXTURE), "--responses",
+                          str(_generations(tmp_path, think=False)), "--json", "--judge-extraction", "always",
+                          "--judge-concurrency", "2", *_judge_flags(url, tmp_path)]) == 0
+    finally:
+        mock.delay_s = 0.0
+    res = json.loads(capsys.readouterr().out)
+    # like the official scripts: the forbidden-word rule is put to the judge too; same verdicts
+    assert res["sources"] == {"judge": 10, "dependency": 2} and res["overall_drfr"] == pytest.approx(9 / 12)
+    assert mock.max_in_flight == 2  # never more judge calls in flight than --judge-concurrency
+
+
 def test_a_failing_or_garbage_judge_is_retried_then_the_question_fails(judge, tmp_path, capsys):
     mock, url = judge
     items = json.loads(FIXTURE.read_text(encoding="utf-8"))
