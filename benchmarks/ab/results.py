@@ -21,6 +21,7 @@ from training.scoring.complexbench import METRIC_ALL_PASSED, METRIC_DRFR
 from training.scoring.complexbench import aggregate as complexbench_aggregate
 from training.scoring.ifeval import aggregate
 
+from ..stats import percentile
 from .arms import ARMS, ORACLE
 from .records import ABRecord, latest_ok
 
@@ -112,10 +113,6 @@ class Results:
     measure: Measure = IFEVAL
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
-
-
 def arm_result(arm: str, records: Sequence[ABRecord], measure: Measure = IFEVAL) -> ArmResult:
     n = len(records)
     metrics = _metrics(records, measure)
@@ -126,7 +123,7 @@ def arm_result(arm: str, records: Sequence[ABRecord], measure: Measure = IFEVAL)
     latencies = [r.latency_s for r in records]
     return ArmResult(
         arm=arm, n=n, metrics=metrics, think_rate=round(sum(r.decision == "think" for r in records) / n, 3),
-        latency_p50_s=round(statistics.median(latencies), 2), latency_p95_s=round(_percentile(latencies, 95), 2),
+        latency_p50_s=round(statistics.median(latencies), 2), latency_p95_s=round(percentile(latencies, 95), 2),
         latency_mean_s=round(statistics.fmean(latencies), 2),
         prompt_tokens=round(statistics.fmean(r.prompt_tokens for r in records), 1),
         completion_tokens=round(statistics.fmean(r.completion_tokens for r in records), 1),
