@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "score": ("training.score_cli", "score a responses file (IFEval, ComplexBench)"),
     "collect": ("training.collect_cli", "run a dataset through a model in both modes"),
     "train": ("training.train_cli", "fit and calibrate a decision model"),
+    "self-select": ("training.self_select_cli", "score and calibrate the self-select policy"),
     "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),
 }
 
