@@ -66,7 +66,8 @@ def self_select_lines(results: Results) -> list[str]:
     lines = []
     gains = None
     if {"never", "always"} <= set(results.records):
-        gains = {d.id: float(t.scores[HEADLINE]) - float(d.scores[HEADLINE])
+        headline = results.measure.headline
+        gains = {d.id: float(t.scores[headline]) - float(d.scores[headline])
                  for d, t in zip(results.records["never"], results.records["always"])}
     for arm in (a for a in results.arms if ARMS.get(a) is not None and ARMS[a].policy == "self-select"):
         records = results.records[arm]

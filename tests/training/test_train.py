@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from support.clients import openai_client
-from support.outcome_fixture import HELPS, HURTS, write_outcome_fixture as _write_fixture
+from support.outcome_fixture import HELPS, HURTS, TOPICS, write_outcome_fixture as _write_fixture
+from training.records import Outcome
 from training.train_cli import main as train_main
+
 
 def test_train_learns_the_signal_and_beats_fixed_policies(tmp_path, capsys):
     data, table = _write_fixture(tmp_path)
