@@ -20,7 +20,7 @@ from .settings import Config, Overrides
 # name -> (module, help). Each module exposes `main(argv) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "log": ("router.log_cli", "export the decision log"),
-    "score": ("training.score_cli", "score a responses file (IFEval)"),
+    "score": ("training.score_cli", "score a responses file (IFEval, ComplexBench)"),
     "collect": ("training.collect_cli", "run a dataset through a model in both modes"),
     "import": ("training.import_cli", "build an outcome table from answers produced elsewhere"),
     "train": ("training.train_cli", "fit and calibrate a decision model"),

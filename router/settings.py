@@ -112,6 +112,8 @@ class Config(_Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     decision_log: DecisionLogSettings = Field(default_factory=DecisionLogSettings)
     routes: dict[str, RouteConfig] = Field(default_factory=default_routes, min_length=1)
+    # The ComplexBench judge route of the offline tools, validated by `training.judge`; the proxy ignores it.
+    judge: dict[str, Any] = Field(default_factory=dict)
 
     def client_api_keys(self, environ: Mapping[str, str] | None = None) -> frozenset[str]:
         raw = (os.environ if environ is None else environ).get(self.server.api_keys_env, "")

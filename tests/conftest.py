@@ -45,6 +45,7 @@ def mock(upstream: tuple[MockUpstream, ThreadedServer]) -> Iterator[MockUpstream
     mock_.requests.clear()
     mock_.headers.clear()
     mock_.cancelled_streams = 0
+    mock_.in_flight = mock_.max_in_flight = 0
     yield mock_
 
 

@@ -7,10 +7,11 @@ record: an interrupted run resumes where it stopped (finished pairs are skipped,
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from router.backends.base import Backend
 from router.strategies import Strategy
@@ -19,7 +20,8 @@ from .jobs import JobSpec, Summary, prepare_table, run_jobs
 from .outcomes import read_outcomes
 from .records import Example, Mode, Outcome
 
-Scorer = Callable[[Example, str], dict[str, Any]]
+# A scorer returns `Outcome.scores`; ComplexBench's awaits judge calls, IFEval's is a plain function.
+Scorer = Callable[[Example, str], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 
 
 @dataclass(frozen=True)
@@ -44,15 +46,26 @@ async def run_one(target: Target, example: Example, mode: Mode) -> tuple[dict[st
     return response, time.perf_counter() - start
 
 
+def answer_text(response: dict[str, Any]) -> str:
+    return ((response.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+
+
+async def score(scorer: Scorer | None, example: Example, answer: str) -> dict[str, Any]:
+    if scorer is None:
+        return {}
+    scores = scorer(example, answer)
+    return await scores if inspect.isawaitable(scores) else scores
+
+
 def _outcome(target: Target, example: Example, mode: Mode, response: dict[str, Any], latency: float,
-             scorer: Scorer | None, version: str, profile_name: str) -> Outcome:
+             scores: dict[str, Any], version: str, profile_name: str) -> Outcome:
     message = (response.get("choices") or [{}])[0].get("message") or {}
-    answer = message.get("content") or ""
+    answer = answer_text(response)
     usage = response.get("usage") or {}
     details = usage.get("completion_tokens_details") or {}
     return Outcome(
         id=example.id, mode=mode, model=target.model, profile=profile_name, answer=answer,
-        reasoning=message.get("reasoning_content"), scores=scorer(example, answer) if scorer else {},
+        reasoning=message.get("reasoning_content"), scores=scores,
         prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0),
         reasoning_tokens=int(details.get("reasoning_tokens") or 0), latency_s=round(latency, 4),
         dataset_version=version,
@@ -66,15 +79,21 @@ def pending(examples: Sequence[Example], modes: Sequence[Mode], out_path: Path) 
 
 async def collect(examples: Sequence[Example], target: Target, *, modes: Sequence[Mode], out_path: str | Path,
                   scorer: Scorer | None, dataset_version: str, concurrency: int = 16, retries: int = 3,
-                  backoff_s: float = 1.0, progress: bool = True) -> Summary:
+                  backoff_s: float = 1.0, progress: bool = True,
+                  halt: Callable[[], str | None] | None = None) -> Summary:
+    """Run and score every pending (example, mode); `halt` may name a reason to start no further job
+    (e.g. the judge is gone), which then fails fast without calling the model."""
     out_path = prepare_table(out_path)
     todo = pending(examples, modes, out_path)
     profile_name = target.strategy.label
 
     async def run(job: tuple[Example, Mode]) -> dict[str, Any]:
         example, mode = job
+        if halt is not None and (reason := halt()):
+            raise RuntimeError(reason)
         response, latency = await run_one(target, example, mode)
-        return _outcome(target, example, mode, response, latency, scorer, dataset_version, profile_name).to_json()
+        scores = await score(scorer, example, answer_text(response))
+        return _outcome(target, example, mode, response, latency, scores, dataset_version, profile_name).to_json()
 
     def failed(job: tuple[Example, Mode], error: str) -> dict[str, Any]:
         example, mode = job

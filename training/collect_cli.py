@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from .judge import add_judge_arguments
 from .records import MODES
 
 
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--think-budget", type=int, help="thinking budget in tokens (default: the route's, 160)")
     p.add_argument("--retries", type=int, default=3, help="retries on transient upstream errors")
     p.add_argument("--no-progress", action="store_true")
+    add_judge_arguments(p)
     return p
 
 
@@ -82,7 +84,8 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"thinkgate collect: --modes takes {', '.join(MODES)} (got {args.modes!r})", file=sys.stderr)
         return 2
     loaded = load(args.dataset, args.data, limit=args.limit)
-    scorer = _scorer(args.dataset)
+    judging = _complexbench_judging(args, loaded.examples) if args.dataset == "complexbench" else None
+    scorer = judging.scorer if judging is not None else _scorer(args.dataset)
     alias, cfg = resolve_route(args)
     if args.profile:  # --profile replaces the route's switch and strategy (its options belong to them)
         strategy = build_strategy(args.profile)
@@ -98,12 +101,16 @@ async def _run(args: argparse.Namespace) -> int:
             return 1
         summary = await collect(loaded.examples, target, modes=modes, out_path=args.out, scorer=scorer,
                                 dataset_version=loaded.version, concurrency=args.concurrency,
-                                retries=args.retries, progress=not args.no_progress)
+                                retries=args.retries, progress=not args.no_progress,
+                                halt=(lambda: judging.client.aborted) if judging is not None else None)
     except ThinkgateError as exc:
         print(f"thinkgate collect: {exc.message}", file=sys.stderr)
         return 1
     finally:
         await backend.aclose()
+        if judging is not None:
+            await judging.aclose()
+            print(judging.meter.describe(), file=sys.stderr)
     print(f"collected {summary.done}, already done {summary.skipped}, failed {summary.failed} "
           f"in {summary.seconds:.0f} s -> {args.out}", file=sys.stderr)
     for line in summary.errors[:10]:
@@ -113,7 +120,16 @@ async def _run(args: argparse.Namespace) -> int:
     return 0 if summary.failed == 0 else 1
 
 
+def _complexbench_judging(args: argparse.Namespace, examples: Sequence[Any]) -> Any:
+    """The judge that scores ComplexBench answers (checked before any model call is made)."""
+    from .judge import Judging, check_scorable, judge_config
+
+    check_scorable(examples)
+    return Judging(judge_config(args), progress=not args.no_progress)
+
+
 def _print_report(table: str, *, as_json: bool) -> int:
+    from . import complexbench_report
     from .outcome_report import build_report, format_report
     from .outcomes import pair_outcomes, read_outcomes
 
@@ -121,6 +137,10 @@ def _print_report(table: str, *, as_json: bool) -> int:
     if not pairs:
         print(f"thinkgate collect: no example in {table} has scored outcomes in both modes", file=sys.stderr)
         return 2
+    if complexbench_report.is_complexbench(pairs):
+        cb = complexbench_report.build_report(pairs)
+        print(json.dumps(cb, indent=2) if as_json else complexbench_report.format_report(cb))
+        return 0
     report = build_report(pairs)
     print(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
     return 0

@@ -149,7 +149,7 @@ def shared_data_dir() -> Path:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; bad JSON raises DatasetError with file:line."""
     try:
         f = open(path, encoding="utf-8")
@@ -227,7 +227,7 @@ def _load_ifeval(path: Path | None) -> Iterator[Example]:
         for i, row in enumerate(load_dataset(IFEVAL_HF_ID, split="train"), 1):
             yield _ifeval_example(row, f"{IFEVAL_HF_ID} row {i}")
         return
-    for lineno, row in _read_jsonl(path):
+    for lineno, row in read_jsonl_objects(path):
         yield _ifeval_example(row, f"{path}:{lineno}")
 
 
@@ -250,7 +250,7 @@ def _complexbench_items(path: Path | None) -> Iterator[tuple[str, dict[str, Any]
                 raise DatasetError(f"{path}: item {i} is not a JSON object")
             yield f"{path} item {i}", item
     else:
-        for lineno, item in _read_jsonl(path):
+        for lineno, item in read_jsonl_objects(path):
             yield f"{path}:{lineno}", item
 
 
@@ -330,7 +330,7 @@ def _load_jsonl(path: Path | None, prefix: str = "jsonl") -> Iterator[Example]:
     if path is None:
         raise DatasetError("jsonl: a path is required")
     seen: dict[str, int] = {}
-    for lineno, row in _read_jsonl(path):
+    for lineno, row in read_jsonl_objects(path):
         where = f"{path}:{lineno}"
         if "messages" in row:
             messages = _check_messages(row["messages"], where)
@@ -358,7 +358,7 @@ def _load_decision_log(path: Path | None) -> Iterator["Example | Skipped"]:
     """
     if path is None:
         raise DatasetError("decision-log: a path is required")
-    for lineno, row in _read_jsonl(path):
+    for lineno, row in read_jsonl_objects(path):
         where = f"{path}:{lineno}"
         key = row.get("id", row.get("request_id"))
         if key is None:

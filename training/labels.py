@@ -1,14 +1,16 @@
 """From paired outcomes to what a decision model learns from.
 
-Per example: `direct` and `think` are its scores in each mode (instruction-level loose by default, a
-fraction in [0, 1]); the **gain** is think − direct. The label is 1 ("think") only when the gain is
-positive. **Ties** (gain 0, most examples for a small model) are labelled 0: thinking that does not change
-the score still costs tokens and latency, so the cheaper mode wins the tie. The decision rule then thinks
-when the score reaches a threshold calibrated on training data (see `classifiers.calibration`).
+Per example: `direct` and `think` are its scores in each mode (by default its benchmark's headline metric:
+IFEval instruction-level loose, ComplexBench DRFR; a fraction in [0, 1]); the **gain** is think − direct.
+The label is 1 ("think") only when the gain is positive. **Ties** (gain 0, most examples for a small model)
+are labelled 0: thinking that does not change the score still costs tokens and latency, so the cheaper mode
+wins the tie. The decision rule then thinks when the score reaches a threshold calibrated on training data
+(see `classifiers.calibration`).
 
-Accuracy is reported like IFEval's instruction-level metric (a micro-average over instructions), so each
-example is weighted by its number of instructions: `weighted()` rescales per-example scores so that their
-plain mean equals that micro-average, which lets the calibration code (plain means) optimise the right thing.
+Accuracy is reported like IFEval's instruction-level metric and ComplexBench's DRFR (a micro-average over
+requirements: instructions or scoring questions), so each example is weighted by its number of them:
+`weighted()` rescales per-example scores so that their plain mean equals that micro-average, which lets the
+calibration code (plain means) optimise the right thing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .outcomes import HEADLINE, Pair
+from .outcomes import Pair, requirement_count
 from .records import Example
 
 
@@ -61,8 +63,18 @@ class TrainingSet:
                            self.think[idx], self.weights[idx], self.extra_cost[idx], self.cost_unit)
 
 
-def build_training_set(pairs: Sequence[Pair], examples: Mapping[str, Example], metric: str = HEADLINE) -> TrainingSet:
-    """Join outcomes to their prompts (the text the proxy's decider sees); pairs without a prompt are an error."""
+def build_training_set(pairs: Sequence[Pair], examples: Mapping[str, Example],
+                       metric: str | None = None) -> TrainingSet:
+    """Join outcomes to their prompts (the text the proxy's decider sees); pairs without a prompt are an error.
+
+    `metric=None` scores each example on its own benchmark's headline (`outcomes.headline_metric`), so
+    IFEval and ComplexBench outcomes mix: every example is weighted by its requirements (instructions or
+    scoring questions), and accuracy is the share of all requirements of both benchmarks satisfied.
+    """
+    unscored = [p.id for p in pairs if metric is not None and metric not in p.direct.scores]
+    if unscored:
+        raise ValueError(f"{len(unscored)} example(s) have no {metric!r} score (first: {unscored[0]}); "
+                         "leave --metric unset to use each benchmark's own metric")
     missing = [p.id for p in pairs if p.id not in examples]
     if missing:
         raise ValueError(f"{len(missing)} outcome id(s) are not in the dataset (first: {missing[0]}); "
@@ -72,7 +84,7 @@ def build_training_set(pairs: Sequence[Pair], examples: Mapping[str, Example], m
         texts=tuple(examples[p.id].prompt for p in pairs),
         direct=np.array([p.score("direct", metric) for p in pairs], dtype=float),
         think=np.array([p.score("think", metric) for p in pairs], dtype=float),
-        weights=np.array([max(1, len(p.direct.scores.get("per_instruction") or {})) for p in pairs], dtype=float),
+        weights=np.array([requirement_count(p.direct.scores) for p in pairs], dtype=float),
         extra_cost=np.array([_extra_tokens(p) for p in pairs], dtype=float),
     )
 

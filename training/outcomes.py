@@ -12,6 +12,20 @@ from .jobs import read_table
 from .records import MODES, Outcome
 
 HEADLINE = "inst_level_loose"
+# The metric a decision is trained on, per benchmark (the example id's prefix); every other dataset is
+# scored with IFEval's checkers. Both are per-example fractions of satisfied requirements.
+HEADLINES = {"ifeval": HEADLINE, "complexbench": "complexbench_drfr"}
+
+
+def headline_metric(example_id: str) -> str:
+    """`inst_level_loose` for IFEval (and prompts scored like it), `complexbench_drfr` for ComplexBench."""
+    return HEADLINES.get(example_id.split(":", 1)[0], HEADLINE)
+
+
+def requirement_count(scores: dict[str, object]) -> int:
+    """How many requirements an example's score averages over: IFEval instructions or ComplexBench questions."""
+    per = scores.get("per_instruction") or scores.get("per_question") or {}
+    return max(1, len(per)) if isinstance(per, dict) else 1
 
 
 def read_outcomes(path: str | Path) -> list[Outcome]:
@@ -35,10 +49,11 @@ class Pair:
     def of(self, mode: str) -> Outcome:
         return self.direct if mode == "direct" else self.think
 
-    def score(self, mode: str, metric: str = HEADLINE) -> float:
-        return float(self.of(mode).scores[metric])
+    def score(self, mode: str, metric: str | None = None) -> float:
+        """The score in `mode` on `metric` (default: the example's benchmark headline, `headline_metric`)."""
+        return float(self.of(mode).scores[metric or headline_metric(self.id)])
 
-    def gain(self, metric: str = HEADLINE) -> float:
+    def gain(self, metric: str | None = None) -> float:
         """Score with thinking minus score without: > 0 thinking helps, < 0 it hurts, 0 a tie."""
         return self.score("think", metric) - self.score("direct", metric)
 

@@ -1,8 +1,13 @@
 """`thinkgate train`: fit, evaluate and save a decision model from an outcome table.
 
     thinkgate train --outcomes TABLE --data ifeval/input_data.jsonl --out DIR
+    thinkgate train --outcomes ifeval.jsonl --outcomes complexbench.jsonl \
+        --data ifeval=input_data.jsonl --data complexbench=data_final.json --out DIR
 
-1. pairs the table's outcomes (both modes, no errors) and joins them to the dataset's prompts;
+1. pairs the tables' outcomes (both modes, no errors) and joins them to the datasets' prompts; each
+   example's gain is measured on its own benchmark's metric (IFEval `inst_level_loose`, ComplexBench
+   `complexbench_drfr`) unless `--metric` names one, and weighted by its requirements (instructions or
+   scoring questions), so a mixed table's accuracy is the share of all requirements satisfied;
 2. the paper's protocol: stratified 50/50 split; estimator, hyper-parameters and threshold are chosen on
    the training half (inner CV); the held-out half is scored once;
 3. repeated stratified 2-fold cross-validation of the same procedure (`--repeats`);
@@ -19,20 +24,24 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .outcomes import HEADLINE
+from .outcomes import HEADLINES
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--outcomes", help="outcome table (JSONL from `thinkgate collect`); required unless --serving-form")
+    p.add_argument("--outcomes", action="append",
+                   help="outcome table (JSONL from `thinkgate collect` or `thinkgate import`); repeat to train on "
+                        "several; required unless --serving-form")
     p.add_argument("--serving-form", metavar="ARTIFACT",
                    help="only (re)write the numpy serving form of an existing artifact directory (no fitting): "
                         "what a proxy loads instead of the scikit-learn pipeline")
-    p.add_argument("--dataset", default="ifeval")
-    p.add_argument("--data", help="dataset file the table was collected on")
+    p.add_argument("--dataset", default="ifeval", help="dataset of a --data PATH given without NAME=")
+    p.add_argument("--data", action="append",
+                   help="dataset file the table was collected on, PATH or NAME=PATH (repeat for several)")
     p.add_argument("--out", help="artifact directory to write (omit to only evaluate)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact directory")
-    p.add_argument("--metric", default=HEADLINE, help=f"score the gain is measured on (default {HEADLINE})")
+    p.add_argument("--metric", help="score the gain is measured on (default: each benchmark's own, "
+                   + ", ".join(f"{k} {v}" for k, v in HEADLINES.items()) + ")")
     p.add_argument("--estimator", action="append",
                    help="restrict the candidates to these estimators (repeatable; default: all recipes)")
     p.add_argument("--calibration", default="max_accuracy", choices=["max_accuracy", "think_rate", "cost", "budget"])
@@ -86,6 +95,18 @@ def _fmt_curve(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _datasets(specs: Sequence[str | None], default: str) -> dict[str, str | None]:
+    """`--data` values (PATH or NAME=PATH) as {dataset name: path}."""
+    out: dict[str, str | None] = {}
+    for spec in specs:
+        name, sep, path = (spec or "").partition("=")
+        name, path_or_none = (name, path) if sep and not Path(spec or "").exists() else (default, spec)
+        if name in out:
+            raise ValueError(f"--data names dataset {name!r} twice")
+        out[name] = path_or_none
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from classifiers.artifact import save_artifact
     from classifiers.estimators import available_estimators
@@ -96,14 +117,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from .fit import (DEFAULT_CANDIDATES, Calibration, evaluate_model, learning_curve, paper_split, repeated_cv,
                       select_and_fit, summarise)
     from .labels import build_training_set
-    from .outcomes import pair_outcomes, read_outcomes, table_hash
+    from .outcomes import headline_metric, pair_outcomes, read_outcomes, table_hash
 
-    outcomes = read_outcomes(args.outcomes)
+    outcomes = [o for table in args.outcomes for o in read_outcomes(table)]
     pairs = pair_outcomes(outcomes)
+    tables = ", ".join(args.outcomes)
     if len(pairs) < 20:
-        raise ValueError(f"{args.outcomes}: only {len(pairs)} examples have outcomes in both modes; need at least 20")
-    loaded = load(args.dataset, args.data)
-    ts = build_training_set(pairs, {e.id: e for e in loaded.examples}, args.metric)
+        raise ValueError(f"{tables}: only {len(pairs)} examples have outcomes in both modes; need at least 20")
+    for mode in ("direct", "think"):  # a model pair (direct model + reasoning sibling) is one decision model
+        models = sorted({getattr(p, mode).model for p in pairs})
+        if len(models) > 1:
+            raise ValueError(f"{tables}: {mode} outcomes of several models ({', '.join(models)}); a decision "
+                             "model is trained for one model (or one direct/reasoning pair)")
+    datasets = _datasets(args.data or [None], args.dataset)
+    loaded = {name: load(name, path) for name, path in datasets.items()}
+    ts = build_training_set(pairs, {e.id: e for lr in loaded.values() for e in lr.examples}, args.metric)
+    metric = args.metric or "+".join(dict.fromkeys(headline_metric(i) for i in ts.ids))
     if args.cost_unit == "usd":
         ts = ts.with_cost(_extra_usd(args, pairs, ts), "usd")
     elif args.cost_unit == "requests":
@@ -122,7 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cv = summarise(repeated_cv(ts, repeats=args.repeats, seed=args.seed, **fit_kwargs)) if args.repeats else None
     first = outcomes[0]
     result = {
-        "examples": len(ts), "metric": args.metric, "chosen": {"estimator": fitted.candidate[0],
+        "examples": len(ts), "metric": metric, "chosen": {"estimator": fitted.candidate[0],
                                                                 "params": fitted.candidate[1]},
         "threshold": fitted.model.threshold.to_json(), "held_out": held_out, "cross_validation": cv,
         "inner_selection": fitted.inner,
@@ -134,15 +163,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.learning_curve_plot:
             from .plots import learning_curve_plot
 
-            learning_curve_plot(result["learning_curve"], args.learning_curve_plot, Path(args.outcomes).name)
+            learning_curve_plot(result["learning_curve"], args.learning_curve_plot,
+                                ", ".join(Path(t).name for t in args.outcomes))
     if args.out:
         command = shlex.join(["thinkgate", "train", *sys.argv[2:]]) if sys.argv[1:2] == ["train"] else None
         save_artifact(
             args.out, fitted.model, estimator=fitted.candidate[0], target_model=first.model, profile=first.profile,
-            dataset_name=args.dataset, dataset_hash=loaded.version, outcomes_hash=table_hash(args.outcomes),
+            dataset_name="+".join(loaded), dataset_hash="+".join(lr.version for lr in loaded.values()),
+            outcomes_hash="+".join(table_hash(t) for t in args.outcomes),
             metrics={"held_out": held_out, "cross_validation": cv}, command=command, overwrite=args.overwrite,
             extra={"train_ids": [ts.ids[i] for i in train_idx], "held_out_ids": [ts.ids[i] for i in test_idx],
-                   "metric": args.metric, "seed": args.seed, "inner_selection": fitted.inner},
+                   "metric": metric, "seed": args.seed, "inner_selection": fitted.inner,
+                   "judges": sorted({str(p.direct.scores["judge"]) for p in pairs if "judge" in p.direct.scores})},
         )
         result["artifact"] = str(Path(args.out))
     return result

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from training.collect_cli import add_route_arguments
+from training.judge import add_judge_arguments
 
 from .arms import ALL_ARMS, DEFAULT_ARMS, ORACLE, arm_routes, parse_arms
 
@@ -32,7 +33,8 @@ DEFAULT_SELF_SELECT_CALIBRATION = Path(__file__).resolve().parents[2] / "classif
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate bench ab", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="ifeval", help="dataset loader (default ifeval; scoring is IFEval's)")
+    p.add_argument("--dataset", default="ifeval",
+                   help="dataset loader (default ifeval; complexbench is scored by the judge route, --judge ...)")
     p.add_argument("--data", help="dataset file (default: the public dataset id, needs internet)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--arms", default=",".join(DEFAULT_ARMS),
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="rebuild the report from existing records")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--no-progress", action="store_true")
+    add_judge_arguments(p)
     return p
 
 
@@ -186,18 +189,29 @@ async def _run(args: argparse.Namespace, arms: list[str], examples: list[Any], b
     from .client import Request
     from .runner import run_arms
 
-    scorer = None
+    scorer, judging = None, None
     if args.dataset == "ifeval":
         from training.scoring.ifeval import ensure_punkt_tab, score_example
 
         ensure_punkt_tab()
         scorer = score_example
+    elif args.dataset == "complexbench":
+        from training.judge import Judging, check_scorable, judge_config
+
+        check_scorable(examples)
+        judging = Judging(judge_config(args), progress=not args.no_progress)
+        scorer = judging.scorer
     api_key = os.environ.get(args.proxy_api_key_env) if args.proxy_api_key_env else None
     settings = Request(max_tokens=args.max_tokens, api_key=api_key)
     proxied = [a for a in arms if a != ORACLE]
-    return await run_arms(base_url, proxied, examples, records_path=out / "records.jsonl", settings=settings,
-                          scorer=scorer, concurrency=args.concurrency, retries=args.retries,
-                          progress=not args.no_progress)
+    try:
+        return await run_arms(base_url, proxied, examples, records_path=out / "records.jsonl", settings=settings,
+                              scorer=scorer, concurrency=args.concurrency, retries=args.retries,
+                              progress=not args.no_progress)
+    finally:
+        if judging is not None:
+            await judging.aclose()
+            print(judging.meter.describe(), file=sys.stderr)
 
 
 def _run_through_proxy(args: argparse.Namespace, arms: list[str], examples: list[Any], out: Path) -> int:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
 from router.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from training.collect import Scorer, score
 from training.records import Example
 
 from .records import ABRecord
-
-Scorer = Callable[[Example, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,14 @@ async def send(session: aiohttp.ClientSession, base_url: str, arm: str, route: s
     choice = (payload.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     answer = message.get("content") or ""
+    scores = await score(scorer, example, answer)
     usage = payload.get("usage") or {}
     details = usage.get("completion_tokens_details") or {}
     return ABRecord(
         arm=arm, id=example.id, route=route, decision=h.get("x-thinkgate-decision"),
         score=_float(h.get("x-thinkgate-score")), decision_source=h.get("x-thinkgate-decision-source"),
         decision_ms=_float(h.get("x-thinkgate-decision-ms")), answer=answer,
-        reasoning=message.get("reasoning_content"), scores=scorer(example, answer) if scorer else {},
+        reasoning=message.get("reasoning_content"), scores=scores,
         latency_s=round(latency, 4), prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         reasoning_tokens=int(details.get("reasoning_tokens") or 0),

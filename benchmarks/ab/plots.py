@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .results import HEADLINE, ArmResult, Results
+from .results import ArmResult, Results
 
 HIGHLIGHT = {"classifier": "#d62728", "oracle": "#7f7f7f", "never": "#1f77b4", "always": "#ff7f0e"}
 
@@ -34,7 +34,7 @@ def pareto_plot(results: Results, path: Path, title: str) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     for ax, (attr, label) in zip(axes, (("latency_mean_s", "mean latency per request (s)"),
                                         ("completion_tokens", "mean output tokens per request (incl. reasoning)"))):
-        points = [(getattr(a, attr), a.metrics[HEADLINE]) for a in arms]
+        points = [(getattr(a, attr), a.metrics[results.measure.headline]) for a in arms]
         front = _frontier(points)
         ax.plot(*zip(*front), color="#bbbbbb", linestyle="--", zorder=1, label="Pareto frontier")
         labels: dict[tuple[float, float], list[str]] = {}
@@ -46,7 +46,7 @@ def pareto_plot(results: Results, path: Path, title: str) -> Path:
             ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("instruction-level loose accuracy (%)")
+    axes[0].set_ylabel(f"{results.measure.headline_name} (%)")
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -72,7 +72,7 @@ def per_type_plot(results: Results, path: Path, title: str) -> Path:
             if not np.isnan(value):
                 ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if value < 55 else "black")
-    fig.colorbar(image, ax=ax, label="instructions followed (loose, %)", fraction=0.03)
+    fig.colorbar(image, ax=ax, label=results.measure.followed, fraction=0.03)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

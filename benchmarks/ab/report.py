@@ -11,14 +11,9 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from training.outcome_report import METRICS
-
 from .arms import ARMS, ORACLE
 from .records import read_records
-from .results import HEADLINE, GoalCheck, Results, build_results, goal_check
-
-LABELS = {"inst_level_loose": "inst loose", "inst_level_strict": "inst strict",
-          "prompt_level_loose": "prompt loose", "prompt_level_strict": "prompt strict"}
+from .results import GoalCheck, Results, build_results, goal_check
 DESCRIPTIONS = {**{name: arm.description for name, arm in ARMS.items()},
                 ORACLE: "best of never/always per prompt (computed, the ceiling)"}
 
@@ -33,13 +28,13 @@ def _delta(value: float, base: float | None) -> str:
 
 def table_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     """The per-arm table (metrics with their change against `always`, think-rate, latency, tokens)."""
-    base = results.arms.get("always")
-    header = [*(LABELS[m] for m in METRICS), "think-rate", "p50 s", "p95 s", "mean s", "out tok", "reason tok",
+    base, measure = results.arms.get("always"), results.measure
+    header = [*(measure.labels[m] for m in measure.metrics), "think-rate", "p50 s", "p95 s", "mean s", "out tok", "reason tok",
               "in tok"]
     rows = []
     for arm in results.arms.values():
         cells = [_delta(arm.metrics[m], None if base is None or arm.arm == "always" else base.metrics[m])
-                 for m in METRICS]
+                 for m in measure.metrics]
         cells += [f"{arm.think_rate:.2f}", f"{arm.latency_p50_s:.2f}", f"{arm.latency_p95_s:.2f}",
                   f"{arm.latency_mean_s:.2f}", f"{arm.completion_tokens:.0f}", f"{arm.reasoning_tokens:.0f}",
                   f"{arm.prompt_tokens:.0f}"]
@@ -50,15 +45,15 @@ def table_rows(results: Results) -> tuple[list[str], list[list[str]]]:
 def goal_lines(check: GoalCheck | None, results: Results) -> list[str]:
     if check is None:
         return ["The goal check needs the classifier, never, always and oracle arms."]
-    arms = results.arms
-    clf = arms["classifier"].metrics[HEADLINE]
+    arms, headline = results.arms, results.measure.headline
+    clf = arms["classifier"].metrics[headline]
     met = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
     gap = ("no gap to close (oracle = best fixed)" if check.gap_fraction is None
            else f"closed {100 * check.gap_fraction:.0f}% of the gap to the oracle "
-                f"({arms[check.best_fixed].metrics[HEADLINE]:.2f} → {arms[ORACLE].metrics[HEADLINE]:.2f}; goal ≥ 50%)")
+                f"({arms[check.best_fixed].metrics[headline]:.2f} → {arms[ORACLE].metrics[headline]:.2f}; goal ≥ 50%)")
     return [
         f"- accuracy ≥ the better fixed choice (`{check.best_fixed}`): classifier {clf:.2f} vs "
-        f"{arms[check.best_fixed].metrics[HEADLINE]:.2f} ({check.accuracy_margin:+.2f} points): {met(check.accuracy_ok)}",
+        f"{arms[check.best_fixed].metrics[headline]:.2f} ({check.accuracy_margin:+.2f} points): {met(check.accuracy_ok)}",
         f"- half the gap to the oracle: {gap}: {met(check.gap_ok)}",
         f"- at most half of `always`'s mean output tokens: {arms['classifier'].completion_tokens:.0f} vs "
         f"{arms['always'].completion_tokens:.0f} ({100 * check.token_ratio:.0f}%): {met(check.tokens_ok)}",
@@ -71,7 +66,8 @@ def self_select_lines(results: Results) -> list[str]:
     lines = []
     gains = None
     if {"never", "always"} <= set(results.records):
-        gains = {d.id: float(t.scores[HEADLINE]) - float(d.scores[HEADLINE])
+        headline = results.measure.headline
+        gains = {d.id: float(t.scores[headline]) - float(d.scores[headline])
                  for d, t in zip(results.records["never"], results.records["always"])}
     for arm in (a for a in results.arms if ARMS.get(a) is not None and ARMS[a].policy == "self-select"):
         records = results.records[arm]
@@ -93,11 +89,13 @@ def self_select_lines(results: Results) -> list[str]:
 
 
 def replay_rows(results: Results) -> tuple[list[str], list[list[str]]]:
-    never = results.arms["never"].metrics[HEADLINE] if "never" in results.arms else None
-    rows = [[a, f"{r.think_rate:.2f}", _delta(r.metrics[HEADLINE], never),
-             f"{results.arms[a].metrics[HEADLINE]:.2f}", f"{r.completion_tokens:.0f}"]
+    headline = results.measure.headline
+    label = results.measure.labels[headline]
+    never = results.arms["never"].metrics[headline] if "never" in results.arms else None
+    rows = [[a, f"{r.think_rate:.2f}", _delta(r.metrics[headline], never),
+             f"{results.arms[a].metrics[headline]:.2f}", f"{r.completion_tokens:.0f}"]
             for a, r in results.replayed.items()]
-    return ["arm", "think-rate", "inst loose, replayed (vs never)", "inst loose, live", "out tok, replayed"], rows
+    return ["arm", "think-rate", f"{label}, replayed (vs never)", f"{label}, live", "out tok, replayed"], rows
 
 
 CI_NOTE = ("The intervals cover which prompts were sampled, not run-to-run inference noise (see the replayed "
@@ -123,7 +121,7 @@ def _type_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     arms = list(results.arms)
     rows = [[t, str(n), *(f"{results.arms[a].per_type.get(t, float('nan')):.0f}" for a in arms)]
             for t, n in results.type_counts.items()]
-    return ["instruction type", "n", *arms], rows
+    return [results.measure.type_name, "n", *arms], rows
 
 
 def _context(results: Results, ids_note: str, command: str, settings: dict[str, Any]) -> list[str]:
@@ -154,19 +152,20 @@ def _context(results: Results, ids_note: str, command: str, settings: dict[str, 
 def markdown(results: Results, check: GoalCheck | None, title: str, context: list[str]) -> str:
     header, rows = table_rows(results)
     type_header, type_rows = _type_rows(results)
+    m = results.measure
     lines = [f"# {title}", "", *context, "", "## Arms", "",
-             "Accuracy in % (IFEval; instruction-level loose first); ↑/↓ = change against `always`.", "",
+             f"Accuracy in % ({m.benchmark}; {m.headline_name} first); ↑/↓ = change against `always`.", "",
              *_md_table(header, rows), "",
              *[f"- `{a}`: {DESCRIPTIONS.get(a, a)}" for a in results.arms], "",
              "![accuracy against latency and tokens](pareto.png)", "",
-             "## Accuracy differences (instruction-level loose, paired bootstrap 95% CI over examples)", "",
+             f"## Accuracy differences ({m.headline_name}, paired bootstrap 95% CI over examples)", "",
              CI_NOTE, "",
              *_md_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)), "",
              *(["## Decisions replayed on the never/always answers", "", REPLAY_NOTE, "",
                 *_md_table(*replay_rows(results)), ""] if results.replayed else []),
              *(["## Self-selection", "", *self_select_lines(results), ""] if self_select_lines(results) else []),
              "## Goal (classifier arm)", "", *goal_lines(check, results), "",
-             "## Per instruction type (loose, % followed)", "", "![per-type accuracy](per_type.png)", "",
+             f"## Per {m.type_name} ({m.followed})", "", "![per-type accuracy](per_type.png)", "",
              *_md_table(type_header, type_rows), ""]
     return "\n".join(lines)
 
@@ -192,6 +191,7 @@ def _inline_md(text: str) -> str:
 def html_page(results: Results, check: GoalCheck | None, title: str, context: list[str], out: Path) -> str:
     header, rows = table_rows(results)
     type_header, type_rows = _type_rows(results)
+    m = results.measure
     items = lambda lines: "<ul>" + "".join(f"<li>{_inline_md(x)}</li>" for x in lines) + "</ul>"  # noqa: E731
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;"
@@ -200,17 +200,17 @@ def html_page(results: Results, check: GoalCheck | None, title: str, context: li
     return "".join([
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>", items(context),
-        "<h2>Arms</h2><p>Accuracy in % (IFEval; instruction-level loose first); ↑/↓ = change against "
+        f"<h2>Arms</h2><p>Accuracy in % ({m.benchmark}; {m.headline_name} first); ↑/↓ = change against "
         "<code>always</code>.</p>", _html_table(header, rows),
         items([f"`{a}`: {DESCRIPTIONS.get(a, a)}" for a in results.arms]),
         _img(out / "pareto.png", "accuracy against latency and tokens"),
-        "<h2>Accuracy differences (instruction-level loose, paired bootstrap 95% CI)</h2>", f"<p>{CI_NOTE}</p>",
+        f"<h2>Accuracy differences ({m.headline_name}, paired bootstrap 95% CI)</h2>", f"<p>{CI_NOTE}</p>",
         _html_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)),
         *([f"<h2>Decisions replayed on the never/always answers</h2><p>{_inline_md(REPLAY_NOTE)}</p>",
            _html_table(*replay_rows(results))] if results.replayed else []),
         *(["<h2>Self-selection</h2>", items(self_select_lines(results))] if self_select_lines(results) else []),
         "<h2>Goal (classifier arm)</h2>", items(goal_lines(check, results)),
-        "<h2>Per instruction type (loose, % followed)</h2>", _img(out / "per_type.png", "per-type accuracy"),
+        f"<h2>Per {m.type_name} ({html.escape(m.followed)})</h2>", _img(out / "per_type.png", "per-type accuracy"),
         _html_table(type_header, type_rows), "</body></html>",
     ])
 
@@ -225,13 +225,14 @@ def write_report(out: Path, arms: Sequence[str], examples: Sequence[Any], *, ids
     title = title or f"A/B: thinking policies and strategies ({len(results.ids)} examples)"
     context = _context(results, ids_note, command, settings)
     paths = [pareto_plot(results, out / "pareto.png", title),
-             per_type_plot(results, out / "per_type.png", "instructions followed by type and arm (loose, %)")]
+             per_type_plot(results, out / "per_type.png",
+                           f"{results.measure.followed} by {results.measure.type_name} and arm")]
     (out / "report.md").write_text(markdown(results, check, title, context), encoding="utf-8")
     (out / "report.html").write_text(html_page(results, check, title, context, out), encoding="utf-8")
     payload = {"ids": results.ids, "missing": results.missing, "settings": settings, "command": command,
                "arms": {a: r.to_json() for a, r in results.arms.items()},
                "comparisons": [c.__dict__ for c in results.comparisons],
                "replayed": {a: r.to_json() for a, r in results.replayed.items()},
-               "goal": None if check is None else check.__dict__}
+               "goal": None if check is None else check.__dict__, "benchmark": results.measure.benchmark}
     (out / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [out / "report.md", out / "report.html", out / "results.json", *paths]

@@ -1,8 +1,10 @@
-"""From A/B records to per-arm results: the four IFEval metrics, think-rate, latency, tokens, per type.
+"""From A/B records to per-arm results: accuracy, think-rate, latency, tokens, per type.
 
-Every arm is scored on the same examples: those that have an error-free record in every proxied arm
-(missing ones are counted and reported, never silently dropped). The oracle arm picks, per example, the
-better of `never` and `always` on instruction-level loose accuracy (ties go to `never`, which costs less).
+Accuracy is IFEval's four metrics (per instruction type) or, for ComplexBench records, DRFR and the
+all-passed rate (per category); the `Measure` says which. Every arm is scored on the same examples: those
+that have an error-free record in every proxied arm (missing ones are counted and reported, never silently
+dropped). The oracle arm picks, per example, the better of `never` and `always` on the headline metric
+(ties go to `never`, which costs less).
 """
 
 from __future__ import annotations
@@ -14,13 +16,59 @@ from typing import Any, Sequence
 import numpy as np
 
 from training.outcome_report import METRICS, instruction_type
+from training.outcomes import headline_metric, requirement_count
+from training.scoring.complexbench import METRIC_ALL_PASSED, METRIC_DRFR
+from training.scoring.complexbench import aggregate as complexbench_aggregate
 from training.scoring.ifeval import aggregate
 
 from ..stats import percentile
 from .arms import ARMS, ORACLE
 from .records import ABRecord, latest_ok
 
-HEADLINE = METRICS[0]  # instruction-level loose, the paper's headline
+
+@dataclass(frozen=True)
+class Measure:
+    """What accuracy means in a report: the metrics (headline first) and how the report names them."""
+
+    benchmark: str
+    metrics: tuple[str, ...]
+    labels: dict[str, str]
+    headline_name: str
+    type_name: str  # what `per_type` groups by
+    followed: str  # what a per-type cell counts
+
+    @property
+    def headline(self) -> str:
+        return self.metrics[0]
+
+
+IFEVAL = Measure("IFEval", tuple(METRICS), {"inst_level_loose": "inst loose", "inst_level_strict": "inst strict",
+                                             "prompt_level_loose": "prompt loose",
+                                             "prompt_level_strict": "prompt strict"},
+                 "instruction-level loose", "instruction type", "instructions followed (loose, %)")
+COMPLEXBENCH = Measure("ComplexBench", (METRIC_DRFR, METRIC_ALL_PASSED),
+                       {METRIC_DRFR: "DRFR", METRIC_ALL_PASSED: "all passed"}, "DRFR", "category",
+                       "scoring questions satisfied (%)")
+
+
+def measure_of(records: Sequence[ABRecord]) -> Measure:
+    return COMPLEXBENCH if any(METRIC_DRFR in r.scores for r in records) else IFEVAL
+
+
+def _metrics(records: Sequence[ABRecord], measure: Measure) -> dict[str, float]:
+    if measure is IFEVAL:
+        return {k: round(v, 2) for k, v in aggregate(r.scores for r in records).items() if k != "n"}
+    drfr = complexbench_aggregate([r.scores for r in records])["overall_drfr"]  # micro-averaged over questions
+    return {METRIC_DRFR: round(100 * drfr, 2),
+            METRIC_ALL_PASSED: round(100 * statistics.fmean(r.scores[METRIC_ALL_PASSED] for r in records), 2)}
+
+
+def requirements(record: ABRecord) -> list[tuple[str, int]]:
+    """(type, 0/1) per requirement: IFEval instructions by type, ComplexBench questions by category."""
+    if "per_instruction" in record.scores:
+        return [(instruction_type(k), int(ok)) for k, ok in record.scores["per_instruction"].items()]
+    category = str(record.scores.get("category") or "unknown").split("_")[0]
+    return [(category, int(ok)) for ok in record.scores.get("per_question", {}).values()]
 
 
 @dataclass(frozen=True)
@@ -62,15 +110,16 @@ class Results:
     comparisons: list[Comparison] = field(default_factory=list)
     type_counts: dict[str, int] = field(default_factory=dict)
     replayed: dict[str, ArmResult] = field(default_factory=dict)
+    measure: Measure = IFEVAL
 
 
-def arm_result(arm: str, records: Sequence[ABRecord]) -> ArmResult:
+def arm_result(arm: str, records: Sequence[ABRecord], measure: Measure = IFEVAL) -> ArmResult:
     n = len(records)
-    metrics = {k: round(v, 2) for k, v in aggregate(r.scores for r in records).items() if k != "n"}
+    metrics = _metrics(records, measure)
     followed: dict[str, list[int]] = {}
     for r in records:
-        for key, ok in r.scores["per_instruction"].items():
-            followed.setdefault(instruction_type(key), []).append(int(ok))
+        for kind, ok in requirements(r):
+            followed.setdefault(kind, []).append(ok)
     latencies = [r.latency_s for r in records]
     return ArmResult(
         arm=arm, n=n, metrics=metrics, think_rate=round(sum(r.decision == "think" for r in records) / n, 3),
@@ -85,7 +134,7 @@ def arm_result(arm: str, records: Sequence[ABRecord]) -> ArmResult:
 
 
 def _headline(record: ABRecord) -> float:
-    return float(record.scores[HEADLINE])
+    return float(record.scores[headline_metric(record.id)])
 
 
 def oracle_records(never: Sequence[ABRecord], always: Sequence[ABRecord]) -> list[ABRecord]:
@@ -108,7 +157,7 @@ def replayed_records(decided: Sequence[ABRecord], never: Sequence[ABRecord],
 
 
 def _followed_and_total(records: Sequence[ABRecord]) -> tuple[np.ndarray, np.ndarray]:
-    totals = np.array([len(r.scores["per_instruction"]) for r in records], dtype=float)
+    totals = np.array([requirement_count(r.scores) for r in records], dtype=float)
     return np.array([_headline(r) for r in records]) * totals, totals
 
 
@@ -149,17 +198,19 @@ def build_results(all_records: Sequence[ABRecord], arms: Sequence[str], ids: Seq
     records = {a: [ok[(a, i)] for i in common] for a in present}
     if ORACLE in arms and {"never", "always"} <= set(records):
         records[ORACLE] = oracle_records(records["never"], records["always"])
-    results = Results(ids=common, arms={a: arm_result(a, recs) for a, recs in records.items()}, records=records,
-                      missing=missing)
+    measure = measure_of(next(iter(records.values())))
+    results = Results(ids=common, arms={a: arm_result(a, recs, measure) for a, recs in records.items()},
+                      records=records, missing=missing, measure=measure)
     pairs = [(a, ref) for ref in ("always", "never") if ref in records for a in records if a != ref]
     results.comparisons = bootstrap(records, pairs, resamples=resamples)
     counts: dict[str, int] = {}
     for r in next(iter(records.values())):
-        for key in r.scores["per_instruction"]:
-            counts[instruction_type(key)] = counts.get(instruction_type(key), 0) + 1
+        for kind, _ in requirements(r):
+            counts[kind] = counts.get(kind, 0) + 1
     results.type_counts = dict(sorted(counts.items()))
     if {"never", "always"} <= set(records):
-        results.replayed = {a: arm_result(a, replayed_records(records[a], records["never"], records["always"]))
+        results.replayed = {a: arm_result(a, replayed_records(records[a], records["never"], records["always"]),
+                                          measure)
                             for a in records if ARMS.get(a) is not None and ARMS[a].profile is None
                             and a not in ("never", "always")}
     return results
@@ -179,12 +230,12 @@ class GoalCheck:
 
 
 def goal_check(results: Results) -> GoalCheck | None:
-    arms = results.arms
+    arms, headline = results.arms, results.measure.headline
     if not {"classifier", "never", "always", ORACLE} <= set(arms):
         return None
-    best = max(("never", "always"), key=lambda a: arms[a].metrics[HEADLINE])
-    clf, best_acc, oracle = (arms["classifier"].metrics[HEADLINE], arms[best].metrics[HEADLINE],
-                             arms[ORACLE].metrics[HEADLINE])
+    best = max(("never", "always"), key=lambda a: arms[a].metrics[headline])
+    clf, best_acc, oracle = (arms["classifier"].metrics[headline], arms[best].metrics[headline],
+                             arms[ORACLE].metrics[headline])
     gap = oracle - best_acc
     fraction = (clf - best_acc) / gap if gap > 0 else None
     ratio = arms["classifier"].completion_tokens / max(arms["always"].completion_tokens, 1e-9)

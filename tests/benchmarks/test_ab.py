@@ -225,3 +225,33 @@ def test_goal_check_reports_each_part():
     assert check.accuracy_margin == pytest.approx(25.0)
     assert check.gap_fraction == pytest.approx(0.5) and check.gap_ok
     assert check.token_ratio == pytest.approx(15 / 40) and check.tokens_ok
+
+
+def test_complexbench_arms_are_judged_and_reported_in_drfr(tmp_path, mock, upstream_url):
+    """ComplexBench through the proxy: the judge route scores every arm; the report speaks DRFR."""
+    from support.mock_judge import judge_reply, model_reply
+    from support.mock_upstream import MockUpstream
+    from support.servers import serve
+
+    fixture = Path(__file__).parents[1] / "training" / "fixtures" / "complexbench_e2e.json"
+    mock.reply = model_reply
+    judge = MockUpstream()
+    judge.reply = judge_reply
+    out = tmp_path / "ab"
+    with serve(judge.app) as judge_server:
+        argv = ["--dataset", "complexbench", "--data", str(fixture), "--out", str(out), "--arms", "never,always,oracle",
+                "--upstream", "upstream-model", "--base-url", upstream_url, "--profile", "prompt-cot",
+                "--bootstrap", "200", "--no-progress", "--judge", "mock-judge", "--judge-base-url",
+                judge_server.url + "/v1", "--judge-cache", str(tmp_path / "verdicts.sqlite3")]
+        assert main(argv) == 0
+        assert len(judge.requests) == 17  # 9 for the direct answers, 8 for the thinking ones (see the fixture)
+    results = json.loads((out / "results.json").read_text())
+    arms = results["arms"]
+    assert results["benchmark"] == "ComplexBench"
+    assert arms["never"]["metrics"] == {"complexbench_drfr": 75.0, "complexbench_all_passed": 75.0}
+    assert arms["always"]["metrics"] == {"complexbench_drfr": pytest.approx(41.67), "complexbench_all_passed": 25.0}
+    assert arms["oracle"]["metrics"]["complexbench_drfr"] == 100.0 and arms["oracle"]["think_rate"] == 0.25
+    assert arms["never"]["per_type"] == {"And": 100.0, "Chain": 100.0, "Selection": 50.0}
+    md = (out / "report.md").read_text()
+    assert "| arm | DRFR | all passed |" in md and "## Per category (scoring questions satisfied (%))" in md
+    assert "| oracle | 100.00 ↑58.33" in md

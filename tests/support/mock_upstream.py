@@ -43,6 +43,7 @@ class MockUpstream:
         self.logprobs: Callable[[dict[str, Any]], list[tuple[str, float]]] | None = None
         self.stream_cancelled = asyncio.Event()
         self.cancelled_streams = 0
+        self.in_flight = self.max_in_flight = 0  # concurrent requests now / at most so far
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
     def usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
@@ -62,7 +63,12 @@ class MockUpstream:
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay_s)
+            finally:
+                self.in_flight -= 1
         if self.fail and (self.fail_times is None or self.fail_times > 0):
             if self.fail_times is not None:
                 self.fail_times -= 1

@@ -47,7 +47,8 @@ def test_table_scores(capsys):
     (["--data", MINI, "--responses", "/nonexistent/r.jsonl"], "cannot read responses file"),
     (["--data", "/nonexistent/d.jsonl", "--responses", RESPONSES], "file not found"),
     (["--dataset", "ifevl", "--data", MINI, "--responses", RESPONSES], "did you mean 'ifeval'"),
-    (["--dataset", "complexbench", "--data", MINI, "--responses", RESPONSES], "not supported"),
+    (["--dataset", "complexbench", "--data", MINI, "--responses", RESPONSES], "missing field 'main_id'"),
+    (["--dataset", "decision-log", "--data", MINI, "--responses", RESPONSES], "not supported"),
 ])
 def test_errors_exit_2_without_traceback(argv, message, capsys):
     assert main(argv) == 2

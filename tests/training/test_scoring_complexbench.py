@@ -5,9 +5,11 @@ import pytest
 
 from training.datasets import load_examples
 from training.scoring.complexbench import (
+    JudgeOptions,
     RuleError,
     aggregate,
     check_rule,
+    fixed_verdict,
     parse_extraction,
     parse_rule,
     parse_verdict,
@@ -101,6 +103,27 @@ def test_check_rule(rule, spans, expected):
     assert check_rule(rule, spans) is expected
 
 
+@pytest.mark.parametrize("rule,response,expected", [
+    ("model_forbidden_word:[冬天]", "春天来了", True),  # no span can contain it
+    ("model_forbidden_word:[冬天]", "冬天走了", None),  # depends on the span
+    ("model_forbidden_word_each:[冬]", "春夏秋", True),
+    ("model_keyword:[花朵, 春风]", "花朵开了", False),  # 春风 is nowhere, so in no span
+    ("model_keyword:[花朵]", "花朵开了", None),
+    ("model_keyword_num:[2,3,春,夏,秋]", "春天", False),
+    ("model_keyword_num:[1,3,春,夏,秋]", "春天", None),
+    ("model_length:[1,5]", "春天", None),  # every other family depends on the span
+    ("model_forbidden_word:[冬天]\nmodel_keyword:[花]", "春天", False),  # one fixed failure decides
+    ("model_forbidden_word:[冬天]\nmodel_length:[1,5]", "春天", None),
+    ("model_forbidden_word:[冬天]\nmodel_forbidden_word:[秋天]", "春天", True),
+    ("model_keyword:[你好!]", "你好！", None),  # matched after the full-width mapping, like check_rule
+])
+def test_fixed_verdict_agrees_with_every_possible_span(rule, response, expected):
+    assert fixed_verdict(rule, response) is expected
+    if expected is not None:  # whatever verbatim spans a judge extracts, check_rule agrees
+        spans = [[], [response], [response[:1]], [response[1:]], [response[:1], response[1:]]]
+        assert all(check_rule(rule, [s for s in sp if s]) is expected for sp in spans)
+
+
 def test_non_each_rules_look_at_the_first_span():
     assert check_rule("model_keyword:[花]", ["花开", "叶落"]) is True
     assert check_rule("model_keyword:[花]", ["叶落", "花开"]) is False
@@ -187,18 +210,76 @@ def test_score_example_all_pass():
     res = run(score_example(ex, POEM, judge))
     assert [q.verdict for q in res.questions] == [True, True, True, True]
     assert [q.route for q in res.questions] == ["llm", "rule", "rule", "rule"]
+    # the poem has no 冬天, so no span can have it: the forbidden-word rule needs no judge
     assert res.drfr == 1.0 and res.to_scores() == {
-        "drfr": 1.0, "all_passed": 1.0, "per_question": {"0": 1, "1": 1, "2": 1, "3": 1}}
-    assert len(judge.calls) == 4
+        "complexbench_drfr": 1.0, "complexbench_all_passed": 1.0, "per_question": {"0": 1, "1": 1, "2": 1, "3": 1},
+        "sources": {"judge": 3, "program": 1}}
+    assert len(judge.calls) == 3
     assert all(ex.prompt in c and POEM in c for c in judge.calls)
 
 
-def test_failed_dependency_zeroes_dependents():
+def test_failed_dependency_zeroes_dependents_without_a_judge_call():
     ex = examples()[0]
-    res = run(score_example(ex, POEM, poem_judge(topic_ok=False)))
-    assert [q.verdict for q in res.questions] == [False, True, True, True]  # own verdicts
+    judge = poem_judge(topic_ok=False)
+    res = run(score_example(ex, POEM, judge))
+    assert [q.verdict for q in res.questions] == [False, None, None, True]  # 1 and 2 were never judged
+    assert [q.source for q in res.questions] == ["judge", "dependency", "dependency", "program"]
     assert [q.passed for q in res.questions] == [False, False, False, True]  # 1 and 2 depend on 0
     assert res.drfr == 0.25
+    assert len(judge.calls) == 1
+
+
+def test_dependencies_are_judged_first_and_cycles_are_reported():
+    ex = examples()[0]
+    judge = poem_judge()
+    run(score_example(ex, POEM, judge))
+    asked = [c.split("【评分问题】")[-1] for c in judge.calls]
+    first_dependent = min(i for i, q in enumerate(asked) if "不超过40个字" in q or "出现了“花朵”" in q)
+    assert any("关于春天的诗" in q for q in asked[:first_dependent])  # 1 and 2 wait for 0
+    ex.meta["scoring_questions"][0]["dep"] = [1]  # 0 -> 1 -> 0
+    with pytest.raises(ValueError, match="circular"):
+        run(score_example(ex, POEM, judge))
+    ex.meta["scoring_questions"][0]["dep"] = [9]
+    with pytest.raises(ValueError, match="unknown point"):
+        run(score_example(ex, POEM, judge))
+
+
+def test_unreadable_replies_are_retried_then_fail_and_the_cache_is_used():
+    from training.scoring.complexbench import JudgeOptions
+
+    ex = examples()[0]
+    judge = poem_judge()
+    judge.verdicts = {"关于春天的诗": "lorem ipsum"}  # no verdict in it
+    res = run(score_example(ex, POEM, judge, options=JudgeOptions(retries=2)))
+    assert res.questions[0].source == "error" and "unreadable" in res.questions[0].error
+    assert len(judge.calls) == 3  # three tries for 0; 1 and 2 not judged; 3 decided by the rule alone
+
+    class Memory:
+        def __init__(self):
+            self.data = {}
+
+        def get(self, messages):
+            return self.data.get(messages[-1]["content"])
+
+        def put(self, messages, reply):
+            self.data[messages[-1]["content"]] = reply
+
+    cache, judge = Memory(), poem_judge()
+    first = run(score_example(ex, POEM, judge, options=JudgeOptions(cache=cache)))
+    calls = len(judge.calls)
+    second = run(score_example(ex, POEM, judge, options=JudgeOptions(cache=cache)))
+    assert len(judge.calls) == calls == 3 and len(cache.data) == 3
+    assert second.drfr == first.drfr == 1.0 and {q.source for q in second.questions} == {"cache", "program"}
+
+
+def test_whole_response_extraction_needs_no_judge_for_rules():
+    from training.scoring.complexbench import JudgeOptions
+
+    ex = examples()[0]
+    judge = poem_judge()
+    res = run(score_example(ex, POEM, judge, options=JudgeOptions(extraction="whole")))
+    assert [q.source for q in res.questions] == ["judge", "program", "program", "program"]
+    assert res.drfr == 1.0 and len(judge.calls) == 1
 
 
 def test_rule_failures_and_drfr():
@@ -248,9 +329,10 @@ def test_judge_errors_are_retried_then_counted_as_failures():
     async def broken(messages):
         raise TimeoutError("judge down")
 
-    res = run(score_example(ex, POEM, broken, retries=1))
+    res = run(score_example(ex, POEM, broken, options=JudgeOptions(retries=1, extraction="always")))
     assert res.drfr == 0.0
-    assert all(q.error and "judge down" in q.error for q in res.questions)
+    assert [q.source for q in res.questions] == ["error", "dependency", "dependency", "error"]
+    assert all("judge down" in q.error for q in res.questions if q.source == "error")
 
 
 def test_unsupported_rule_fails_without_a_judge_call():

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from support.clients import openai_client
-from support.outcome_fixture import HELPS, HURTS, write_outcome_fixture as _write_fixture
+from support.outcome_fixture import HELPS, HURTS, TOPICS, write_outcome_fixture as _write_fixture
+from training.records import Outcome
 from training.train_cli import main as train_main
+
 
 def test_train_learns_the_signal_and_beats_fixed_policies(tmp_path, capsys):
     data, table = _write_fixture(tmp_path)
@@ -87,3 +90,59 @@ def test_cost_in_dollars_prices_each_mode(tmp_path, capsys):
     assert train_main(["--outcomes", str(table), "--data", str(data), "--repeats", "0", "--estimator", "linear",
                        "--calibration", "cost", "--cost-unit", "usd", "--cost-penalty", "1"]) == 2
     assert "no price for model 'tiny-model'" in capsys.readouterr().err
+
+
+def _write_complexbench(tmp_path, n=40, seed=1, model="tiny-model"):
+    """A ComplexBench file (published format) and outcomes: thinking helps on JSON prompts, 3 questions each."""
+    rng = random.Random(seed)
+    items, table = [], tmp_path / "cb_outcomes.jsonl"
+    with table.open("w") as t:
+        for i in range(n):
+            helps = i % 2 == 0
+            instruction = f"请写一段关于{rng.choice(TOPICS)}的介绍。" + ("以JSON格式输出。" if helps else "全部用小写字母。")
+            questions = [{"point_id": k, "question": f"q{k}", "rule": None, "dep": []} for k in range(3)]
+            items.append({"main_id": i, "instruction": instruction, "category": "And_1", "scoring_questions": questions})
+            for mode in ("direct", "think"):
+                passed = 3 if (mode == "think") == helps else 1
+                per_q = {str(k): int(k < passed) for k in range(3)}
+                scores = {"complexbench_drfr": passed / 3, "complexbench_all_passed": float(passed == 3),
+                          "per_question": per_q, "judge": "mock-judge"}
+                t.write(json.dumps(Outcome(f"complexbench:{i}", mode, model, "forced-cot", "a", None, scores,
+                                           10, 50 if mode == "direct" else 200, 0, 0.1, "v1").to_json()) + "\n")
+    data = tmp_path / "cb.json"
+    data.write_text(json.dumps(items, ensure_ascii=False))
+    return data, table
+
+
+def test_train_mixes_ifeval_and_complexbench_by_requirements(tmp_path, capsys):
+    ifeval_data, ifeval_table = _write_fixture(tmp_path)
+    cb_data, cb_table = _write_complexbench(tmp_path)
+    out = tmp_path / "artifact"
+    assert train_main(["--outcomes", str(ifeval_table), "--outcomes", str(cb_table), "--data", f"ifeval={ifeval_data}",
+                       "--data", f"complexbench={cb_data}", "--out", str(out), "--repeats", "0",
+                       "--estimator", "linear", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == 160 and result["metric"] == "inst_level_loose+complexbench_drfr"
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["dataset"]["name"] == "ifeval+complexbench"
+    # The mixing rule: accuracy is the share of all requirements met (1 instruction per IFEval prompt,
+    # 3 scoring questions per ComplexBench instruction). Recompute `never` on the held-out half by hand.
+    direct = {}
+    for table in (ifeval_table, cb_table):
+        for line in table.read_text().splitlines():
+            row = json.loads(line)
+            if row["mode"] == "direct":
+                per = row["scores"].get("per_instruction") or row["scores"]["per_question"]
+                direct[row["id"]] = (sum(per.values()), len(per))
+    held = meta["extra"]["held_out_ids"]
+    met, total = (sum(direct[i][k] for i in held) for k in (0, 1))
+    assert result["held_out"]["never_accuracy"] == pytest.approx(100 * met / total)
+    assert any(i.startswith("complexbench:") for i in held) and any(i.startswith("ifeval:") for i in held)
+
+    assert train_main(["--outcomes", str(cb_table), "--data", f"complexbench={cb_data}", "--metric",
+                       "inst_level_loose"]) == 2
+    assert "no 'inst_level_loose' score" in capsys.readouterr().err
+    cb_data, cb_table = _write_complexbench(tmp_path, model="another-model")
+    assert train_main(["--outcomes", str(ifeval_table), "--outcomes", str(cb_table), "--data", f"ifeval={ifeval_data}",
+                       "--data", f"complexbench={cb_data}"]) == 2
+    assert "outcomes of several models (another-model, tiny-model)" in capsys.readouterr().err

@@ -17,7 +17,10 @@ local backend, a fake in tests). Instruction and response are cut to 6,000 / 4,0
 Deliberate differences from the official scripts: ASCII->full-width punctuation mapping is applied to the
 span and to the rule operand for every check (the scripts skip the span in a few branches); empty spans
 from `a||||b` are dropped; failed judge calls are retried `retries` times (official: 30) then count as a
-failure; the official quirk that `model_endswith_each` ignores the last span is not reproduced.
+failure; the official quirk that `model_endswith_each` ignores the last span is not reproduced; a question
+whose dependency failed is not put to the judge (see `score_example`); an unreadable reply is retried; a rule
+whose verdict no verbatim span can change is decided without an extraction call (`fixed_verdict`; the
+`always` extraction option turns this off).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from training.records import Example
 
@@ -207,6 +211,33 @@ def check_rule(rule: str, spans: Sequence[str]) -> bool:
     return all(_check_clause(c, kept) for c in parse_rule(rule))
 
 
+def _fixed_clause(c: Clause, whole: str) -> bool | None:
+    """A clause's result when it is the same for every verbatim span of the response (and for none)."""
+    if c.name == "forbidden_word" and not any(_has(whole, w) for w in _items(c.arg)):
+        return True  # no span of the response can contain a word the response lacks
+    if c.name == "keyword" and not all(_has(whole, k) for k in _items(c.arg)):
+        return False  # nor contain a keyword the response lacks (and no span fails too)
+    if c.name == "keyword_num":
+        parts = _items(c.arg)
+        lo, _ = _range(",".join(parts[:2]))
+        if sum(_has(whole, k) for k in parts[2:]) < lo:
+            return False
+    return None
+
+
+def fixed_verdict(rule: str, response: str) -> bool | None:
+    """The rule's verdict when no extraction can change it, else None.
+
+    Spans are verbatim copies from the response, so a response without a forbidden word passes that check
+    for any span, and a response without a required keyword fails it. Then the protocol's answer is known
+    without asking the judge which span the question is about. Raises `RuleError` for an unknown rule.
+    """
+    results = [_fixed_clause(c, response) for c in parse_rule(rule)]
+    if False in results:
+        return False
+    return True if all(r is True for r in results) else None
+
+
 # ---------------------------------------------------------------------------------------- judge prompts
 
 EXTRACT_PROMPT = """你是一名细致的评测助手。下面给出一条用户指令、一个模型对它的回复，以及一个针对该回复的评分问题。
@@ -286,16 +317,42 @@ def parse_verdict(reply: str) -> bool:
 
 # ------------------------------------------------------------------------------------------- scoring
 
+METRIC_DRFR = "complexbench_drfr"  # per example: passed questions / questions (after the dependency rule)
+METRIC_ALL_PASSED = "complexbench_all_passed"  # per example: 1 when every question passed
+Source = Literal["judge", "cache", "program", "dependency", "error"]
+
+
+class JudgeGiveUp(Exception):
+    """Raised by a judge for a call that cannot succeed on retry (e.g. a request the judge rejects as invalid):
+    the question fails at once."""
+
+
+class JudgeAbort(Exception):
+    """Raised by a judge that is unusable (e.g. it failed many calls in a row): the whole run stops."""
+
+
+class ReplyCache(Protocol):
+    """Accepted judge replies by prompt; bound to one judge model (see `training.judge_cache`)."""
+
+    def get(self, messages: list[dict[str, str]]) -> str | None: ...
+
+    def put(self, messages: list[dict[str, str]], reply: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class QuestionResult:
+    """One scoring question. `verdict` is the question's own result (None: not judged, because a dependency
+    failed or the judge failed); `passed` is after the dependency rule; `source` says where it came from:
+    a judge call, the reply cache, a program alone, a failed dependency (no judge call), or an error."""
+
     point_id: int
     route: Literal["rule", "llm"]
-    verdict: bool  # the question's own result
-    passed: bool  # after the dependency rule
+    verdict: bool | None
+    passed: bool
     spans: tuple[str, ...] | None = None
     reply: str | None = None
     error: str | None = None
+    source: Source = "judge"
 
 
 @dataclass(frozen=True)
@@ -312,101 +369,208 @@ class ExampleResult:
     def drfr(self) -> float:
         return self.passed / len(self.questions)
 
+    def count(self, source: Source) -> int:
+        return sum(q.source == source for q in self.questions)
+
     def to_scores(self) -> dict[str, Any]:
-        """The `Outcome.scores` dict: this example's DRFR, all-passed flag and per-question 0/1."""
+        """The `Outcome.scores` dict: this example's DRFR, all-passed flag, per-question 0/1 and where the
+        verdicts came from (`sources`: judge / cache / program / dependency / error counts)."""
         return {
-            "drfr": self.drfr,
-            "all_passed": float(self.passed == len(self.questions)),
+            METRIC_DRFR: self.drfr,
+            METRIC_ALL_PASSED: float(self.passed == len(self.questions)),
             "per_question": {str(q.point_id): int(q.passed) for q in self.questions},
+            "sources": {s: n for s in ("judge", "cache", "program", "dependency", "error") if (n := self.count(s))},
         }
 
 
-async def _ask(judge: Judge, messages: list[dict[str, str]], retries: int) -> str:
-    """Call the judge, retrying on exceptions and empty replies; raise the last error when out of tries."""
+def accepts_verdict(reply: str) -> bool:
+    """A judge reply we can read a verdict from (`答案：是/否`, `Answer: yes/no`, or a bare 是 / 否)."""
+    return bool(_ANSWER_ZH.search(reply) or _ANSWER_EN.search(reply)) or "是" in reply or "否" in reply
+
+
+def accepts_extraction(reply: str) -> bool:
+    """An extractor reply that names its target (`评测对象：...`) or is a bare `all` / `None`."""
+    return bool(_TARGET.search(reply)) or reply.strip().strip("`'\"“”。. ").lower() in ("all", "none")
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How questions are put to the judge.
+
+    `retries` re-asks after an exception or an unreadable reply, waiting `backoff_s * 2**attempt` (with
+    jitter, at most `max_backoff_s`); `cache` keeps accepted replies so no prompt is paid for twice.
+    `extraction`: `judge` asks the judge for the span only when it can change the rule's verdict
+    (`fixed_verdict`); `always` asks for every rule question, as the official scripts do; `whole` checks
+    rules on the whole response without a judge call (not the official protocol).
+    """
+
+    retries: int = 3
+    backoff_s: float = 0.0
+    max_backoff_s: float = 30.0
+    cache: ReplyCache | None = None
+    extraction: Literal["judge", "always", "whole"] = "judge"
+
+
+async def _ask(judge: Judge, messages: list[dict[str, str]], opts: JudgeOptions,
+               accept: Callable[[str], bool]) -> tuple[str, Source]:
+    """The cached reply, or the judge's first acceptable one; retries with back-off, then raises."""
+    if opts.cache is not None and (cached := opts.cache.get(messages)) is not None:
+        return cached, "cache"
     last: Exception | None = None
-    for _ in range(retries + 1):
+    for attempt in range(opts.retries + 1):
+        if attempt and opts.backoff_s:
+            delay = min(opts.max_backoff_s, opts.backoff_s * 2 ** (attempt - 1))
+            await asyncio.sleep(delay * (0.5 + random.random()))
         try:
             reply = await judge(messages)
-            if reply:
-                return reply
-            last = RuntimeError("empty judge reply")
-        except Exception as e:  # any judge failure is retried, then recorded as a failed question
+        except (JudgeAbort, JudgeGiveUp):
+            raise
+        except Exception as e:  # any other judge failure is retried, then recorded as a failed question
             last = e
+            continue
+        if reply and accept(reply):
+            if opts.cache is not None:
+                opts.cache.put(messages, reply)
+            return reply, "judge"
+        last = ValueError(f"unreadable judge reply: {(reply or '')[:80]!r}")
     assert last is not None
     raise last
 
 
 async def _score_question(q: Mapping[str, Any], instruction: str, response: str, judge: Judge,
-                          retries: int, sem: asyncio.Semaphore) -> QuestionResult:
+                          opts: JudgeOptions, sem: asyncio.Semaphore) -> QuestionResult:
     pid, rule = q["point_id"], q.get("rule")
     route: Literal["rule", "llm"] = "rule" if rule else "llm"
     try:
+        if rule:
+            parse_rule(rule)  # fail fast (no judge call) on an unsupported rule
+            if opts.extraction == "whole":
+                return QuestionResult(pid, route, check_rule(rule, [response] if response else []), False,
+                                      source="program")
+            if opts.extraction == "judge" and (fixed := fixed_verdict(rule, response)) is not None:
+                return QuestionResult(pid, route, fixed, False, source="program")
         async with sem:
             if rule:
-                parse_rule(rule)  # fail fast (no judge call) on an unsupported rule
-                reply = await _ask(judge, extraction_messages(instruction, response, q["question"], rule), retries)
+                msgs = extraction_messages(instruction, response, q["question"], rule)
+                reply, source = await _ask(judge, msgs, opts, accepts_extraction)
             else:
-                reply = await _ask(judge, judge_messages(instruction, response, q["question"]), retries)
+                reply, source = await _ask(judge, judge_messages(instruction, response, q["question"]), opts,
+                                           accepts_verdict)
         if rule:
             spans = parse_extraction(reply, response)
-            return QuestionResult(pid, route, check_rule(rule, spans), False, tuple(spans), reply)
-        return QuestionResult(pid, route, parse_verdict(reply), False, None, reply)
+            return QuestionResult(pid, route, check_rule(rule, spans), False, tuple(spans), reply, source=source)
+        return QuestionResult(pid, route, parse_verdict(reply), False, None, reply, source=source)
+    except JudgeAbort:
+        raise
     except Exception as e:
         log.warning("complexbench question %s failed: %s", pid, e)
-        return QuestionResult(pid, route, False, False, error=f"{type(e).__name__}: {e}")
+        return QuestionResult(pid, route, None, False, error=f"{type(e).__name__}: {e}", source="error")
 
 
 def apply_dependencies(results: Sequence[QuestionResult], deps: Mapping[int, Sequence[int]]) -> list[QuestionResult]:
     """A question passes only if its own verdict and every listed dependency's own verdict are true."""
-    own = {r.point_id: r.verdict for r in results}
+    own = {r.point_id: bool(r.verdict) for r in results}
     out = []
     for r in results:
         missing = [d for d in deps.get(r.point_id, ()) if d not in own]
         if missing:
             raise ValueError(f"question {r.point_id} depends on unknown point(s) {missing}")
-        ok = r.verdict and all(own[d] for d in deps.get(r.point_id, ()))
-        out.append(QuestionResult(r.point_id, r.route, r.verdict, ok, r.spans, r.reply, r.error))
+        ok = own[r.point_id] and all(own[d] for d in deps.get(r.point_id, ()))
+        out.append(replace(r, passed=ok))
     return out
 
 
+def _dependency_levels(example_id: str, questions: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The questions in rounds such that every question comes after all its dependencies."""
+    ids = {q["point_id"] for q in questions}
+    for q in questions:
+        missing = [d for d in q.get("dep") or [] if d not in ids]
+        if missing:
+            raise ValueError(f"{example_id}: question {q['point_id']} depends on unknown point(s) {missing}")
+    done: set[int] = set()
+    levels, remaining = [], list(questions)
+    while remaining:
+        ready = [q for q in remaining if all(d in done for d in q.get("dep") or [])]
+        if not ready:
+            raise ValueError(f"{example_id}: circular dependencies among questions "
+                             f"{sorted(q['point_id'] for q in remaining)}")
+        levels.append(ready)
+        done |= {q["point_id"] for q in ready}
+        remaining = [q for q in remaining if q["point_id"] not in done]
+    return levels
+
+
 async def score_example(example: Example, response: str | None, judge: Judge, *, retries: int = 3,
-                        semaphore: asyncio.Semaphore | None = None) -> ExampleResult:
-    """Score one response against the example's scoring questions (from `meta["scoring_questions"]`)."""
+                        semaphore: asyncio.Semaphore | None = None, options: JudgeOptions | None = None,
+                        on_question: Callable[[QuestionResult], None] | None = None) -> ExampleResult:
+    """Score one response against the example's scoring questions (from `meta["scoring_questions"]`).
+
+    Dependencies are judged first; a question with a failed dependency is never put to the judge (it fails
+    whatever its own verdict would be). Its unknown verdict counts as failed for any question listing it
+    in `dep`, which matches the official rule whenever `dep` names every relevant ancestor, as it should.
+    """
     questions = example.meta.get("scoring_questions") or []
     if not questions:
         raise ValueError(f"{example.id}: no scoring questions (instructions-only file?); "
                          "load ComplexBench's data_final.json to score")
+    opts = options or JudgeOptions(retries=retries)
     sem = semaphore or asyncio.Semaphore(8)
-    raw = await asyncio.gather(*(_score_question(q, example.prompt, response or "", judge, retries, sem)
-                                 for q in questions))
-    results = apply_dependencies(raw, {q["point_id"]: q.get("dep") or [] for q in questions})
-    meta = {k: example.meta[k] for k in ("category", "task_types") if k in example.meta}
+    own: dict[int, QuestionResult] = {}
+
+    async def one(q: Mapping[str, Any]) -> QuestionResult:
+        failed_dep = [d for d in q.get("dep") or [] if not own[d].verdict]
+        if failed_dep:
+            result = QuestionResult(q["point_id"], "rule" if q.get("rule") else "llm", None, False,
+                                    source="dependency")
+        else:
+            result = await _score_question(q, example.prompt, response or "", judge, opts, sem)
+        if on_question is not None:
+            on_question(result)
+        return result
+
+    for level in _dependency_levels(example.id, questions):
+        for result in await asyncio.gather(*(one(q) for q in level)):
+            own[result.point_id] = result
+    results = apply_dependencies([own[q["point_id"]] for q in questions],
+                                 {q["point_id"]: q.get("dep") or [] for q in questions})
+    meta = {k: example.meta[k] for k in ("category", "task_types", "group") if k in example.meta}
     return ExampleResult(example.id, tuple(results), meta)
 
 
 async def score_all(pairs: Iterable[tuple[Example, str | None]], judge: Judge, *, concurrency: int = 16,
-                    retries: int = 3) -> list[ExampleResult]:
+                    retries: int = 3, options: JudgeOptions | None = None,
+                    on_question: Callable[[QuestionResult], None] | None = None) -> list[ExampleResult]:
     """Score many (example, response) pairs with at most `concurrency` judge calls in flight."""
     sem = asyncio.Semaphore(concurrency)
-    return list(await asyncio.gather(*(score_example(ex, r, judge, retries=retries, semaphore=sem)
-                                       for ex, r in pairs)))
+    opts = options or JudgeOptions(retries=retries)
+    return list(await asyncio.gather(*(score_example(ex, r, judge, semaphore=sem, options=opts,
+                                                     on_question=on_question) for ex, r in pairs)))
 
 
 def aggregate(results: Iterable[ExampleResult | Mapping[str, Any]]) -> dict[str, Any]:
-    """Overall DRFR (a fraction, micro-averaged over questions) plus DRFR per category and task type.
+    """Overall DRFR (a fraction, micro-averaged over questions), DRFR per category and task type, where the
+    verdicts came from, and the coherent test over Selection task groups (instructions sharing a `group`).
 
     Accepts `ExampleResult`s or their `to_scores()` dicts (those carry no category, so only the overall).
     """
     n = total = passed = 0
     groups: dict[str, dict[str, list[int]]] = {"by_category": {}, "by_category_avg": {}, "by_task_type": {}}
+    sources: dict[str, int] = {}
+    task_groups: dict[Any, list[bool]] = {}
     for r in results:
         if isinstance(r, ExampleResult):
             k_total, k_passed, meta = len(r.questions), r.passed, r.meta
+            k_sources = {s: r.count(s) for s in ("judge", "cache", "program", "dependency", "error")}
         else:
             k_total, k_passed, meta = len(r["per_question"]), sum(r["per_question"].values()), {}
+            k_sources = r.get("sources") or {}
         n += 1
         total += k_total
         passed += k_passed
+        for s, c in k_sources.items():
+            sources[s] = sources.get(s, 0) + c
+        if meta.get("group") not in (None, ""):  # only instructions with Selection carry a task group
+            task_groups.setdefault(meta["group"], []).append(k_passed == k_total)
         keys = {"by_category": meta.get("category"), "by_task_type": meta.get("task_types")}
         if isinstance(keys["by_category"], str):
             keys["by_category_avg"] = keys["by_category"].split("_")[0]
@@ -417,7 +581,13 @@ def aggregate(results: Iterable[ExampleResult | Mapping[str, Any]]) -> dict[str,
                 acc[1] += k_total
     if total == 0:
         raise ValueError("nothing to aggregate: no scored questions")
-    out: dict[str, Any] = {"n": n, "n_questions": total, "overall_drfr": passed / total}
+    out: dict[str, Any] = {"n": n, "n_questions": total, "overall_drfr": passed / total,
+                           "sources": {s: c for s, c in sources.items() if c}}
     for g, acc in groups.items():
         out[g] = {k: p / t for k, (p, t) in sorted(acc.items())}
+    multi = [oks for oks in task_groups.values() if len(oks) > 1]
+    if multi:  # the coherent test: every instruction of a group must pass, not just each on its own
+        instructions = [ok for oks in multi for ok in oks]
+        out["coherent"] = {"groups": len(multi), "origin": sum(instructions) / len(instructions),
+                           "coherent": sum(all(oks) for oks in multi) / len(multi)}
     return out
