@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from .datasets import _read_jsonl
+from .datasets import read_jsonl_objects
 from .records import Example
 
 FORMATS = ("ifeval", "lm-eval", "jsonl")
@@ -125,7 +125,7 @@ def read_source(path: str | Path, fmt: str = "auto") -> tuple[str, list[SourceRo
     if fmt != "auto" and fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r}; choose auto or one of {', '.join(FORMATS)}")
     rows: list[SourceRow] = []
-    for lineno, obj in _read_jsonl(path):  # a DatasetError names the file and line of bad JSON
+    for lineno, obj in read_jsonl_objects(Path(path)):  # a DatasetError names the file and line of bad JSON
         where = f"{path}:{lineno}"
         if fmt == "auto":
             try:

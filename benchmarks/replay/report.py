@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.ab.report import LABELS, _md_table
+from benchmarks.ab.report import _md_table
+from benchmarks.ab.results import IFEVAL
 from training.outcome_report import METRICS
 
 from .arms import ARMS
@@ -17,7 +18,7 @@ COLOURS = {"classifier": "#d62728", "oracle": "#7f7f7f", "never": "#1f77b4", "al
 
 
 def arm_rows(results: ReplayResults) -> tuple[list[str], list[list[str]]]:
-    header = ["arm", *(LABELS[m] for m in METRICS), "think-rate", "calls", "in tok", "out tok", "USD / 1k req"]
+    header = ["arm", *(IFEVAL.labels[m] for m in METRICS), "think-rate", "calls", "in tok", "out tok", "USD / 1k req"]
     rows = [[a.arm, *(f"{a.metrics[m]:.2f}" for m in METRICS), f"{a.think_rate:.3f}", f"{a.calls:.2f}",
              f"{a.prompt_tokens:.0f}", f"{a.output_tokens:.0f}", f"{a.usd_per_1k:.3f}"]
             for a in results.arms.values()]
