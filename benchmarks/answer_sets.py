@@ -33,6 +33,9 @@ PAIRS = (("gpt-4o-mini", "o1-mini"), ("gpt-4o", "o1-preview"))
 """Strong model pairs: (direct model, reasoning model)."""
 SMOLLM2_TABLE = Path(__file__).resolve().parents[1] / "training" / "outcome_tables" / "smollm2-135m-ifeval.jsonl"
 SMOLLM2_ARTIFACT = Path(__file__).resolve().parents[1] / "classifiers" / "artifacts" / "smollm2-135m-ifeval"
+REPORTS = Path(__file__).resolve().parent / "reports"
+DEFAULT_KINDS_FILE = Path(__file__).resolve().parents[1] / "classifiers" / "artifacts" / "guard-kinds.json"
+"""The acted-on kinds `thinkgate bench verifiers` chooses and the guard loads."""
 
 
 @dataclass
@@ -66,7 +69,7 @@ def _by_prompt(path: Path, examples: dict[str, Example], name: str) -> dict[str,
         out[eid] = resp if isinstance(resp, str) else None
     missing = len(examples) - len(out)
     if missing:
-        print(f"{name}: {missing} prompts have no answer row (scored as failed)", file=sys.stderr)
+        print(f"{name}: {missing} prompts have no answer row (left out)", file=sys.stderr)
     return out
 
 

@@ -7,8 +7,10 @@ for, with the gold verdict on the whole prompt (all instructions followed). A "f
 pass is a false alarm (it would cost a needless second call); a "pass" on a gold failure is a miss.
 
 The kinds the guard acts on are chosen on the TRAINING half only (the decision model's non-held-out ids, pooled
-over all answer sets): kinds whose "fail" verdicts had precision >= --min-precision with at least --min-alarms
-alarms. The report shows the held-out half, and the chosen set is written to a JSON file the guard can load.
+over all answer sets): kinds whose "fail" verdicts had precision >= a floor with at least --min-alarms alarms. The
+floor is --min-precision if given, else the one whose kinds take the most oracle headroom in a guard replay of
+the strong pairs' training half with at most 25% escalation (`choose_precision`). The report shows the held-out
+half, and the chosen set is written to a JSON file the guard loads.
 """
 
 from __future__ import annotations
@@ -22,13 +24,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.answer_sets import AnswerSet, held_out_ids, load_answer_sets, score_gold
-from classifiers.constraints import detect_constraints
+from benchmarks.answer_sets import (
+    DEFAULT_KINDS_FILE,
+    PAIRS,
+    REPORTS,
+    SMOLLM2_TABLE,
+    AnswerSet,
+    held_out_ids,
+    load_answer_sets,
+    score_gold,
+)
+from benchmarks.guard_replay import replay
+from classifiers.constraints import DetectedConstraint, detect_constraints
 from classifiers.verify import CANNOT_TELL, FAIL, PASS, verify
 from training.records import Example
 
-REPORTS = Path(__file__).resolve().parent / "reports"
-DEFAULT_KINDS_FILE = Path(__file__).resolve().parents[1] / "classifiers" / "artifacts" / "guard-kinds.json"
+PRECISIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+MAX_ESCALATION = 0.25
 
 
 @dataclass
@@ -67,13 +79,16 @@ class Confusion:
         return self.alarms + self.passes + self.misses + self.cannot_tell
 
 
-def gold_for_detections(example: Example, kinds: list[str], gold: list[bool]) -> list[bool]:
-    """The gold verdict each detection is compared with: the same-kind IFEval instruction's, else the prompt's."""
+def gold_for_detections(example: Example, found: list[DetectedConstraint], gold: list[bool]) -> list[bool]:
+    """The gold verdict each detection is compared with: the same-kind IFEval instruction's (the one sharing most
+    parameter values), else the whole prompt's."""
     unused = list(range(len(example.constraints)))
     prompt_ok = all(gold)
     out = []
-    for kind in kinds:
-        j = next((i for i in unused if example.constraints[i].id == kind), None)
+    for d in found:
+        same = [i for i in unused if example.constraints[i].id == d.kind]
+        j = max(same, key=lambda i: sum(1 for k, v in example.constraints[i].kwargs.items() if d.params.get(k) == v),
+                default=None)
         if j is None:
             out.append(prompt_ok)
         else:
@@ -93,7 +108,7 @@ def confusions(examples: dict[str, Example], sets: list[AnswerSet], ids: set[str
                 continue
             found = detected[eid]
             verdicts = verify(answer, found, budget_s=1.0).verdicts
-            golds = gold_for_detections(examples[eid], [d.kind for d in found], s.gold[eid])
+            golds = gold_for_detections(examples[eid], found, s.gold[eid])
             for v, ok in zip(verdicts, golds):
                 table[v.kind].add(v.status, ok)
     return dict(table)
@@ -102,6 +117,28 @@ def confusions(examples: dict[str, Example], sets: list[AnswerSet], ids: set[str
 def choose_kinds(train: dict[str, Confusion], min_precision: float, min_alarms: int) -> list[str]:
     return sorted(k for k, c in train.items()
                   if c.alarms >= min_alarms and c.precision is not None and c.precision >= min_precision)
+
+
+def choose_precision(examples: dict[str, Example], sets: list[AnswerSet], train_ids: set[str],
+                     train: dict[str, Confusion], min_alarms: int) -> tuple[float, list[str]]:
+    """The precision floor (of PRECISIONS) whose kind set takes the most oracle headroom over direct on the
+    TRAINING half of the strong pairs while escalating on at most MAX_ESCALATION of their requests; ties go to
+    the higher floor (fewer kinds, fewer false alarms on phrasings not seen here)."""
+    by_name = {s.name: s for s in sets}
+    pairs = [(a, b) for a, b in PAIRS if a in by_name and b in by_name]
+    best: tuple[float, float, list[str]] | None = None
+    for floor in PRECISIONS:
+        kinds = choose_kinds(train, floor, min_alarms)
+        results = [replay(examples, by_name[a], by_name[b], train_ids, kinds) for a, b in pairs]
+        if not results or any(r.escalation_rate > MAX_ESCALATION for r in results):
+            continue
+        gain = sum(r.headroom or 0.0 for r in results) / len(results)
+        if best is None or gain >= best[0] - 1e-9:
+            best = (gain, floor, kinds)
+    if best is None:
+        floor = PRECISIONS[-1]
+        return floor, choose_kinds(train, floor, min_alarms)
+    return best[1], best[2]
 
 
 def _pct(x: float | None) -> str:
@@ -126,9 +163,11 @@ def confusion_table(table: dict[str, Confusion], acted: set[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate bench verifiers", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=None, help="shared data folder (default: ../shared/data)")
+    p.add_argument("--table", type=Path, default=SMOLLM2_TABLE, help="outcome table with both modes (default: %(default)s)")
     p.add_argument("--cache", type=Path, default=Path(".cache/gold-scores.json"),
                    help="gold score cache (default: %(default)s)")
-    p.add_argument("--min-precision", type=float, default=0.8, help="act on kinds at least this precise (train)")
+    p.add_argument("--min-precision", type=float, default=None,
+                   help="act on kinds at least this precise on the training half (default: chosen there, see above)")
     p.add_argument("--min-alarms", type=int, default=5, help="and with at least this many alarms (train)")
     p.add_argument("--out", type=Path, default=REPORTS / "verifiers.md", help="report path (default: %(default)s)")
     p.add_argument("--kinds-out", type=Path, default=DEFAULT_KINDS_FILE,
@@ -140,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        examples, sets = load_answer_sets(args.data)
+        examples, sets = load_answer_sets(args.data, args.table)
         held = held_out_ids()
     except (OSError, ValueError, KeyError) as e:
         print(f"thinkgate bench verifiers: cannot load the answers: {e}", file=sys.stderr)
@@ -150,7 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     test_ids = set(examples) & held
     train = confusions(examples, sets, train_ids)
     test = confusions(examples, sets, test_ids)
-    kinds = choose_kinds(train, args.min_precision, args.min_alarms)
+    if args.min_precision is None:
+        args.min_precision, kinds = choose_precision(examples, sets, train_ids, train, args.min_alarms)
+    else:
+        kinds = choose_kinds(train, args.min_precision, args.min_alarms)
     command = "thinkgate bench verifiers " + shlex.join(argv or [])
     chosen = {"command": command.strip(), "min_precision": args.min_precision, "min_alarms": args.min_alarms,
               "chosen_on": f"{len(train_ids)} training-half IFEval prompts x {len(sets)} answer sets",

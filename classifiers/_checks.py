@@ -23,6 +23,7 @@ PASS, FAIL, CANNOT_TELL = "pass", "fail", "cannot_tell"
 _WORD_RE = re.compile(r"\w+")
 _SENTENCE_END_RE = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
 _BULLET_RE = re.compile(r"^[ \t]*(?:\*(?!\*)|-(?!-)|•)[ \t]*\S", re.M)
+_LIST_MARK_RE = re.compile(r"^[ \t]*(?:\d{1,3}|[a-zA-Z])[.)][ \t]+", re.M)
 _NUMBERED_RE = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+\S", re.M)
 _HIGHLIGHT_RE = re.compile(r"\*\*[^\n*]+\*\*|\*[^\n*]+\*")
 _PLACEHOLDER_RE = re.compile(r"\[[^\[\]\n]*\]")
@@ -72,6 +73,7 @@ def count_words(text: str) -> int:
 
 def count_sentences(text: str) -> int:
     """Sentence ends ('.', '!', '?' before a space or the end), plus a final sentence without one."""
+    text = _LIST_MARK_RE.sub("", text)  # "1. " opens an item, it does not end a sentence
     ends = list(_SENTENCE_END_RE.finditer(text))
     tail = text[ends[-1].end():] if ends else text
     return len(ends) + (1 if _WORD_RE.search(tail) else 0)
@@ -266,8 +268,8 @@ def _keyword_frequency(params: Mapping[str, Any], answer: str) -> Result:
     word = params.get("keyword")
     if not isinstance(word, str) or not word.strip():
         return CANNOT_TELL, "the keyword could not be read"
-    rx = re.compile(rf"\b{re.escape(word.strip().lower())}\b")
-    return counted(params, answer.lower(), lambda t: len(rx.findall(t)), f"times '{word.strip()}'", "frequency",
+    want = word.strip().lower()  # counted as a substring: "sneakers" is a use of "sneaker"
+    return counted(params, answer.lower(), lambda t: t.count(want), f"times '{word.strip()}'", "frequency",
                    "exactly")
 
 
