@@ -21,20 +21,24 @@ Why it looks like this:
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ._checks import CANNOT_TELL, CHECKS, FAIL, PASS, Check
 from .constraints import KINDS, DetectedConstraint
 
-__all__ = ["CHECKS", "DEFAULT_BUDGET_S", "MAX_CHARS", "Verdict", "Verification", "check_for", "loose_variants",
-           "verify", "PASS", "FAIL", "CANNOT_TELL"]
+__all__ = ["CHECKS", "DEFAULT_BUDGET_S", "MAX_CHARS", "MEASURED_KINDS_FILE", "Verdict", "Verification", "check_for",
+           "loose_variants", "measured_kinds", "verify", "PASS", "FAIL", "CANNOT_TELL"]
 
 DEFAULT_BUDGET_S = 0.05
 """Seconds of CPU-bound checking allowed per answer; checks not started by then are "cannot_tell"."""
 MAX_CHARS = 200_000
 """Answers longer than this are not checked (every verdict "cannot_tell")."""
+MEASURED_KINDS_FILE = Path(__file__).resolve().parent / "artifacts" / "guard-kinds.json"
+"""The kinds whose "fail" verdicts were precise on recorded answers (written by `thinkgate bench verifiers`)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,21 @@ class Verification:
     def judged(self, kinds: Collection[str] | None = None) -> int:
         """How many checks gave a pass or a fail (not "cannot_tell")."""
         return sum(1 for v in self._of(kinds) if v.status != CANNOT_TELL)
+
+
+def measured_kinds(path: str | Path | None = None) -> frozenset[str]:
+    """The acted-on kinds of a kinds file (default: the shipped one); a ValueError says what is wrong with it."""
+    path = Path(path) if path is not None else MEASURED_KINDS_FILE
+    try:
+        kinds = json.loads(path.read_text(encoding="utf-8"))["kinds"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot read the guard's kinds from {path}: {e}") from None
+    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        raise ValueError(f"{path}: 'kinds' must be a list of constraint kinds")
+    unknown = sorted(set(kinds) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"{path}: no check for {', '.join(unknown)}")
+    return frozenset(kinds)
 
 
 def check_for(kind: str) -> Check:

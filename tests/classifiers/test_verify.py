@@ -17,6 +17,7 @@ from classifiers.verify import (
     Verification,
     check_for,
     loose_variants,
+    measured_kinds,
     verify,
 )
 
@@ -187,3 +188,14 @@ def test_check_for_names_close_matches():
         check_for("punctuation:no_commas")
     with pytest.raises(KeyError, match="always cannot_tell"):
         check_for("combination:repeat_prompt")
+
+
+def test_measured_kinds_load_from_the_shipped_file_and_bad_files_say_why(tmp_path):
+    kinds = measured_kinds()
+    assert kinds and kinds <= set(CHECKS)
+    bad = tmp_path / "k.json"
+    bad.write_text('{"kinds": ["punctuation:no_commas"]}')
+    with pytest.raises(ValueError, match="no check for punctuation:no_commas"):
+        measured_kinds(bad)
+    with pytest.raises(ValueError, match="cannot read"):
+        measured_kinds(tmp_path / "absent.json")
