@@ -2,7 +2,7 @@
 
 Upstream calls are injected as async callables (one per rung of the ladder, plus the repair call), so the loop
 knows nothing of switches, backends or HTTP; `router.strategies.guard` supplies them. An attempt is any object
-with `content` (the answer) and `usage` (an OpenAI usage dict or None).
+with `content` (the answer); the strategy sums the usage of every call.
 
 Bounds: at most `max_attempts` calls (the first included) and `max_total_s` seconds; a rung still running at
 the deadline is cancelled. A failing or timed-out escalation or repair call never fails the request: the best
@@ -18,14 +18,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .guard import Checked, GuardRules, Outcome, Step
+from .guard import HEADER_ATTEMPTS, HEADER_GUARD, Checked, GuardRules, Outcome, Step, attempts_record, guard_headers
 
 log = logging.getLogger("thinkgate")
 
 
 class AttemptLike(Protocol):
     content: str
-    usage: dict[str, Any] | None
 
 
 Rung = Callable[[], Awaitable[AttemptLike]]
@@ -48,18 +47,41 @@ class GuardResult:
         return self.attempts[self.kept]
 
 
-def summed_usage(attempts: Sequence[AttemptLike]) -> dict[str, Any] | None:
-    """Usage over every call: each upstream call is billed, whichever answer is kept."""
-    usages = [a.usage for a in attempts if isinstance(a.usage, dict)]
-    if not usages:
-        return None
-    prompt = sum(int(u.get("prompt_tokens") or 0) for u in usages)
-    completion = sum(int(u.get("completion_tokens") or 0) for u in usages)
-    reasoning = sum(int((u.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0) for u in usages)
-    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-    if reasoning:
-        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    return out
+@dataclass
+class GuardReport:
+    """One request's guard: whether the client allows it (`x-thinkgate-guard-enable: off` does not), and what it
+    did, for the response headers and the decision log. `outcome` stays None on routes without a guard."""
+
+    enabled: bool = True
+    outcome: str | None = None  # an Outcome, or "off"
+    result: GuardResult | None = None
+
+    def off(self) -> None:
+        self.outcome = "off"
+
+    def unverified(self) -> None:
+        self.outcome = "unverified"
+
+    def done(self, result: GuardResult) -> None:
+        self.result, self.outcome = result, result.outcome
+
+    def headers(self) -> dict[str, str]:
+        if self.outcome is None:
+            return {}
+        if self.result is None:
+            return {HEADER_GUARD: self.outcome, HEADER_ATTEMPTS: "1"}
+        return guard_headers(self.result.outcome, self.result.checked, self.result.kept)
+
+    def record(self) -> dict[str, Any] | None:
+        """Attempts, verdicts and reasons (future training data); None on routes without a guard."""
+        if self.outcome is None:
+            return None
+        if self.result is None:
+            return {"outcome": self.outcome}
+        out = attempts_record(self.result.checked, self.result.kept, self.result.outcome)
+        out["stopped"] = self.result.stopped
+        out["ms"] = [round(m, 3) for m in self.result.ms]
+        return out
 
 
 async def run_guard(rules: GuardRules, text: str, first: Rung, ladder: Sequence[Rung], repair: Repair | None,

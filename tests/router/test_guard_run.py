@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from router.guard import GuardOptions, GuardRules
-from router.guard_run import run_guard, summed_usage
+from router.guard_run import run_guard
 
 PROMPT = "Describe tea in all lowercase letters and do not use any commas."
 
@@ -17,18 +17,17 @@ PROMPT = "Describe tea in all lowercase letters and do not use any commas."
 @dataclass
 class A:
     content: str
-    usage: dict[str, Any] | None = None
 
 
 def _calls(*answers: str, log: list[str] | None = None, delay: float = 0.0):
-    def make(i: int, text: str):
+    def make(text: str):
         async def call():
             if log is not None:
                 log.append(text)
             await asyncio.sleep(delay)
-            return A(text, {"prompt_tokens": 10, "completion_tokens": i + 1})
+            return A(text)
         return call
-    return [make(i, t) for i, t in enumerate(answers)]
+    return [make(t) for t in answers]
 
 
 def _run(rules, first, ladder, repair=None, text=PROMPT):
@@ -102,10 +101,18 @@ def test_the_first_calls_error_propagates():
         _run(GuardRules(GuardOptions()), broken, [])
 
 
-def test_usage_sums_every_call():
-    attempts = [A("a", {"prompt_tokens": 3, "completion_tokens": 4}),
-                A("b", {"prompt_tokens": 5, "completion_tokens": 6,
-                        "completion_tokens_details": {"reasoning_tokens": 2}}), A("c", None)]
-    assert summed_usage(attempts) == {"prompt_tokens": 8, "completion_tokens": 10, "total_tokens": 18,
-                                      "completion_tokens_details": {"reasoning_tokens": 2}}
-    assert summed_usage([A("x")]) is None
+def test_report_headers_and_record():
+    from router.guard_run import GuardReport
+
+    assert GuardReport().headers() == {} and GuardReport().record() is None  # a route without a guard
+    off = GuardReport(enabled=False)
+    off.off()
+    assert off.headers() == {"x-thinkgate-guard": "off", "x-thinkgate-guard-attempts": "1"}
+    first, second = _calls("Tea, hot.", "tea is hot")
+    report = GuardReport()
+    report.done(_run(GuardRules(GuardOptions()), first, [second]))
+    assert report.headers() == {"x-thinkgate-guard": "escalated", "x-thinkgate-guard-checks": "2/2",
+                                "x-thinkgate-guard-attempts": "2"}
+    record = report.record()
+    assert record["outcome"] == "escalated" and record["kept"] == 1 and len(record["ms"]) == 2
+    assert [a["step"] for a in record["attempts"]] == ["first", "escalate"]
