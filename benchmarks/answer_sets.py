@@ -10,6 +10,7 @@ keyed by a hash of (instructions, answer).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -133,3 +134,25 @@ def score_gold(examples: dict[str, Example], sets: list[AnswerSet], cache: Path 
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(known), encoding="utf-8")
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every command over the answer sets shares: where the data, the table and the cache are."""
+    p.add_argument("--data", type=Path, default=None, help="shared data folder (default: ../shared/data)")
+    p.add_argument("--table", type=Path, default=SMOLLM2_TABLE,
+                   help="outcome table with both modes (default: %(default)s)")
+    p.add_argument("--cache", type=Path, default=Path(".cache/gold-scores.json"),
+                   help="gold score cache (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def load_scored(args: argparse.Namespace, prog: str) -> tuple[dict[str, Example], list[AnswerSet], set[str]] | None:
+    """Examples, gold-scored answer sets and the held-out ids, or None after saying on stderr what is missing."""
+    try:
+        examples, sets = load_answer_sets(args.data, args.table)
+        held = held_out_ids()
+    except (OSError, ValueError, KeyError) as e:
+        print(f"{prog}: cannot load the answers: {e}", file=sys.stderr)
+        return None
+    score_gold(examples, sets, args.cache, progress=not args.no_progress)
+    return examples, sets, held & set(examples)

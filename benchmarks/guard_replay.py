@@ -24,11 +24,9 @@ from benchmarks.answer_sets import (
     DEFAULT_KINDS_FILE,
     PAIRS,
     REPORTS,
-    SMOLLM2_TABLE,
     AnswerSet,
-    held_out_ids,
-    load_answer_sets,
-    score_gold,
+    add_input_arguments,
+    load_scored,
 )
 from classifiers.constraints import DetectedConstraint, detect_constraints
 from classifiers.verify import verify
@@ -117,14 +115,10 @@ def _row(r: ReplayResult, label: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate bench guard-replay", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=None, help="shared data folder (default: ../shared/data)")
-    p.add_argument("--table", type=Path, default=SMOLLM2_TABLE, help="outcome table with both modes (default: %(default)s)")
-    p.add_argument("--cache", type=Path, default=Path(".cache/gold-scores.json"),
-                   help="gold score cache (default: %(default)s)")
+    add_input_arguments(p)
     p.add_argument("--kinds", type=Path, default=DEFAULT_KINDS_FILE,
                    help="acted-on kinds written by `thinkgate bench verifiers` (default: %(default)s)")
     p.add_argument("--out", type=Path, default=REPORTS / "guard-replay.md", help="report path (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true")
     return p
 
 
@@ -132,16 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         kinds = load_kinds(args.kinds)
-        examples, sets = load_answer_sets(args.data, args.table)
-        held = held_out_ids()
     except (OSError, ValueError, KeyError) as e:
-        print(f"thinkgate bench guard-replay: cannot load the inputs: {e}", file=sys.stderr)
+        print(f"thinkgate bench guard-replay: cannot load the kinds: {e}", file=sys.stderr)
         return 2
-    score_gold(examples, sets, args.cache, progress=not args.no_progress)
+    loaded = load_scored(args, "thinkgate bench guard-replay")
+    if loaded is None:
+        return 2
+    examples, sets, held = loaded
     by_name = {s.name: s for s in sets}
     pairs = replay_pairs(sets)
     rows = []
-    for halfname, ids in (("held-out", held & set(examples)), ("all", set(examples))):
+    for halfname, ids in (("held-out", held), ("all", set(examples))):
         for a, b in pairs:
             for label, ks in (("acted-on kinds", kinds), ("every kind", None)):
                 r = replay(examples, by_name[a], by_name[b], ids, ks, f"{a} -> {b}")

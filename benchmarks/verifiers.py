@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,15 +27,13 @@ from benchmarks.answer_sets import (
     DEFAULT_KINDS_FILE,
     PAIRS,
     REPORTS,
-    SMOLLM2_TABLE,
     AnswerSet,
-    held_out_ids,
-    load_answer_sets,
-    score_gold,
+    add_input_arguments,
+    load_scored,
 )
 from benchmarks.guard_replay import replay
 from classifiers.constraints import DetectedConstraint, detect_constraints
-from classifiers.verify import CANNOT_TELL, FAIL, PASS, verify
+from classifiers.verify import CANNOT_TELL, FAIL, verify
 from training.records import Example
 
 PRECISIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -162,31 +159,24 @@ def confusion_table(table: dict[str, Confusion], acted: set[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate bench verifiers", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=None, help="shared data folder (default: ../shared/data)")
-    p.add_argument("--table", type=Path, default=SMOLLM2_TABLE, help="outcome table with both modes (default: %(default)s)")
-    p.add_argument("--cache", type=Path, default=Path(".cache/gold-scores.json"),
-                   help="gold score cache (default: %(default)s)")
+    add_input_arguments(p)
     p.add_argument("--min-precision", type=float, default=None,
                    help="act on kinds at least this precise on the training half (default: chosen there, see above)")
     p.add_argument("--min-alarms", type=int, default=5, help="and with at least this many alarms (train)")
     p.add_argument("--out", type=Path, default=REPORTS / "verifiers.md", help="report path (default: %(default)s)")
     p.add_argument("--kinds-out", type=Path, default=DEFAULT_KINDS_FILE,
                    help="where to write the chosen kinds (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        examples, sets = load_answer_sets(args.data, args.table)
-        held = held_out_ids()
-    except (OSError, ValueError, KeyError) as e:
-        print(f"thinkgate bench verifiers: cannot load the answers: {e}", file=sys.stderr)
+    loaded = load_scored(args, "thinkgate bench verifiers")
+    if loaded is None:
         return 2
-    score_gold(examples, sets, args.cache, progress=not args.no_progress)
+    examples, sets, held = loaded
     train_ids = set(examples) - held
-    test_ids = set(examples) & held
+    test_ids = held
     train = confusions(examples, sets, train_ids)
     test = confusions(examples, sets, test_ids)
     if args.min_precision is None:
