@@ -21,7 +21,9 @@ $(VENV)/.installed: pyproject.toml
 serve: install
 	$(VENV)/bin/thinkgate serve $(ARGS)
 
+# The type check first (configured in pyproject.toml: router/ and classifiers/), then the tests.
 test: install
+	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
 clean:

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .stats import summary
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
 DEFAULT_REPORT = REPO_ROOT / "benchmarks" / "reports" / "decision_latency.md"
@@ -50,10 +52,7 @@ class Timing:
         return self.cpu_us.reshape(-1, self.n_prompts).min(axis=0)
 
     def stats(self, arr: np.ndarray | None) -> dict[str, float]:
-        if arr is None or not len(arr):
-            return {}
-        return {"p50": float(np.percentile(arr, 50)), "p90": float(np.percentile(arr, 90)),
-                "p99": float(np.percentile(arr, 99)), "max": float(arr.max()), "mean": float(arr.mean())}
+        return {} if arr is None else summary(arr.tolist())
 
 
 def load_prompts(path: Path) -> list[tuple[str, str]]:

@@ -73,7 +73,7 @@ async def _run(args: argparse.Namespace) -> int:
     from router.backends.local import LocalBackend
 
     backend = LocalBackend(args.model, max_batch_size=args.max_batch_size, dtype=args.dtype,
-                           num_threads=args.threads, cache_dir=args.cache_dir, ready_timeout_s=600)
+                           num_threads=args.threads, cache_dir=args.cache_dir)
     try:
         started = time.perf_counter()
         await backend.start()

@@ -9,6 +9,9 @@ as server-sent events (chunked transfer encoding, one HTTP chunk per event), plu
 than the proxy it is used to measure: no framework, no per-request task, cached response bodies.
 
 Only loopback use is intended; it binds 127.0.0.1 unless told otherwise.
+
+The OpenAI wire shapes (`completion_body`, `chunk_body`, `usage_chunk_body`) are shared with the tests'
+scripted upstream (tests/support/mock_upstream.py), so both mocks speak exactly the same format.
 """
 
 from __future__ import annotations
@@ -30,6 +33,25 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             413: "Payload Too Large", 431: "Request Header Fields Too Large"}
 
 
+def completion_body(model: str, text: str, usage: dict[str, int], created: int) -> dict[str, Any]:
+    """A non-streamed chat completion with one choice."""
+    return {"id": "chatcmpl-mock", "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage}
+
+
+def chunk_body(model: str, created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    """One streamed chunk with one choice."""
+    return {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def usage_chunk_body(model: str, created: int, usage: dict[str, int]) -> dict[str, Any]:
+    """The final streamed chunk that `stream_options.include_usage` asks for: no choices, only usage."""
+    return {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [], "usage": usage}
+
+
 class MockConfig:
     """What the mock answers with; shared by every connection."""
 
@@ -47,12 +69,7 @@ class MockConfig:
     def completion(self, model: str) -> bytes:
         body = self._completion_cache.get(model)
         if body is None:
-            body = _dumps({
-                "id": "chatcmpl-mock", "object": "chat.completion", "created": self.created, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply},
-                             "finish_reason": "stop"}],
-                "usage": USAGE,
-            })
+            body = _dumps(completion_body(model, self.reply, USAGE, self.created))
             if len(self._completion_cache) < 64:
                 self._completion_cache[model] = body
         return body
@@ -62,16 +79,11 @@ class MockConfig:
         key = (model, include_usage)
         events = self._stream_cache.get(key)
         if events is None:
-            def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-                return {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": self.created,
-                        "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-            datas = [chunk({"role": "assistant", "content": ""})]
-            datas += [chunk({"content": piece}) for piece in self.pieces]
-            datas.append(chunk({}, "stop"))
+            datas = [chunk_body(model, self.created, {"role": "assistant", "content": ""})]
+            datas += [chunk_body(model, self.created, {"content": piece}) for piece in self.pieces]
+            datas.append(chunk_body(model, self.created, {}, "stop"))
             if include_usage:
-                datas.append({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": self.created,
-                              "model": model, "choices": [], "usage": USAGE})
+                datas.append(usage_chunk_body(model, self.created, USAGE))
             raw = [b"data: " + _dumps(d) + b"\n\n" for d in datas] + [b"data: [DONE]\n\n"]
             events = [b"%x\r\n%s\r\n" % (len(e), e) for e in raw]
             if len(self._stream_cache) < 64:

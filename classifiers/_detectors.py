@@ -127,7 +127,7 @@ class _Ctx:
         """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
         low = self.low
         size = len(low)
-        found = []
+        found: list[re.Match[str]] = []
         for i, _ in self.positions(_OPENING_QUOTES):
             if i and low[i - 1].isalnum():
                 continue  # an apostrophe, not a quote
@@ -510,9 +510,10 @@ def _d_bullets(c: _Ctx) -> None:
             rel, n = relation(m.group("pre"), None, None, n, "exactly")
             c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": rel, "num_bullets": n})
             return
-    m = next(c.scan(_BULLET_RE, ("bullet",), 0, 20), None)
-    if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
-        c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": None, "num_bullets": None})
+    bullet = next(c.scan(_BULLET_RE, ("bullet",), 0, 20), None)
+    if bullet and c.free(bullet.span()) and not _NO_BULLETS_RE.search(c.low, max(0, bullet.start() - 30),
+                                                                      bullet.start()):
+        c.emit("detectable_format:number_bullet_lists", bullet.span(), {"relation": None, "num_bullets": None})
 
 
 _NUMBERED_RE = re.compile(
@@ -941,34 +942,89 @@ def _d_language(c: _Ctx) -> None:
 
 # ----------------------------------------------------------------------------------------------- the table
 
-DETECTORS: tuple[tuple[Callable[[_Ctx], None], tuple[str, ...]], ...] = (
-    (_d_repeat, ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo")),
-    (_d_two_responses, ("******", "asterisk", "different", "distinct", "separate", "alternative")),
-    (_d_postscript, ("p.s", "p. s", "p.p", "script")),
-    (_d_title, ("<<", "angular", "angle bracket")),
-    (_d_json, ("json",)),
-    (_d_quotation, ("quot",)),
-    (_d_constrained, ("one of", "choose", "pick", "select", "my answer is", "options", "choices")),
-    (_d_end, ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat")),
-    (_d_nth_paragraph, ("paragraph",)),
-    (_d_start, ("start", "begin", "open", "first")),
-    (_d_sections, _SECTION_NEEDLES),
-    (_d_highlights, _HL_NEEDLES),
-    (_d_bullets, ("bullet",)),
-    (_d_placeholders, ("placeholder",)),
-    (_d_capital_frequency, ("capital", "caps", "upper")),
-    (_d_case, ("lower", "capital", "caps", "upper")),
-    (_d_letter_frequency, ("letter", "character", "symbol", "char") + _PUNCT_NEEDLES),
-    (_d_no_comma, ("comma",)),
-    (_d_keyword_frequency, ("time", "once", "twice", "thrice")),
-    (_d_forbidden, _FORBID_NEEDLES),
-    (_d_existence, ("word", "term", "phrase", "item", "\"", "“", "'", "‘")),
-    (_d_paragraphs, ("paragraph", "***", "* * *", "divider", "horizontal rule")),
-    (_d_sentences, ("sentence",)),
-    (_d_words, ("word",)),
-    (_d_characters, ("char",)),
-    (_d_language, ("",)),
-    (_d_numbered, ("number", "enumerat")),
-    (_d_table, ("table", "tabular")),
-    (_d_markdown, ("markdown",)),
+class Detector(NamedTuple):
+    """One detector: the function, the trigger needles (it runs only if one occurs in the lower-cased prompt),
+    and every kind it can emit (declared, so a kind leads back to the detector that finds it; a test checks the
+    declaration against what the detectors emit)."""
+
+    run: Callable[[_Ctx], None]
+    needles: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.run.__name__.removeprefix("_d_")
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector(_d_repeat, ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo"),
+             ("combination:repeat_prompt",)),
+    Detector(_d_two_responses, ("******", "asterisk", "different", "distinct", "separate", "alternative"),
+             ("combination:two_responses",)),
+    Detector(_d_postscript, ("p.s", "p. s", "p.p", "script"),
+             ("detectable_content:postscript",)),
+    Detector(_d_title, ("<<", "angular", "angle bracket"),
+             ("detectable_format:title",)),
+    Detector(_d_json, ("json",),
+             ("detectable_format:json_format",)),
+    Detector(_d_quotation, ("quot",),
+             ("startend:quotation",)),
+    Detector(_d_constrained, ("one of", "choose", "pick", "select", "my answer is", "options", "choices"),
+             ("detectable_format:constrained_response",)),
+    Detector(_d_end, ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat"),
+             ("startend:end_checker",)),
+    Detector(_d_nth_paragraph, ("paragraph",),
+             ("length_constraints:nth_paragraph_first_word",)),
+    Detector(_d_start, ("start", "begin", "open", "first"),
+             ("startend:start_checker",)),
+    Detector(_d_sections, _SECTION_NEEDLES,
+             ("detectable_format:multiple_sections",)),
+    Detector(_d_highlights, _HL_NEEDLES,
+             ("detectable_format:number_highlighted_sections",)),
+    Detector(_d_bullets, ("bullet",),
+             ("detectable_format:number_bullet_lists",)),
+    Detector(_d_placeholders, ("placeholder",),
+             ("detectable_content:number_placeholders",)),
+    Detector(_d_capital_frequency, ("capital", "caps", "upper"),
+             ("change_case:capital_word_frequency",)),
+    Detector(_d_case, ("lower", "capital", "caps", "upper"),
+             ("change_case:english_lowercase", "change_case:english_capital")),
+    Detector(_d_letter_frequency, ("letter", "character", "symbol", "char") + _PUNCT_NEEDLES,
+             ("keywords:letter_frequency",)),
+    Detector(_d_no_comma, ("comma",),
+             ("punctuation:no_comma",)),
+    Detector(_d_keyword_frequency, ("time", "once", "twice", "thrice"),
+             ("keywords:frequency",)),
+    Detector(_d_forbidden, _FORBID_NEEDLES,
+             ("keywords:forbidden_words",)),
+    Detector(_d_existence, ("word", "term", "phrase", "item", "\"", "“", "'", "‘"),
+             ("keywords:existence",)),
+    Detector(_d_paragraphs, ("paragraph", "***", "* * *", "divider", "horizontal rule"),
+             ("length_constraints:number_paragraphs",)),
+    Detector(_d_sentences, ("sentence",),
+             ("length_constraints:number_sentences",)),
+    Detector(_d_words, ("word",),
+             ("length_constraints:number_words",)),
+    Detector(_d_characters, ("char",),
+             ("length_constraints:number_characters",)),
+    Detector(_d_language, ("",),
+             ("language:response_language",)),
+    Detector(_d_numbered, ("number", "enumerat"),
+             ("detectable_format:numbered_list",)),
+    Detector(_d_table, ("table", "tabular"),
+             ("detectable_format:table",)),
+    Detector(_d_markdown, ("markdown",),
+             ("detectable_format:markdown",)),
 )
+
+
+def run_detectors(text: str) -> list[Found]:
+    """Every detection in `text`, in detector order (the raw form `constraints.detect_constraints` refines)."""
+    ctx = _Ctx(text)
+    low = ctx.low
+    for detector in DETECTORS:
+        for n in detector.needles:
+            if n in low:
+                detector.run(ctx)
+                break
+    return ctx.out

@@ -307,16 +307,16 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
             else:
                 rel = REL_POST_MAP.get(norm_space(m.group("post2")), "at least")
             return rel, n, m.end()
-        n = parse_number(m.group("num"))
-        if n is not None:
-            rel, n = relation(m.group("pre"), m.group("post"), m.group("plus"), n, "exactly")
+        parsed = parse_number(m.group("num"))
+        if parsed is not None:
+            rel, n = relation(m.group("pre"), m.group("post"), m.group("plus"), parsed, "exactly")
             return rel, n, m.end()
     if bare_relation:
         m = _TIMES_REL_ONLY_RE.search(low, start, end)
         if m:
-            n = parse_number(m.group("num"))
-            if n is not None:
-                rel, n = relation(m.group("pre"), None, None, n, "exactly")
+            parsed = parse_number(m.group("num"))
+            if parsed is not None:
+                rel, n = relation(m.group("pre"), None, None, parsed, "exactly")
                 return rel, n, m.end()
     return None
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._detectors import DETECTORS, LANGUAGES, Found, _Ctx
+from ._detectors import DETECTORS, LANGUAGES, Found, run_detectors
 from ._phrasing import parse_number
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "IFEVAL_KINDS",
     "EXTENSION_KINDS",
     "KINDS",
+    "DETECTOR_KINDS",
+    "KIND_DETECTOR",
     "LANGUAGES",
     "detect_constraints",
     "constraint_counts",
@@ -87,6 +89,12 @@ EXTENSION_KINDS: tuple[str, ...] = (
 KINDS: tuple[str, ...] = IFEVAL_KINDS + EXTENSION_KINDS
 """Every kind the detector can emit, in a fixed order (feature columns follow it)."""
 
+DETECTOR_KINDS: dict[str, tuple[str, ...]] = {d.name: d.kinds for d in DETECTORS}
+"""Each detector (by name) and the kinds it emits, as the detector table declares them."""
+
+KIND_DETECTOR: dict[str, str] = {kind: name for name, kinds in DETECTOR_KINDS.items() for kind in kinds}
+"""Which detector finds each kind (every kind has exactly one)."""
+
 
 @dataclass(frozen=True)
 class DetectedConstraint:
@@ -126,14 +134,7 @@ def detect_constraints(text: str) -> list[DetectedConstraint]:
     """All constraints found in `text`, sorted by position. See the module docstring for what it recognises."""
     if not text:
         return []
-    ctx = _Ctx(text)
-    low = ctx.low
-    for detector, needles in DETECTORS:
-        for n in needles:
-            if n in low:
-                detector(ctx)
-                break
-    return _postprocess(ctx.out)
+    return _postprocess(run_detectors(text))
 
 
 def constraint_counts(text: str | Iterable[DetectedConstraint]) -> dict[str, int]:

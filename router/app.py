@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, AsyncIterator, Mapping
+from typing import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,35 +15,15 @@ from starlette.routing import Route as HttpRoute
 
 from .backends.base import Backend
 from .chat import ChatEndpoint
-from .decision_log import DecisionLog, DecisionRecord
+from .decision_log import DecisionLog
 from .errors import InvalidRequest, ThinkgateError
 from .http_io import check_api_key, error_response, json_response
 from .metrics import Metrics
-from .routes import Route, build_routes, unique_backends
+from .routes import build_routes, unique_backends
+from .runtime import Runtime
 from .settings import Config
 
 log = logging.getLogger("thinkgate")
-
-
-class Runtime:
-    """Per-app state: routes, settings, metrics and the decision log (no globals)."""
-
-    def __init__(self, config: Config, routes: dict[str, Route], *, metrics: Metrics,
-                 decision_log: DecisionLog | None, environ: Mapping[str, str]) -> None:
-        self.config = config
-        self.routes = routes
-        self.metrics = metrics
-        self.decision_log = decision_log
-        self.api_keys = config.client_api_keys(environ)
-        self.log_prompts = config.decision_log.log_prompts
-
-    def observe(self, record: DecisionRecord | tuple[str, int]) -> None:
-        if isinstance(record, tuple):  # a request rejected before any decision was made
-            self.metrics.observe_request(*record)
-            return
-        self.metrics.observe_record(record)
-        if self.decision_log is not None:
-            self.decision_log.record(record)
 
 
 def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
@@ -58,7 +38,7 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
         decision_log = DecisionLog(config.decision_log.path, queue_size=config.decision_log.queue_size,
                                    log_prompts=config.decision_log.log_prompts,
                                    on_drop=metrics.on_decision_log_drop)
-    runtime = Runtime(config, routes, metrics=metrics, decision_log=decision_log, environ=environ)
+    runtime = Runtime.build(config, routes, metrics=metrics, decision_log=decision_log, environ=environ)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

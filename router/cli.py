@@ -11,9 +11,11 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from . import settings
 from .errors import ConfigError
+from .settings import Config, Overrides
 
 # name -> (module, help). Each module exposes `main(argv) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -23,9 +25,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train_cli", "fit and calibrate a decision model"),
     "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),
 }
-
-KNOWN_PROVIDERS_OPENAI = {"openai": "https://api.openai.com/v1"}
-
 
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate serve", description=(
@@ -46,71 +45,14 @@ def _serve_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
+    """The serve flags as overrides of the one configuration loader."""
+    return settings.load_config(None, environ, Overrides.from_namespace(args))
+
+
 def route_from_upstream(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """Translate the quick flags into one route config."""
-    upstream = args.upstream or ""
-    route: dict[str, Any] = {}
-    if upstream == "local" or upstream.startswith("local:"):
-        route = {"backend": "local", "model": "local", "profile": "forced-cot"}
-        if ":" in upstream:
-            route["model_path"] = upstream.split(":", 1)[1]
-            route["model"] = os.path.basename(route["model_path"].rstrip("/"))
-    else:
-        provider, _, model = upstream.partition("/")
-        if args.base_url or provider in KNOWN_PROVIDERS_OPENAI:
-            model = model if provider in KNOWN_PROVIDERS_OPENAI else upstream
-            route = {"backend": "openai", "model": model,
-                     "base_url": args.base_url or KNOWN_PROVIDERS_OPENAI[provider]}
-            if provider == "openai" and not args.base_url:
-                route["api_key_env"] = "OPENAI_API_KEY"
-        else:
-            if not model:
-                raise ConfigError(f"--upstream {upstream!r}: expected PROVIDER/MODEL, e.g. openai/gpt-4o-mini")
-            route = {"backend": "litellm", "model": upstream,
-                     "api_key_env": f"{provider.upper().replace('-', '_')}_API_KEY"}
-    if args.api_key_env:
-        route["api_key_env"] = args.api_key_env
-    for key, value in (("profile", args.profile), ("policy", args.policy), ("think_budget", args.think_budget)):
-        if value is not None:
-            route[key] = value
-    if args.artifact:
-        route["policy_options"] = {"artifact": args.artifact}
-    alias = args.alias or route.get("model") or "default"
-    return alias, route
-
-
-def build_config(args: argparse.Namespace, environ: dict[str, str] | os._Environ[str]) -> Any:
-    from .settings import DEFAULT_ROUTE, apply_env, default_routes, parse_config, read_config_file
-
-    path = args.config or environ.get("THINKGATE_CONFIG")
-    data: dict[str, Any] = read_config_file(path) if path else {}
-    if args.upstream or args.base_url:
-        alias, route = route_from_upstream(args)
-        data["routes"] = {alias: route}
-    elif not data.get("routes") and any(v is not None for v in (args.profile, args.policy, args.think_budget,
-                                                                 args.artifact, args.alias)):
-        route = default_routes()[DEFAULT_ROUTE].model_dump()
-        if args.policy is not None and args.policy != route["policy"]:
-            route["policy_options"] = {}  # the default's options belong to its own policy
-        for key in ("profile", "policy", "think_budget"):
-            if getattr(args, key) is not None:
-                route[key] = getattr(args, key)
-        if args.artifact:
-            route["policy_options"] = {"artifact": args.artifact}
-        data["routes"] = {args.alias or DEFAULT_ROUTE: route}
-    data = apply_env(data, environ)
-    server = data.setdefault("server", {})
-    if args.host:
-        server["host"] = args.host
-    if args.port is not None:
-        server["port"] = args.port
-    if args.decision_log:
-        log_cfg = data.setdefault("decision_log", {})
-        if args.decision_log.lower() in ("off", "none", "false", "0"):
-            log_cfg["enabled"] = False
-        else:
-            log_cfg["path"] = args.decision_log
-    return parse_config(data, str(path or "command line"))
+    """The quick flags as one route config (see `router.settings.route_from_upstream`)."""
+    return settings.route_from_upstream(Overrides.from_namespace(args))
 
 
 def serve(argv: Sequence[str]) -> int:

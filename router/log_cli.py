@@ -18,11 +18,12 @@ from typing import TextIO
 
 from router.decision_log import export_jsonl
 from router.errors import ConfigError
+from router.settings import ENV_PREFIX, DecisionLogSettings
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "main", "parse_since"]
 
-ENV_DB = "THINKGATE_DECISION_LOG"
-DEFAULT_DB = "thinkgate-decisions.sqlite3"
+ENV_DB = ENV_PREFIX + "DECISION_LOG"  # the variable `router.settings` reads for `decision_log.path`
+DEFAULT_DB = DecisionLogSettings().path
 PROG = "thinkgate log"
 
 

@@ -1,16 +1,23 @@
-"""Turn validated route configs into live routes: a backend, a reasoning profile and a decider each."""
+"""Live routes: a backend, a strategy over a reasoning switch, and a decider each; and where a route answers.
+
+`Route.complete` and `Route.stream` are the one place a route answers a decided request: the strategy runs
+its calls through the switch (a guard that checks the answer will wrap them here). `Route.attempt` is the
+seam for components that need the answer as one value (an `Attempt`) and may call the route again.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
-from .backends.base import Backend
+from .backends.base import Backend, Body, Chunk, aclose
+from .conversation import strip_client_reasoning
 from .deciders import Decider, make_decider
 from .errors import ConfigError, ServiceNotReady
-from .profiles import ReasoningProfile, make_profile
 from .settings import Config, RouteConfig
+from .strategies import Attempt, Strategy, build_strategy
+from .strategies.streaming import client_view, wants_usage, with_usage
 
 
 @dataclass
@@ -18,7 +25,7 @@ class Route:
     alias: str
     config: RouteConfig
     backend: Backend
-    profile: ReasoningProfile
+    strategy: Strategy[Any]
     decider: Decider
 
     @property
@@ -30,6 +37,47 @@ class Route:
             return
         if not await self.backend.wait_ready(wait_s):
             raise ServiceNotReady(f"model '{self.alias}' is still loading; retry shortly (see GET /readyz)")
+
+    def upstream_body(self, request: Body, messages: list[dict[str, Any]]) -> Body:
+        """The client's request as this route sends it: its model name, history without reasoning, and no
+        client reasoning fields (the decision is applied by the switch; `none` forwards them untouched)."""
+        body = {**request, "messages": messages, "model": self.config.model or request["model"]}
+        return body if self.strategy.switch.name == "none" else strip_client_reasoning(body)
+
+    async def attempt(self, body: Body, *, think: bool, budget: int) -> Attempt:
+        return await self.strategy.attempt(self.backend, body, think=think, budget=budget)
+
+    async def complete(self, body: Body, *, think: bool, budget: int) -> Body:
+        return (await self.attempt(body, think=think, budget=budget)).response
+
+    def stream(self, body: Body, *, think: bool, budget: int) -> "RouteStream":
+        """Usage is always requested upstream (the decision log needs it) and shown only if the client asked."""
+        chunks = self.strategy.stream(self.backend, with_usage(body), think=think, budget=budget)
+        return RouteStream(chunks, client_wants_usage=wants_usage(body))
+
+
+class RouteStream:
+    """The chunks a client sees, and the usage the upstream reported (for the decision record)."""
+
+    def __init__(self, chunks: AsyncIterator[Chunk], *, client_wants_usage: bool) -> None:
+        self._chunks = chunks
+        self._client_wants_usage = client_wants_usage
+        self.usage: dict[str, Any] | None = None
+
+    def __aiter__(self) -> "RouteStream":
+        return self
+
+    async def __anext__(self) -> Chunk:
+        while True:
+            chunk = await anext(self._chunks)
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+            visible = client_view(chunk, self._client_wants_usage)
+            if visible is not None:
+                return visible
+
+    async def aclose(self) -> None:
+        await aclose(self._chunks)
 
 
 def _api_key(alias: str, cfg: RouteConfig, environ: Mapping[str, str]) -> str | None:
@@ -81,13 +129,13 @@ def build_routes(config: Config, *, backends: Mapping[str, Backend] | None = Non
                 except TypeError as exc:  # unknown backend_options key
                     raise ConfigError(f"route '{alias}': backend_options: {exc}") from None
             backend = shared[key]
-        profile = make_profile(cfg.profile, cfg.profile_options)
+        strategy = build_strategy(cfg.profile, cfg.profile_options, cfg.strategy, cfg.strategy_options)
         try:
             decider = make_decider(cfg.policy, cfg.policy_options, backend=backend,
-                                   direct_body=profile.direct_body, upstream_model=cfg.model)
+                                   direct_body=strategy.direct_body, upstream_model=cfg.model)
         except ConfigError as exc:
             raise ConfigError(f"route '{alias}': {exc}") from None
-        routes[alias] = Route(alias, cfg, backend, profile, decider)
+        routes[alias] = Route(alias, cfg, backend, strategy, decider)
     return routes
 
 

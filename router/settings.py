@@ -1,5 +1,6 @@
 """Configuration: a TOML or YAML file validated with pydantic, quick CLI flags, and `THINKGATE_*` variables.
 
+One entry point, `load_config(path, environ, overrides)`; command-line tools only build an `Overrides`.
 Precedence (highest first): CLI flags, environment variables, the config file, built-in defaults.
 With no file and no flags, thinkgate serves the embedded SmolLM2-135M-Instruct as route `smollm2-135m`.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -19,6 +21,8 @@ ENV_PREFIX = "THINKGATE_"
 DEFAULT_ROUTE = "smollm2-135m"
 # The decision model shipped for the default route (classifiers/artifacts/NAME, made by `thinkgate train`).
 DEFAULT_ARTIFACT = "smollm2-135m-ifeval"
+# `--upstream PROVIDER/MODEL` for these providers uses the pass-through backend at this base URL.
+KNOWN_PROVIDERS_OPENAI = {"openai": "https://api.openai.com/v1"}
 
 
 class _Strict(BaseModel):
@@ -35,8 +39,10 @@ class RouteConfig(_Strict):
     model_path: str | None = None  # local: a GGUF file or model directory; unset = embedded SmolLM2
     prefill: Literal["none", "vllm"] = "none"  # openai backend: can the upstream continue an assistant turn?
     backend_options: dict[str, Any] = Field(default_factory=dict)
-    profile: str = "prompt-cot"
+    profile: str = "prompt-cot"  # the reasoning switch (or an old strategy alias, see router.strategies)
     profile_options: dict[str, Any] = Field(default_factory=dict)
+    strategy: str = "single"  # how many calls answer: single, self-reflect, few-shot (each over `profile`)
+    strategy_options: dict[str, Any] = Field(default_factory=dict)
     think_budget: int = Field(default=160, ge=1, le=32768)
     policy: str = "never"
     policy_options: dict[str, Any] = Field(default_factory=dict)
@@ -124,6 +130,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+_OFF = ("off", "none", "false", "0")
 _ENV_KEYS: dict[str, tuple[str, str]] = {
     "HOST": ("server", "host"),
     "PORT": ("server", "port"),
@@ -144,16 +151,114 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
         if value is None:
             continue
         target = out.setdefault(section, {})
-        if suffix == "DECISION_LOG" and value.lower() in ("", "off", "none", "false", "0"):
+        if suffix == "DECISION_LOG" and value.lower() in ("", *_OFF):
             target["enabled"] = False
         else:
             target[key] = value
     return out
 
 
-def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Config from `path` (or `$THINKGATE_CONFIG`), overlaid with environment variables."""
+@dataclass(frozen=True)
+class Overrides:
+    """What command-line flags set (None: not given); `load_config` applies them above everything else."""
+
+    config: str | None = None
+    upstream: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    alias: str | None = None
+    profile: str | None = None
+    policy: str | None = None
+    artifact: str | None = None
+    think_budget: int | None = None
+    host: str | None = None
+    port: int | None = None
+    decision_log: str | None = None
+
+    @classmethod
+    def from_namespace(cls, args: object) -> "Overrides":
+        """The overrides among an argparse namespace's attributes (missing attributes are not given)."""
+        return cls(**{f.name: getattr(args, f.name, None) for f in fields(cls)})
+
+    def given(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+
+def route_from_upstream(flags: Overrides) -> tuple[str, dict[str, Any]]:
+    """Translate the quick flags (`--upstream`, `--base-url`, ...) into one route config."""
+    upstream = flags.upstream or ""
+    route: dict[str, Any] = {}
+    if upstream == "local" or upstream.startswith("local:"):
+        route = {"backend": "local", "model": "local", "profile": "forced-cot"}
+        if ":" in upstream:
+            route["model_path"] = upstream.split(":", 1)[1]
+            route["model"] = os.path.basename(route["model_path"].rstrip("/"))
+    else:
+        provider, _, model = upstream.partition("/")
+        if flags.base_url or provider in KNOWN_PROVIDERS_OPENAI:
+            model = model if provider in KNOWN_PROVIDERS_OPENAI else upstream
+            route = {"backend": "openai", "model": model,
+                     "base_url": flags.base_url or KNOWN_PROVIDERS_OPENAI[provider]}
+            if provider == "openai" and not flags.base_url:
+                route["api_key_env"] = "OPENAI_API_KEY"
+        else:
+            if not model:
+                raise ConfigError(f"--upstream {upstream!r}: expected PROVIDER/MODEL, e.g. openai/gpt-4o-mini")
+            route = {"backend": "litellm", "model": upstream,
+                     "api_key_env": f"{provider.upper().replace('-', '_')}_API_KEY"}
+    if flags.api_key_env:
+        route["api_key_env"] = flags.api_key_env
+    for key, value in (("profile", flags.profile), ("policy", flags.policy), ("think_budget", flags.think_budget)):
+        if value is not None:
+            route[key] = value
+    if flags.artifact:
+        route["policy_options"] = {"artifact": flags.artifact}
+    alias = flags.alias or route.get("model") or "default"
+    return alias, route
+
+
+def _apply_route_flags(data: dict[str, Any], flags: Overrides) -> dict[str, Any]:
+    """`--upstream`/`--base-url` replace the routes; route flags alone adjust the default route."""
+    if flags.upstream or flags.base_url:
+        alias, route = route_from_upstream(flags)
+        return {**data, "routes": {alias: route}}
+    if data.get("routes") or all(v is None for v in (flags.profile, flags.policy, flags.think_budget,
+                                                      flags.artifact, flags.alias)):
+        return data
+    route = default_routes()[DEFAULT_ROUTE].model_dump()
+    if flags.policy is not None and flags.policy != route["policy"]:
+        route["policy_options"] = {}  # the default's options belong to its own policy
+    for key in ("profile", "policy", "think_budget"):
+        if getattr(flags, key) is not None:
+            route[key] = getattr(flags, key)
+    if flags.artifact:
+        route["policy_options"] = {"artifact": flags.artifact}
+    return {**data, "routes": {flags.alias or DEFAULT_ROUTE: route}}
+
+
+def _apply_server_flags(data: dict[str, Any], flags: Overrides) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    server = out.setdefault("server", {})
+    if flags.host:
+        server["host"] = flags.host
+    if flags.port is not None:
+        server["port"] = flags.port
+    if flags.decision_log:
+        log_cfg = out.setdefault("decision_log", {})
+        if flags.decision_log.lower() in _OFF:
+            log_cfg["enabled"] = False
+        else:
+            log_cfg["path"] = flags.decision_log
+    return out
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                overrides: Overrides | None = None) -> Config:
+    """The configuration: `path` (or `--config`, or `$THINKGATE_CONFIG`), then `THINKGATE_*` variables,
+    then the command-line `overrides`; every error is a `ConfigError` naming the key."""
     environ = os.environ if environ is None else environ
-    path = path or environ.get(ENV_PREFIX + "CONFIG")
+    flags = overrides or Overrides()
+    path = flags.config or path or environ.get(ENV_PREFIX + "CONFIG")
     data = read_config_file(path) if path else {}
-    return parse_config(apply_env(data, environ), str(path or "environment"))
+    data = _apply_server_flags(apply_env(_apply_route_flags(data, flags), environ), flags)
+    return parse_config(data, str(path or ("command line" if flags.given() else "environment")))

@@ -37,6 +37,7 @@ def mock(upstream: tuple[MockUpstream, ThreadedServer]) -> Iterator[MockUpstream
     for attr in ("reply", "chunk_size", "fail", "fail_times", "delay_s", "chunk_delay_s"):
         setattr(mock_, attr, getattr(fresh, attr))
     mock_.requests.clear()
+    mock_.headers.clear()
     mock_.cancelled_streams = 0
     yield mock_
 

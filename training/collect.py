@@ -1,6 +1,6 @@
 """Outcome collection: run each example through a model in both modes and append scored outcomes.
 
-Each (example, mode) goes through exactly the proxy's reasoning profile and answer/reasoning split, so an
+Each (example, mode) goes through exactly the proxy's strategy, reasoning switch and answer/reasoning split, so an
 offline outcome means what a production decision means. The table is append-only JSONL, flushed per
 record: an interrupted run resumes where it stopped (finished pairs are skipped, failed ones retried).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from router.backends.base import Backend
-from router.profiles import ReasoningProfile
+from router.strategies import Strategy
 
 from .jobs import JobSpec, Summary, prepare_table, run_jobs
 from .outcomes import read_outcomes
@@ -24,10 +24,10 @@ Scorer = Callable[[Example, str], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Target:
-    """What to run against: a backend, the route's reasoning profile and generation settings."""
+    """What to run against: a backend, the route's strategy (over its reasoning switch) and generation settings."""
 
     backend: Backend
-    profile: ReasoningProfile
+    strategy: Strategy[Any]
     model: str
     think_budget: int = 160
     max_tokens: int = 384
@@ -39,7 +39,7 @@ async def run_one(target: Target, example: Example, mode: Mode) -> tuple[dict[st
     body = {"model": target.model, "messages": list(example.messages), "max_tokens": target.max_tokens,
             "temperature": target.temperature, **target.extra}
     start = time.perf_counter()
-    response = await target.profile.complete(target.backend, body, think=mode == "think",
+    response = await target.strategy.complete(target.backend, body, think=mode == "think",
                                              budget=target.think_budget)
     return response, time.perf_counter() - start
 
@@ -69,7 +69,7 @@ async def collect(examples: Sequence[Example], target: Target, *, modes: Sequenc
                   backoff_s: float = 1.0, progress: bool = True) -> Summary:
     out_path = prepare_table(out_path)
     todo = pending(examples, modes, out_path)
-    profile_name = target.profile.name
+    profile_name = target.strategy.label
 
     async def run(job: tuple[Example, Mode]) -> dict[str, Any]:
         example, mode = job

@@ -44,16 +44,14 @@ def add_route_arguments(p: argparse.ArgumentParser) -> None:
 
 def resolve_route(args: argparse.Namespace) -> tuple[str, Any]:
     """The route named by --config/--route or built from --upstream/--base-url (default: the embedded model)."""
-    from router.cli import route_from_upstream
     from router.errors import ConfigError
-    from router.settings import DEFAULT_ROUTE, RouteConfig, default_routes, load_config
+    from router.settings import DEFAULT_ROUTE, Overrides, default_routes, load_config
 
     if args.upstream or args.base_url:
-        ns = argparse.Namespace(upstream=args.upstream, base_url=args.base_url, api_key_env=args.api_key_env,
-                                profile=args.profile, policy=None, think_budget=args.think_budget,
-                                artifact=None, alias=None)
-        alias, route = route_from_upstream(ns)
-        return alias, RouteConfig.model_validate(route)
+        flags = Overrides(upstream=args.upstream, base_url=args.base_url, api_key_env=args.api_key_env,
+                          profile=args.profile, think_budget=args.think_budget)
+        (alias, route), = load_config(None, environ={}, overrides=flags).routes.items()
+        return alias, route
     routes = load_config(args.config, environ={}).routes if args.config else default_routes()
     alias = args.route or (next(iter(routes)) if len(routes) == 1 else DEFAULT_ROUTE)
     if alias not in routes:
@@ -72,8 +70,8 @@ def _scorer(dataset: str) -> Any:
 
 async def _run(args: argparse.Namespace) -> int:
     from router.errors import ThinkgateError
-    from router.profiles import make_profile
     from router.routes import build_backend
+    from router.strategies import build_strategy
 
     from .collect import Target, collect
     from .datasets import load
@@ -86,9 +84,12 @@ async def _run(args: argparse.Namespace) -> int:
     loaded = load(args.dataset, args.data, limit=args.limit)
     scorer = _scorer(args.dataset)
     alias, cfg = resolve_route(args)
-    profile = make_profile(args.profile or cfg.profile, cfg.profile_options if not args.profile else None)
+    if args.profile:  # --profile replaces the route's switch and strategy (its options belong to them)
+        strategy = build_strategy(args.profile)
+    else:
+        strategy = build_strategy(cfg.profile, cfg.profile_options, cfg.strategy, cfg.strategy_options)
     backend = build_backend(alias, cfg, environ=os.environ)
-    target = Target(backend=backend, profile=profile, model=cfg.model or alias,
+    target = Target(backend=backend, strategy=strategy, model=cfg.model or alias,
                     think_budget=args.think_budget or cfg.think_budget, max_tokens=args.max_tokens)
     try:
         await backend.start()

@@ -59,8 +59,8 @@ def arm_routes(base: dict[str, Any], arms: list[str], *, artifact: str | None) -
         route = {k: v for k, v in base.items() if k not in ("policy", "policy_options")}
         route["policy"] = arm.policy
         if arm.profile is not None:
-            route["profile"] = arm.profile
-            route["profile_options"] = {}
+            route["profile"] = arm.profile  # an old profile name: a strategy over forced-cot (router.strategies)
+            route["profile_options"], route["strategy"], route["strategy_options"] = {}, "single", {}
         if arm.policy == "classifier" and artifact:
             route["policy_options"] = {"artifact": artifact}
         routes[route_alias(name)] = route

@@ -59,6 +59,7 @@ def _base_route(args: argparse.Namespace) -> dict[str, Any]:
     route = cfg.model_dump(mode="json")
     if args.profile:
         route["profile"], route["profile_options"] = args.profile, {}
+        route["strategy"], route["strategy_options"] = "single", {}
     route["think_budget"] = args.think_budget
     return route
 

@@ -16,6 +16,7 @@ import numpy as np
 from training.outcome_report import METRICS, instruction_type
 from training.scoring.ifeval import aggregate
 
+from ..stats import percentile
 from .arms import ARMS, ORACLE
 from .records import ABRecord, latest_ok
 
@@ -63,10 +64,6 @@ class Results:
     replayed: dict[str, ArmResult] = field(default_factory=dict)
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
-
-
 def arm_result(arm: str, records: Sequence[ABRecord]) -> ArmResult:
     n = len(records)
     metrics = {k: round(v, 2) for k, v in aggregate(r.scores for r in records).items() if k != "n"}
@@ -77,7 +74,7 @@ def arm_result(arm: str, records: Sequence[ABRecord]) -> ArmResult:
     latencies = [r.latency_s for r in records]
     return ArmResult(
         arm=arm, n=n, metrics=metrics, think_rate=round(sum(r.decision == "think" for r in records) / n, 3),
-        latency_p50_s=round(statistics.median(latencies), 2), latency_p95_s=round(_percentile(latencies, 95), 2),
+        latency_p50_s=round(statistics.median(latencies), 2), latency_p95_s=round(percentile(latencies, 95), 2),
         latency_mean_s=round(statistics.fmean(latencies), 2),
         prompt_tokens=round(statistics.fmean(r.prompt_tokens for r in records), 1),
         completion_tokens=round(statistics.fmean(r.completion_tokens for r in records), 1),

@@ -1,7 +1,8 @@
 """The embedded local model as a backend: OpenAI-format chat completions from an in-process engine.
 
 The model loads in a background thread (`start()` returns at once). A request that arrives while it loads
-waits up to `ready_timeout_s`, then gets `ServiceNotReady` ("still loading"); if loading failed, every request
+gets `ServiceNotReady` ("still loading"): waiting is the caller's (`wait_ready`; the proxy waits
+`server.ready_wait_s` per request, see `router.routes.Route.ensure_ready`); if loading failed, every request
 gets `UpstreamUnavailable` carrying the one-line load error. Generation runs on the engine's own thread
 (`router.local_model.engine.Engine`, continuous batching); results come back to the caller's event loop with
 `call_soon_threadsafe`, so nothing heavy ever runs on the loop. Closing a stream early, or cancelling the
@@ -61,7 +62,6 @@ class LocalBackend(Backend):
     model_path: None for the bundled GGUF, or a `.gguf` file / Hugging Face model directory.
     max_batch_size, gather_ms, max_prefill_tokens: engine batching (see `router.local_model.engine`).
     default_max_tokens: used when a request sets no `max_tokens` / `max_completion_tokens`.
-    ready_timeout_s: how long a request waits for the model to finish loading before `ServiceNotReady`.
     dtype, num_threads, cache_dir: passed to `router.local_model.loader.load_model`.
     loader: `loader(model_path) -> (model, tokenizer)`, replacing `load_model` (tests, custom models).
     """
@@ -71,7 +71,7 @@ class LocalBackend(Backend):
     native_forced_thinking = True
 
     def __init__(self, model_path: str | None = None, *, max_batch_size: int = 16, gather_ms: float = 8.0,
-                 default_max_tokens: int = 512, ready_timeout_s: float = 60.0, max_prefill_tokens: int = 2048,
+                 default_max_tokens: int = 512, max_prefill_tokens: int = 2048,
                  dtype: Any = "auto", num_threads: int | None = None, cache_dir: str | None = None,
                  model_name: str | None = None, loader: Loader | None = None) -> None:
         if default_max_tokens < 1:
@@ -81,7 +81,6 @@ class LocalBackend(Backend):
         self.gather_ms = gather_ms
         self.max_prefill_tokens = max_prefill_tokens
         self.default_max_tokens = default_max_tokens
-        self.ready_timeout_s = ready_timeout_s
         self.model_name = model_name or (Path(model_path).name.removesuffix(".gguf") if model_path
                                          else BUNDLED_MODEL_NAME)
         if loader is None:
@@ -187,12 +186,8 @@ class LocalBackend(Backend):
     async def _ready_engine(self) -> Engine:
         if self._closed:
             raise UpstreamUnavailable("the local model backend is closed")
-        if not self._loaded.is_set():
-            waited = time.monotonic()
-            await self.wait_ready(self.ready_timeout_s)
-            if not self._loaded.is_set():
-                raise ServiceNotReady(
-                    f"the local model is still loading (waited {time.monotonic() - waited:.0f} s); retry shortly")
+        if not self._loaded.is_set():  # callers wait first (the proxy: `server.ready_wait_s`, see Route.ensure_ready)
+            raise ServiceNotReady("the local model is still loading; retry shortly")
         if self._load_error is not None:
             raise UpstreamUnavailable(f"the local model failed to load: {self._load_error}")
         engine = self._engine

@@ -12,7 +12,7 @@ from .classifier import ClassifierDecider
 from .self_select import SelfSelectDecider
 from .simple import AlwaysDecider, NeverDecider, RandomDecider
 
-DECIDERS: dict[str, type[Decider]] = {
+DECIDERS: dict[str, type[Decider[Any]]] = {
     cls.name: cls for cls in (NeverDecider, AlwaysDecider, RandomDecider, SelfSelectDecider, ClassifierDecider)
 }
 

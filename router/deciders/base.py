@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,7 +29,7 @@ class Decision:
     fallback_reason: str | None = None
 
     @property
-    def label(self) -> str:
+    def label(self) -> Literal["think", "direct"]:
         return "think" if self.think else "direct"
 
 
@@ -48,14 +48,19 @@ class DeciderOptions(BaseModel):
     threshold: float = 0.5
 
 
-class Decider(ABC):
+OptionsT = TypeVar("OptionsT", bound=DeciderOptions)
+
+
+class Decider(ABC, Generic[OptionsT]):
+    """Subclasses name their options class twice: `Decider[XOptions]` and `Options`."""
+
     name: ClassVar[str]
     Options: ClassVar[type[DeciderOptions]] = DeciderOptions
     # Deciders that wait on I/O run under a deadline; pure CPU ones skip the task that a deadline costs.
     io_bound: ClassVar[bool] = False
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
-        self.options = validate_options(self.Options, options, f"policy '{self.name}'")
+        self.options = cast(OptionsT, validate_options(self.Options, options, f"policy '{self.name}'"))
 
     @property
     def threshold(self) -> float:

@@ -18,13 +18,13 @@ class ClassifierOptions(DeciderOptions):
     threshold: float | None = None  # type: ignore[assignment]  # None: use the artifact's calibrated one
 
 
-class ClassifierDecider(Decider):
+class ClassifierDecider(Decider[ClassifierOptions]):
     name = "classifier"
     Options = ClassifierOptions
 
     def __init__(self, options: dict[str, Any] | None = None, **deps: Any) -> None:
         super().__init__(options)
-        path = self.options.artifact  # type: ignore[attr-defined]
+        path = self.options.artifact
         if not path:
             raise ConfigError(
                 "policy 'classifier' needs a trained decision model: set policy_options.artifact to an "

@@ -44,7 +44,7 @@ class SelfSelectOptions(DeciderOptions):
     prompt: str = SELF_SELECT_PROMPT
 
 
-class SelfSelectDecider(Decider):
+class SelfSelectDecider(Decider[SelfSelectOptions]):
     name = "self-select"
     Options = SelfSelectOptions
     io_bound = True
@@ -59,7 +59,7 @@ class SelfSelectDecider(Decider):
         self._model = upstream_model
 
     async def score(self, ctx: DecisionContext) -> float:
-        opts: SelfSelectOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         body = self._direct_body({
             "model": self._model,
             "messages": [{"role": "system", "content": opts.prompt}, {"role": "user", "content": ctx.text}],

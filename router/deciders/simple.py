@@ -9,14 +9,14 @@ from pydantic import Field
 from .base import Decider, DecisionContext, DeciderOptions
 
 
-class NeverDecider(Decider):
+class NeverDecider(Decider[DeciderOptions]):
     name = "never"
 
     async def score(self, ctx: DecisionContext) -> float:
         return 0.0
 
 
-class AlwaysDecider(Decider):
+class AlwaysDecider(Decider[DeciderOptions]):
     name = "always"
 
     async def score(self, ctx: DecisionContext) -> float:
@@ -28,7 +28,7 @@ class RandomOptions(DeciderOptions):
     seed: int | None = None
 
 
-class RandomDecider(Decider):
+class RandomDecider(Decider[RandomOptions]):
     """Think with probability `p`: for online A/B tests. Score is uniform; think when score < p."""
 
     name = "random"
@@ -36,11 +36,11 @@ class RandomDecider(Decider):
 
     def __init__(self, options: dict | None = None, **deps: object) -> None:
         super().__init__(options)
-        self._rng = random.Random(self.options.seed)  # type: ignore[attr-defined]
+        self._rng = random.Random(self.options.seed)
 
     @property
     def threshold(self) -> float:
-        return 1.0 - self.options.p  # type: ignore[attr-defined]
+        return 1.0 - self.options.p
 
     async def score(self, ctx: DecisionContext) -> float:
         # Reported score u is uniform in [0, 1); think when u >= 1 - p, i.e. with probability p.

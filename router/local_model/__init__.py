@@ -2,7 +2,8 @@
 
     loader.load_model(path) -> (model, tokenizer)    GGUF file, HF directory, or None (bundled SmolLM2)
     engine.Engine(model, tokenizer).start()           background-thread generation with micro-batching
-    engine.GenerationRequest / SamplingParams         one request; events: Delta, Finished, Failed
+    generation.GenerationRequest / SamplingParams     one request; events: Delta, Finished, Failed
+    rowstate.RowState                                 one row's program (thinking, stops, limits), torch-free
     text.render_prompt / IncrementalDecoder           chat template, prefill, streaming detokenisation
 
 `router.backends.local.LocalBackend` wraps all of this in the async Backend contract. Importing this package
@@ -18,11 +19,11 @@ _EXPORTS = {
     "bundled_gguf_path": "loader",
     "ModelLoadError": "loader",
     "Engine": "engine",
-    "GenerationRequest": "engine",
-    "SamplingParams": "engine",
-    "Delta": "engine",
-    "Finished": "engine",
-    "Failed": "engine",
+    "GenerationRequest": "generation",
+    "SamplingParams": "generation",
+    "Delta": "generation",
+    "Finished": "generation",
+    "Failed": "generation",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,6 +22,8 @@ Forced thinking is a per-row program: the prompt ends with the opening `<think>\
 the text contains `</think>`, the model ends its turn, or `think_budget` tokens; then the engine forces the
 closing `</think>\\n` tokens into that same row (one per step; no second prefill) and the row generates the
 answer with its reasoning in context. Both phases batch with whatever else is running.
+That per-row program (phases, the forced close, stop strings, limits, streamed deltas) lives in `rowstate`,
+free of torch; the engine is its `TokenCodec` (`encode`, `decode`, `eos_ids`, `newline_id`).
 
 When idle, the engine waits `gather_ms` after the first arrival so that requests sent together start together;
 when busy, arrivals join at the next step (a step takes 40-150 ms here, which gathers on its own).
@@ -44,91 +46,18 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .generation import (Delta, Event, Failed, Finished, GenerationRequest, Handle,  # noqa: F401 - re-exported
+                         SamplingParams, Sink)
 from .kv import new_cache
-from .text import THINK_CLOSE, IncrementalDecoder, find_stop, held_back
+from .rowstate import RowState
+from .text import THINK_CLOSE
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------------- requests
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How one request samples. `temperature <= 0` (the default) is greedy."""
-
-    max_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    ignore_eos: bool = False  # benchmarks: always generate max_tokens
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0 or self.top_k == 1
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One generation. `prompt` is the fully rendered prompt text (chat template applied).
-
-    `think_budget` turns on forced thinking: `prompt` must end with the opening tag; the row thinks for up to
-    that many tokens, the engine closes the tag, and the row answers with up to `params.max_tokens` tokens.
-    `stream=False` delivers only the final event (no per-token deltas).
-    """
-
-    prompt: str
-    params: SamplingParams = SamplingParams()
-    think_budget: int | None = None
-    stream: bool = True
-
-
-@dataclass(frozen=True)
-class Delta:
-    """New text for a streaming request: answer text, or reasoning text when `reasoning` is set."""
-
-    text: str
-    reasoning: bool = False
-
-
-@dataclass(frozen=True)
-class Finished:
-    finish_reason: str  # "stop" | "length"
-    content: str
-    reasoning: str | None
-    prompt_tokens: int
-    completion_tokens: int  # reasoning + answer tokens (forced closing-tag tokens are not counted)
-    reasoning_tokens: int
-
-
-@dataclass(frozen=True)
-class Failed:
-    message: str
-    status: int = 500  # 400: the request cannot be served (e.g. prompt too long); 503: engine shutting down
-
-
-Event = Delta | Finished | Failed
-Sink = Callable[[Event], None]
-
-
-class Handle:
-    """A submitted request. `cancel()` is safe from any thread; the row leaves the batch at the next step."""
-
-    __slots__ = ("id", "cancelled")
-
-    def __init__(self, request_id: int) -> None:
-        self.id = request_id
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 @dataclass
@@ -146,43 +75,14 @@ class EngineStats:
 # ---------------------------------------------------------------------------------------------------- one row
 
 
-class _Row:
-    """A request inside the engine: its sampling state, its text, and its place in the KV cache."""
+class _Row(RowState):
+    """A row inside the engine: its program (RowState), its place in the KV cache, its sampling generator."""
 
     def __init__(self, engine: Engine, handle: Handle, request: GenerationRequest, sink: Sink,
                  prompt_ids: list[int], answer_limit: int) -> None:
-        self.engine = engine
-        self.handle = handle
-        self.request = request
-        self.params = request.params
-        self.sink = sink
-        self.prompt_ids = prompt_ids
+        super().__init__(engine, handle, request, sink, prompt_ids, answer_limit)
         self.length = 0  # tokens of this row in the KV cache
-        self.pending = -1  # the next input token (sampled or forced), not yet in the cache
-        self.forced: deque[int] = deque()
-        self.answer_limit = answer_limit
-        self.thinking = request.think_budget is not None
-        self.budget = max(0, request.think_budget or 0)
-        self.think_ids: list[int] = []
-        self.reasoning: str | None = None
-        self.reasoning_tokens = 0
-        self.answer_tokens = 0
         self._generator: torch.Generator | None = None
-        self.done = False  # a final event (Finished or Failed) was sent
-        self._start_phase()
-
-    def _start_phase(self) -> None:
-        self.decoder = IncrementalDecoder(self.engine._decode)
-        self.text = ""
-        self.emitted = 0
-        self.stops: tuple[str, ...] = (THINK_CLOSE,) if self.thinking else self.params.stop
-        self.scan_from = 0
-        self.limit = self.budget if self.thinking else self.answer_limit
-        # Forced thinking: the reasoning is reported stripped, the answer after it without leading whitespace
-        # (the model tends to open both with blank lines). Plain requests are reported exactly as generated.
-        forced = self.request.think_budget is not None
-        self.lstrip = forced
-        self.rstrip = forced and self.thinking
 
     @property
     def generator(self) -> torch.Generator:
@@ -190,130 +90,6 @@ class _Row:
             seed = self.params.seed if self.params.seed is not None else random.getrandbits(63)
             self._generator = torch.Generator().manual_seed(seed)
         return self._generator
-
-    # -- events
-
-    def _send(self, event: Event) -> None:
-        try:
-            self.sink(event)
-        except Exception:  # the consumer is gone (e.g. its event loop closed): stop working for it
-            log.debug("sink failed; cancelling request %s", self.handle.id, exc_info=True)
-            self.handle.cancel()
-
-    def _bounds(self, final: bool) -> tuple[int, int]:
-        """The part of `text` that may be reported now: not a possible stop-string prefix, stripped if asked."""
-        text = self.text
-        start = len(text) - len(text.lstrip()) if self.lstrip else 0
-        end = len(text)
-        if not final and self.stops:
-            end -= held_back(text[max(start, self.emitted):], self.stops)
-        if self.rstrip:
-            end = len(text[:end].rstrip())
-        return start, max(start, end)
-
-    def _output(self) -> str:
-        start, end = self._bounds(final=True)
-        return self.text[start:end]
-
-    def _emit(self, final: bool = False) -> None:
-        if not self.request.stream:
-            return
-        start, end = self._bounds(final)
-        start = max(start, self.emitted)
-        if end > start:
-            self._send(Delta(self.text[start:end], reasoning=self.thinking))
-            self.emitted = end
-
-    def fail(self, message: str, status: int = 500) -> None:
-        if not self.done:
-            self.done = True
-            self._send(Failed(message, status))
-
-    def _finish(self, reason: str) -> bool:
-        self.done = True
-        self._emit(final=True)
-        self._send(Finished(
-            finish_reason=reason,
-            content=self._output(),
-            reasoning=self.reasoning,
-            prompt_tokens=len(self.prompt_ids),
-            completion_tokens=self.reasoning_tokens + self.answer_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-        ))
-        return True
-
-    # -- the state machine
-
-    def accept(self, token: int) -> bool:
-        """Take the token the model chose; return True when the request is finished."""
-        if self.thinking and self.reasoning_tokens >= self.budget:  # a zero budget: close at once
-            self._end_thinking(token, dropped=True)
-            return False
-        if token in self.engine._eos_ids and not (self.params.ignore_eos and not self.thinking):
-            if self.thinking:  # the model ended its turn inside the reasoning: close the tag and answer anyway
-                self._end_thinking(token, dropped=True)
-                return False
-            self.text += self.decoder.flush()
-            return self._finish("stop")
-
-        self.pending = token
-        if self.thinking:
-            self.reasoning_tokens += 1
-            self.think_ids.append(token)
-        else:
-            self.answer_tokens += 1
-        self.text += self.decoder.push(token)
-        done = (self.reasoning_tokens if self.thinking else self.answer_tokens) >= self.limit
-        if done:
-            self.text += self.decoder.flush()
-        if self.stops and len(self.text) > self.scan_from:
-            i = find_stop(self.text, self.stops, self.scan_from)
-            if i >= 0:
-                self.text = self.text[:i]
-                if self.thinking:
-                    self._end_thinking(token, dropped=False, closed_by_model=True)
-                    return False
-                return self._finish("stop")
-            self.scan_from = max(0, len(self.text) - max(len(s) for s in self.stops) + 1)
-        if done:
-            if self.thinking:
-                self._end_thinking(token, dropped=False)
-                return False
-            return self._finish("length")
-        self._emit()
-        return False
-
-    def _end_thinking(self, token: int, *, dropped: bool, closed_by_model: bool = False) -> None:
-        """Close the reasoning and switch the row to the answer, forcing the closing tag into its context.
-
-        dropped: `token` was not accepted (end of turn, or a zero budget) and must not enter the cache.
-        closed_by_model: the model wrote `</think>` itself; `token` (pending, not yet in the cache) completed it.
-        """
-        engine = self.engine
-        if not closed_by_model:
-            self.text += self.decoder.flush()
-        reasoning = self.text
-        sep = "" if not reasoning or reasoning.endswith("\n") else "\n"
-        replace_pending = dropped
-        if closed_by_model:
-            # The cache holds every thinking token but the last. Force exactly what turns that text into
-            # "<reasoning></think>\n", dropping the last token (which may carry text past the tag).
-            in_cache = engine._decode(self.think_ids[:-1])
-            target = reasoning + THINK_CLOSE + "\n"
-            if target.startswith(in_cache) and len(target) > len(in_cache):
-                forced = engine._encode(target[len(in_cache):])
-                replace_pending = True
-            else:  # odd tokenisation: keep what the model wrote and just end the line
-                forced = engine._encode("\n")
-        else:
-            forced = engine._encode(sep + THINK_CLOSE + "\n")
-        self.forced.extend(forced)
-        if replace_pending:
-            self.pending = self.forced.popleft() if self.forced else engine._newline_id
-        self._emit(final=True)
-        self.reasoning = self._output()
-        self.thinking = False
-        self._start_phase()
 
 
 # ---------------------------------------------------------------------------------------------------- engine
@@ -341,11 +117,11 @@ class Engine:
         self.max_prefill_tokens = max(1, max_prefill_tokens)
         config = model.config
         self.max_context = max_context or getattr(config, "max_position_embeddings", None) or 4096
-        self._eos_ids = self._find_eos_ids(model, tokenizer)
+        self.eos_ids = self._find_eos_ids(model, tokenizer)
         pad = getattr(tokenizer, "pad_token_id", None)
-        self._pad_id = pad if pad is not None else min(self._eos_ids)
-        self._newline_id = (self._encode("\n") or [self._pad_id])[0]
-        self._close_tokens = len(self._encode("\n" + THINK_CLOSE + "\n"))  # the most a forced close adds
+        self._pad_id = pad if pad is not None else min(self.eos_ids)
+        self.newline_id = (self.encode("\n") or [self._pad_id])[0]
+        self._close_tokens = len(self.encode("\n" + THINK_CLOSE + "\n"))  # the most a forced close adds
         self._name = name
 
         self._cond = threading.Condition()
@@ -376,13 +152,13 @@ class Engine:
             raise ValueError("the model defines no end-of-sequence token")
         return frozenset(ids)
 
-    def _encode(self, text: str) -> list[int]:
+    def encode(self, text: str) -> list[int]:
         if self._tk is not None:
             return list(self._tk.encode(text, add_special_tokens=False).ids)
         with self._tk_lock:
             return list(self._tokenizer.encode(text, add_special_tokens=False))
 
-    def _decode(self, ids: Sequence[int]) -> str:
+    def decode(self, ids: Sequence[int]) -> str:
         if not ids:
             return ""
         if self._tk is not None:
@@ -392,7 +168,7 @@ class Engine:
 
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` is (as a prompt: no special tokens added)."""
-        return len(self._encode(text))
+        return len(self.encode(text))
 
     # -- public API
 
@@ -502,7 +278,7 @@ class Engine:
             if self._stopping:
                 return None
             room = self.max_batch_size - len(self._rows)
-            taken = []
+            taken: list[tuple[Handle, GenerationRequest, Sink]] = []
             while self._pending and len(taken) < room:
                 taken.append(self._pending.popleft())
             self._admitting = len(taken)
@@ -518,7 +294,7 @@ class Engine:
 
     def _make_row(self, handle: Handle, request: GenerationRequest, sink: Sink) -> _Row | None:
         try:
-            prompt_ids = self._encode(request.prompt)
+            prompt_ids = self.encode(request.prompt)
         except Exception as exc:
             self._stats.failed += 1
             self._safe_sink(sink, Failed(f"could not tokenize the prompt: {exc}", 400))
@@ -644,8 +420,7 @@ class Engine:
         for i, row in enumerate(rows):
             if row.handle.cancelled:
                 continue  # dropped before the next step
-            if row.forced:
-                row.pending = row.forced.popleft()
+            if row.take_forced():
                 continue
             params = row.params
             token = greedy[i] if params.greedy else _sample(logits[i], params, row.generator)

@@ -27,7 +27,7 @@ class GrowingLayer(DynamicLayer):
 
     # `keys` / `values` stay assignable (the engine re-packs the batch through them); each setter adopts the
     # tensor as a full buffer, so the next append re-allocates with headroom.
-    @property  # type: ignore[override]
+    @property
     def keys(self) -> torch.Tensor | None:
         return None if self._k is None else self._k[:, :, :self._nk]
 
@@ -36,7 +36,7 @@ class GrowingLayer(DynamicLayer):
         self._k = value
         self._nk = value.shape[2] if value is not None and value.dim() == 4 else 0
 
-    @property  # type: ignore[override]
+    @property
     def values(self) -> torch.Tensor | None:
         return None if self._v is None else self._v[:, :, :self._nv]
 

@@ -14,6 +14,7 @@ torch is imported here and in `engine`, nowhere else in the router, and only whe
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -124,11 +125,10 @@ def _quiet_progress():
 
         was_enabled = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
-        gguf_utils = None
+        gguf_utils: Any = None  # a module, patched below
         original = None
         try:  # the legacy GGUF loader uses a bare tqdm that ignores the switch above
-            import transformers.modeling_gguf_pytorch_utils as gguf_utils
-
+            gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
             original = getattr(gguf_utils, "tqdm", None)
             if original is not None:
                 gguf_utils.tqdm = lambda iterable=None, *a, **k: iterable
@@ -217,7 +217,8 @@ def load_model(path: str | os.PathLike[str] | None = None, *, dtype: Any = "auto
 
     try:
         with _quiet_progress():
-            model, tokenizer = _load(gguf, Path(path) if gguf is None else None, torch_dtype, cache_dir)
+            model_dir = Path(path) if gguf is None and path is not None else None
+            model, tokenizer = _load(gguf, model_dir, torch_dtype, cache_dir)
     except ModelLoadError:
         raise
     except Exception as exc:  # transformers raises many kinds; the caller wants one line

@@ -1,8 +1,8 @@
-"""Reasoning profiles: a registry from name to class. See `base.ReasoningProfile`.
+"""Reasoning switches ("profiles"): a registry from name to class. See `base.ReasoningProfile`.
 
-Besides switching thinking per upstream family, two profiles apply the paper's mitigations for "thinking
-hurts instruction following" when the decision is think: `self-reflect` (a review pass over the draft)
-and `few-shot` (examples of thinking failures and their corrections).
+A switch says how one upstream family turns thinking on or off in one call (a pure `prepare`). Strategies
+that make several calls (`self-reflect`, `few-shot`, ...) live in `router.strategies` and wrap any switch.
+`ALIASES` keeps older configuration names working: a name that is not a switch but a strategy over a switch.
 """
 
 from __future__ import annotations
@@ -10,23 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import lookup
-from .base import ReasoningProfile
-from .cot import ForcedCotProfile, PromptCotProfile, TwoCallCotProfile
-from .fewshot import FewShotProfile
+from .base import ReasoningProfile, Switch
+from .cot import ForcedCotProfile, PromptCotProfile
 from .native import (AnthropicThinkingProfile, ModelPairProfile, NoneProfile, Qwen3Profile,
                      ReasoningEffortProfile)
-from .reflect import SelfReflectProfile
 
-PROFILES: dict[str, type[ReasoningProfile]] = {
+PROFILES: dict[str, type[Switch]] = {
     cls.name: cls
-    for cls in (PromptCotProfile, ForcedCotProfile, TwoCallCotProfile, ReasoningEffortProfile,
-                AnthropicThinkingProfile, Qwen3Profile, ModelPairProfile, NoneProfile, SelfReflectProfile,
-                FewShotProfile)
+    for cls in (PromptCotProfile, ForcedCotProfile, ReasoningEffortProfile, AnthropicThinkingProfile,
+                Qwen3Profile, ModelPairProfile, NoneProfile)
 }
 
 
-def make_profile(name: str, options: dict[str, Any] | None = None) -> ReasoningProfile:
+def make_profile(name: str, options: dict[str, Any] | None = None) -> Switch:
     return lookup("reasoning profile", name, PROFILES)(options)
 
 
-__all__ = ["PROFILES", "ReasoningProfile", "make_profile"]
+__all__ = ["PROFILES", "ReasoningProfile", "Switch", "make_profile"]

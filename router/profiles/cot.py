@@ -1,4 +1,4 @@
-"""Chain-of-thought profiles for plain instruct models, which have no reasoning switch of their own.
+"""Chain-of-thought switches for plain instruct models, which have no reasoning switch of their own.
 
 - `prompt-cot`: "on" asks for reasoning inside `<think>…</think>` in a system instruction and splits the
   reply. Small models ignore the instruction (SmolLM2-135M: no tag in 48 of 48 replies), in which case the
@@ -7,8 +7,9 @@
   up to `think_budget` tokens or until it closes the tag, the tag is closed, then it writes the answer with
   that reasoning in context. Done natively by the local backend (one batched request), by prefill where the
   upstream continues an assistant message (vLLM `continue_final_message`, Anthropic), and otherwise in two
-  calls (`two-call`): one for the reasoning only, one for the answer with the reasoning in context.
-- `two-call-cot`: the two-call variant chosen explicitly.
+  calls (`two-call`): one for the reasoning only, one for the answer with the reasoning in context. The
+  switch only says so (`Prepared.forced`); `router.strategies.calls` runs the calls with `ForcedPhases`.
+- `two-call-cot` (an alias, see `router.profiles.ALIASES`): `forced-cot` with `mode = "two-call"`.
 
 "Off" sends the request unchanged in every case.
 """
@@ -16,12 +17,11 @@
 from __future__ import annotations
 
 import copy
-from typing import AsyncIterator, Literal
 
-from ..backends.base import Backend, Body, Chunk, aclose
-from ..thinksplit import CLOSE_TAG, OPEN_TAG, ThinkSplitter
-from .base import (Prepared, ProfileOptions, ReasoningProfile, SplitRule, delta_chunk, merged_usage, message_text,
-                   stream_answer, usage_counts, wants_usage, with_system_instruction, with_usage)
+from ..backends.base import Backend, Body
+from ..thinksplit import CLOSE_TAG, OPEN_TAG
+from .base import ForcedMode, ForcedThinking, Prepared, ProfileOptions, ReasoningProfile, SplitRule, \
+    with_system_instruction
 
 COT_INSTRUCTION = (
     f"Before answering, think step by step inside {OPEN_TAG} and {CLOSE_TAG} tags. After {CLOSE_TAG}, write "
@@ -41,67 +41,40 @@ class PromptCotOptions(ProfileOptions):
     instruction: str = COT_INSTRUCTION
 
 
-class PromptCotProfile(ReasoningProfile):
+class PromptCotProfile(ReasoningProfile[PromptCotOptions]):
     name = "prompt-cot"
     Options = PromptCotOptions
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
         if not think:
             return Prepared(body)
-        opts: PromptCotOptions = self.options  # type: ignore[assignment]
-        out = {**body, "messages": with_system_instruction(body["messages"], opts.instruction)}
+        out = {**body, "messages": with_system_instruction(body["messages"], self.options.instruction)}
         return Prepared(out, SplitRule())
 
 
 class ForcedCotOptions(ProfileOptions):
-    mode: Literal["auto", "native", "prefill", "two-call"] = "auto"
+    mode: ForcedMode = "auto"
 
 
-class ForcedCotProfile(ReasoningProfile):
+class ForcedCotProfile(ReasoningProfile[ForcedCotOptions]):
     name = "forced-cot"
     Options = ForcedCotOptions
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
-        return Prepared(body)  # only used for "off" (and side calls): the request goes unchanged
-
-    def _mode(self, backend: Backend) -> str:
-        mode = self.options.mode  # type: ignore[attr-defined]
-        if mode != "auto":
-            return mode
-        if backend.native_forced_thinking:
-            return "native"
-        return "prefill" if backend.supports_prefill else "two-call"
-
-    async def complete(self, backend: Backend, body: Body, *, think: bool, budget: int) -> Body:
-        if not think:
-            return await backend.complete(body)
-        mode = self._mode(backend)
-        if mode == "native":
-            return await backend.complete_forced_think(body, budget)
-        phases = _Phases(body, budget, prefill=mode == "prefill")
-        first = await backend.complete(phases.reasoning_body(), prefill=phases.prefill)
-        reasoning = phases.clean_reasoning(message_text(first))
-        second = await backend.complete(phases.answer_body(reasoning), prefill=phases.prefill)
-        return combine(first, second, reasoning)
-
-    def stream(self, backend: Backend, body: Body, *, think: bool, budget: int) -> AsyncIterator[Chunk]:
-        if not think:
-            return backend.stream(body)
-        mode = self._mode(backend)
-        if mode == "native":
-            return backend.stream_forced_think(body, budget)
-        return _stream_phases(backend, _Phases(body, budget, prefill=mode == "prefill"))
+        return Prepared(body, forced=ForcedThinking(self.options.mode) if think else None)
 
 
-class TwoCallCotProfile(ForcedCotProfile):
-    name = "two-call-cot"
+def resolve_forced_mode(mode: ForcedMode, backend: Backend) -> ForcedMode:
+    """`auto`: native where the backend can, else prefill where it can continue a turn, else two calls."""
+    if mode != "auto":
+        return mode
+    if backend.native_forced_thinking:
+        return "native"
+    return "prefill" if backend.supports_prefill else "two-call"
 
-    def _mode(self, backend: Backend) -> str:
-        return "two-call"
 
-
-class _Phases:
-    """Builds the two requests of forced thinking without native support."""
+class ForcedPhases:
+    """Builds the two requests of forced thinking without native support (pure: no calls)."""
 
     def __init__(self, body: Body, budget: int, *, prefill: bool) -> None:
         self.body, self.budget, self.prefill = body, budget, prefill
@@ -131,42 +104,3 @@ class _Phases:
         if text.startswith(OPEN_TAG):
             text = text[len(OPEN_TAG):]
         return text.split(CLOSE_TAG, 1)[0].strip()
-
-
-def combine(first: Body, second: Body, reasoning: str) -> Body:
-    """The last call's response, carrying `reasoning` and the usage of both calls (both are billed)."""
-    out = copy.deepcopy(second)
-    for choice in out.get("choices") or []:
-        message = choice.setdefault("message", {})
-        message["content"] = (message.get("content") or "").lstrip()
-        message["reasoning_content"] = reasoning
-    out["usage"] = merged_usage(usage_counts(first), usage_counts(second))
-    return out
-
-
-async def _stream_phases(backend: Backend, phases: _Phases) -> AsyncIterator[Chunk]:
-    """Stream the reasoning call as `reasoning_content` deltas, then the answer call as `content` deltas."""
-    splitter = ThinkSplitter(start_in_think=True)
-    reasoning_parts: list[str] = []
-    first_usage = usage_counts(None)
-    first_stream = backend.stream(with_usage(phases.reasoning_body()), prefill=phases.prefill)
-    try:
-        async for chunk in first_stream:
-            if chunk.get("usage"):
-                first_usage = usage_counts(chunk)
-            text = "".join((c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or [])
-            parts = splitter.feed(text)
-            reasoning = "".join(t for kind, t in parts if kind == "reasoning")
-            if reasoning:
-                reasoning_parts.append(reasoning)
-                yield delta_chunk(chunk, {"reasoning_content": reasoning})
-    finally:
-        await aclose(first_stream)
-    reasoning = phases.clean_reasoning("".join(reasoning_parts))
-    second_stream = backend.stream(with_usage(phases.answer_body(reasoning)), prefill=phases.prefill)
-    answer = stream_answer(second_stream, first_usage, client_wants_usage=wants_usage(phases.body))
-    try:
-        async for chunk in answer:
-            yield chunk
-    finally:
-        await aclose(answer)

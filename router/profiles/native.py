@@ -1,4 +1,4 @@
-"""Profiles for upstreams that switch reasoning natively, and the no-op profile."""
+"""Switches for upstreams that switch reasoning natively, and the no-op profile."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..conversation import strip_client_reasoning
 from .base import Prepared, ProfileOptions, ReasoningProfile, SplitRule
 
 
-class NoneProfile(ReasoningProfile):
+class NoneProfile(ReasoningProfile[ProfileOptions]):
     """Forward unchanged whatever was decided: for logging or shadow-testing a policy."""
 
     name = "none"
@@ -28,14 +28,14 @@ class ReasoningEffortOptions(ProfileOptions):
     parse_think_tags: bool = False
 
 
-class ReasoningEffortProfile(ReasoningProfile):
+class ReasoningEffortProfile(ReasoningProfile[ReasoningEffortOptions]):
     """OpenAI-style `reasoning_effort` (OpenAI, vLLM, DeepSeek, Groq, OpenRouter, ...)."""
 
     name = "reasoning-effort"
     Options = ReasoningEffortOptions
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
-        opts: ReasoningEffortOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         out = strip_client_reasoning(body)
         effort = opts.on_effort if think else opts.off_effort
         if effort is not None:
@@ -47,7 +47,7 @@ class AnthropicThinkingOptions(ProfileOptions):
     min_budget_tokens: int = Field(default=1024, ge=1024)
 
 
-class AnthropicThinkingProfile(ReasoningProfile):
+class AnthropicThinkingProfile(ReasoningProfile[AnthropicThinkingOptions]):
     """Anthropic extended thinking through litellm: `thinking={"type": "enabled", "budget_tokens": N}`.
 
     Anthropic requires `budget_tokens >= 1024` and `max_tokens > budget_tokens`; when the client's
@@ -59,7 +59,7 @@ class AnthropicThinkingProfile(ReasoningProfile):
     Options = AnthropicThinkingOptions
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
-        opts: AnthropicThinkingOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         out = strip_client_reasoning(body)
         if not think:
             out["thinking"] = {"type": "disabled"}
@@ -81,14 +81,14 @@ class Qwen3Options(ProfileOptions):
     start_in_think: bool = False
 
 
-class Qwen3Profile(ReasoningProfile):
+class Qwen3Profile(ReasoningProfile[Qwen3Options]):
     """Qwen3 hybrid models on vLLM/SGLang: `chat_template_kwargs.enable_thinking`, `<think>` parsed out."""
 
     name = "qwen3"
     Options = Qwen3Options
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
-        opts: Qwen3Options = self.options  # type: ignore[assignment]
+        opts = self.options
         out = strip_client_reasoning(body)
         out["chat_template_kwargs"] = {**(out.get("chat_template_kwargs") or {}), "enable_thinking": think}
         # Off still parses: the template may echo an empty `<think></think>` block that must not reach content.
@@ -103,14 +103,14 @@ class ModelPairOptions(ProfileOptions):
     direct_fields: dict[str, Any] = Field(default_factory=dict)
 
 
-class ModelPairProfile(ReasoningProfile):
+class ModelPairProfile(ReasoningProfile[ModelPairOptions]):
     """Send "on" to a reasoning model and "off" to a non-reasoning one (e.g. R1-distill vs its base)."""
 
     name = "model-pair"
     Options = ModelPairOptions
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
-        opts: ModelPairOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         out = strip_client_reasoning(body)
         out.update(opts.think_fields if think else opts.direct_fields)
         out["model"] = opts.think_model if think else opts.direct_model

@@ -1,4 +1,4 @@
-"""Keeps `benchmarks/overhead.py` and `benchmarks/mock_upstream_server.py` working: everything run tiny.
+"""Keeps `benchmarks/overhead/` and `benchmarks/mock_upstream_server.py` working: everything run tiny.
 
 Real subprocesses on 127.0.0.1 (the mock upstream and one `thinkgate serve`), a handful of requests, wrk for
 one second only if it is installed. Budget: well under 20 s on the 2-core machine.

@@ -118,7 +118,7 @@ def test_requests_wait_then_fail_while_the_model_loads_and_report_a_load_failure
         release.wait(30)
         raise FileNotFoundError("weights.gguf is gone")
 
-    backend = LocalBackend("weights.gguf", loader=slow_loader, ready_timeout_s=0.2)
+    backend = LocalBackend("weights.gguf", loader=slow_loader)
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 
     async def scenario():

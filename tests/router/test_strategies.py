@@ -19,9 +19,9 @@ import pytest
 
 from router.backends.base import Backend, Body, Chunk
 from router.errors import ConfigError
-from router.profiles import make_profile
-from router.profiles.fewshot import BUNDLED_EXAMPLES, estimate_tokens, load_examples, render_block
-from router.profiles.reflect import REVIEW_INSTRUCTION
+from router.strategies import build_strategy as make_profile  # the old profile names are strategy aliases
+from router.strategies.fewshot import BUNDLED_EXAMPLES, estimate_tokens, load_examples, render_block
+from router.strategies.reflect import REVIEW_INSTRUCTION
 from support.clients import collect_stream, openai_client, reasoning_of
 from support.local_model import needs_model
 from support.servers import serve

@@ -2,7 +2,8 @@
 
 `reply` decides the text from the request body. Streaming splits that text into `chunk_size`-character
 deltas, so `<think>` tags are cut across chunk boundaries. Failures, delays and prefill continuation
-(`continue_final_message`, as vLLM does it) are switchable per test.
+(`continue_final_message`, as vLLM does it) are switchable per test. The wire shapes come from the
+benchmarks' mock (benchmarks/mock_upstream_server.py), so the two mocks cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from benchmarks.mock_upstream_server import chunk_body, completion_body, usage_chunk_body
+
 
 def last_user_text(body: dict[str, Any]) -> str:
     for m in reversed(body.get("messages", [])):
@@ -28,6 +31,7 @@ def last_user_text(body: dict[str, Any]) -> str:
 class MockUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # the request headers, parallel to `requests`
         self.reply: Callable[[dict[str, Any]], str] = lambda body: f"echo: {last_user_text(body)}"
         self.chunk_size = 3
         self.fail: tuple[int, str] | None = None
@@ -53,6 +57,7 @@ class MockUpstream:
     async def chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
+        self.headers.append(dict(request.headers))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail and (self.fail_times is None or self.fail_times > 0):
@@ -63,19 +68,12 @@ class MockUpstream:
         text = self._text(body)
         created = int(time.time())
         if not body.get("stream"):
-            return JSONResponse({
-                "id": "chatcmpl-mock", "object": "chat.completion", "created": created, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": self.usage(body, text),
-            })
+            return JSONResponse(completion_body(body["model"], text, self.usage(body, text), created))
         return StreamingResponse(self._events(body, text, created), media_type="text/event-stream")
 
     async def _events(self, body: dict[str, Any], text: str, created: int):
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            data = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created,
-                    "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            return f"data: {json.dumps(data)}\n\n".encode()
+            return f"data: {json.dumps(chunk_body(body['model'], created, delta, finish))}\n\n".encode()
 
         try:
             yield chunk({"role": "assistant", "content": ""})
@@ -85,8 +83,7 @@ class MockUpstream:
                 yield chunk({"content": text[i:i + self.chunk_size]})
             yield chunk({}, "stop")
             if (body.get("stream_options") or {}).get("include_usage"):
-                data = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": created,
-                        "model": body["model"], "choices": [], "usage": self.usage(body, text)}
+                data = usage_chunk_body(body["model"], created, self.usage(body, text))
                 yield f"data: {json.dumps(data)}\n\n".encode()
             yield b"data: [DONE]\n\n"
         except asyncio.CancelledError:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from router.backends.openai_compat import OpenAICompatBackend
-from router.profiles import make_profile
+from router.strategies import build_strategy
 from training.collect import Target, collect
 from training.collect_cli import main as collect_main
 from training.outcome_report import build_report
@@ -46,7 +46,7 @@ def _scorer(example, answer):
 
 
 def _target(upstream_url: str) -> Target:
-    return Target(OpenAICompatBackend(upstream_url), make_profile("prompt-cot"), "upstream-model")
+    return Target(OpenAICompatBackend(upstream_url), build_strategy("prompt-cot"), "upstream-model")
 
 
 def _collect(upstream_url, examples, out, **kw):

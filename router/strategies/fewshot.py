@@ -2,9 +2,9 @@
 
 Thinking makes models plan content and lose simple constraints on the form of the answer. One mitigation
 in Li et al. (arXiv 2505.11423) shows the model examples of exactly that failure next to a corrected answer
-(a small gain there). "On" adds such examples as a system instruction, then thinks with `forced-cot`
-(native on the local backend, prefill or two calls elsewhere); the answer/reasoning split, usage and
-streaming are forced-cot's. "Off" sends the request unchanged.
+(a small gain there). "On" adds such examples as a system instruction, then thinks with the route's switch
+(`forced-cot` for the old `few-shot` profile name: native on the local backend, prefill or two calls
+elsewhere); the answer/reasoning split, usage and streaming are the switch's. "Off" is the switch's "off".
 
 The bundled examples (`fewshot_examples.json`) are written for this project, never taken from a benchmark:
 each is a request with a checkable constraint, a short thought that loses it, and an answer that follows it.
@@ -29,8 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..backends.base import Backend, Body, Chunk
 from ..errors import ConfigError
-from .base import Prepared, ReasoningProfile, with_system_instruction
-from .cot import ForcedCotOptions, ForcedCotProfile
+from ..profiles.base import Prepared, Switch, with_system_instruction
+from .attempt import Attempt
+from .base import Strategy, StrategyOptions
+from .calls import call, stream_call
 
 BUNDLED_EXAMPLES = Path(__file__).with_name("fewshot_examples.json")
 HEADER = "Thinking first can make you forget simple rules of a request. Learn from these mistakes:"
@@ -50,45 +52,44 @@ class FewShotExample(BaseModel):
 _EXAMPLE_LIST = TypeAdapter(list[FewShotExample])
 
 
-class FewShotOptions(ForcedCotOptions):
+class FewShotOptions(StrategyOptions):
     examples_path: str | None = None  # None: the bundled examples
     max_examples: int = Field(default=6, ge=0)
     examples_token_budget: int = Field(default=600, ge=0)
     context_tokens: int = Field(default=8192, ge=1)
 
 
-class FewShotProfile(ReasoningProfile):
+class FewShotStrategy(Strategy[FewShotOptions]):
     name = "few-shot"
     Options = FewShotOptions
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        opts: FewShotOptions = self.options  # type: ignore[assignment]
+    def __init__(self, switch: Switch, options: dict[str, Any] | None = None, *, label: str | None = None) -> None:
+        super().__init__(switch, options, label=label)
+        opts = self.options
         examples = load_examples(opts.examples_path or BUNDLED_EXAMPLES)
         chosen = within_budget(examples[:opts.max_examples], opts.examples_token_budget)
         self.blocks = [render_block(chosen[:k]) for k in range(len(chosen) + 1)]  # blocks[k]: the first k
-        self.thinker = ForcedCotProfile({"mode": opts.mode})
 
     def instruction_for(self, body: Body, budget: int) -> str:
         """The largest examples block that still fits the context with this request ("" for none)."""
-        context: int = self.options.context_tokens  # type: ignore[attr-defined]
-        room = context - request_tokens(body) - budget - max_tokens_of(body)
+        room = self.options.context_tokens - request_tokens(body) - budget - max_tokens_of(body)
         fitting = [block for block in self.blocks if estimate_tokens(block) <= room]
         return fitting[-1] if fitting else ""
 
     def prepare(self, body: Body, think: bool, budget: int = 0) -> Prepared:
+        """The request with the examples that fit (thinking on only), before the switch shapes it."""
         instruction = self.instruction_for(body, budget) if think else ""
         if not instruction:
             return Prepared(body)
         return Prepared({**body, "messages": with_system_instruction(body["messages"], instruction)})
 
-    async def complete(self, backend: Backend, body: Body, *, think: bool, budget: int) -> Body:
+    async def attempt(self, backend: Backend, body: Body, *, think: bool, budget: int) -> Attempt:
         body = self.prepare(body, think, budget).body
-        return await self.thinker.complete(backend, body, think=think, budget=budget)
+        return await call(self.switch, backend, body, think=think, budget=budget)
 
     def stream(self, backend: Backend, body: Body, *, think: bool, budget: int) -> AsyncIterator[Chunk]:
         body = self.prepare(body, think, budget).body
-        return self.thinker.stream(backend, body, think=think, budget=budget)
+        return stream_call(self.switch, backend, body, think=think, budget=budget)
 
 
 def load_examples(path: str | Path) -> list[FewShotExample]:

@@ -1,0 +1,243 @@
+"""`python -m benchmarks.overhead` / `thinkgate bench overhead`: start the servers, measure, report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import importlib
+import io
+import json
+import os
+import shlex
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..services import REPO_ROOT, ServiceError, Services
+from .decisions import bench_decisions, load_prompts
+from .machine import load_average, machine_info, package_version
+from .probes import MODEL
+from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts
+from .servers import ProxyVariant, litellm_proxy_available, litellm_service, mock_service, proxy_service
+from .targets import Target, measure_target
+from .wrk import wrk_path
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "overhead.md"
+
+
+def run_local_throughput(log: Callable[[str], None], argv: list[str] | None = None) -> str:
+    try:
+        module = importlib.import_module("benchmarks.local_throughput")
+    except ImportError as exc:
+        return f"benchmarks.local_throughput is not available ({exc})."
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = module.main(list(argv or []))
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"benchmarks.local_throughput.main failed: {type(exc).__name__}: {exc}\n\n{out.getvalue()}"
+    text = out.getvalue().strip()
+    log(text)
+    return text + (f"\n\n(exit code {code})" if code else "")
+
+
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead",
+                                description="Proxy overhead and decision latency: how much does thinkgate add "
+                                "in front of a fast upstream?")
+    p.add_argument("--requests", type=int, default=2000, help="sequential requests per target (default 2000)")
+    p.add_argument("--stream-requests", type=int, help="sequential streamed requests per target "
+                   "(default: min(requests, 500))")
+    p.add_argument("--warmup", type=int, default=100, help="warm-up requests per target (default 100)")
+    p.add_argument("--duration", type=float, default=10.0, help="wrk seconds per target (default 10)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--rounds", type=int, default=1, help="repeat every measurement, interleaved; report medians")
+    p.add_argument("--no-wrk", dest="wrk", action="store_false", help="skip the wrk throughput runs")
+    p.add_argument("--policies", default="never,always",
+                   help="proxy policies to measure, comma-separated (default never,always; classifier is "
+                   "added when --artifact is given)")
+    p.add_argument("--no-log-variant", dest="log_variant", action="store_false",
+                   help="skip the extra 'never, decision log off' proxy")
+    p.add_argument("--artifact", help="decision-model directory: adds the classifier policy")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for decision latency")
+    p.add_argument("--decision-samples", type=int, default=5000, help="decisions timed per policy")
+    p.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM's proxy")
+    p.add_argument("--local", action="store_true", help="also run benchmarks.local_throughput (if present)")
+    p.add_argument("--local-args", default="", help="arguments for benchmarks.local_throughput, e.g. "
+                   "'--concurrency 1,8 --new-tokens 32'")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report path (a .json is written next to it)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="print only; write no files")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
+    p.add_argument("--proxy-repo", default=str(REPO_ROOT),
+                   help="checkout whose router/ the proxy runs (to compare a patched copy)")
+    p.add_argument("--proxy-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for the proxy processes (repeatable)")
+    p.add_argument("--label-suffix", default="", help="appended to proxy labels (e.g. ' [patched]')")
+    p.add_argument("--compare", action="append", default=[], metavar="NAME=DIR[,KEY=VALUE...]",
+                   help="also measure 'never' (decision log on) from another checkout DIR (a patched copy of "
+                   "the repo), with optional extra environment, interleaved with the others in the same run "
+                   "(repeatable); e.g. --compare 'aiohttp=/tmp/patched,PYTHONPATH=/tmp/extras'")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+class _Terminated(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into an exception so `finally` blocks stop the servers."""
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    args = _parser().parse_args(argv)
+    if args.stream_requests is None:
+        args.stream_requests = min(args.requests, 500)
+    if args.wrk and wrk_path() is None:
+        args.wrk = False
+        wrk_note = "wrk is not installed: throughput columns skipped."
+    else:
+        wrk_note = ""
+    log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    extra_env = dict(kv.split("=", 1) for kv in args.proxy_env)
+
+    shown = shlex.join(sys.argv[1:] if argv is None else argv)
+    run = RunResult(command=f"python -m benchmarks.overhead {shown}".strip(), started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    run.settings = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
+    run.machine = machine_info(args.python)
+    if wrk_note:
+        run.notes.append(wrk_note)
+    if extra_env or Path(args.proxy_repo).resolve() != REPO_ROOT:
+        run.notes.append(f"proxy run from {args.proxy_repo} with extra environment {extra_env}")
+
+    variants = []
+    for policy in [p.strip() for p in args.policies.split(",") if p.strip()]:
+        if policy == "classifier" and not args.artifact:
+            run.notes.append("policy classifier skipped: no --artifact given")
+            continue
+        variants.append(ProxyVariant(f"{policy}-log", f"thinkgate {policy}{args.label_suffix}", policy,
+                                     artifact=args.artifact if policy == "classifier" else None))
+        if policy == "never" and args.log_variant:
+            variants.append(ProxyVariant("never-nolog", f"thinkgate never, log off{args.label_suffix}", "never",
+                                         decision_log=False))
+    for spec in args.compare:
+        name, _, rest = spec.partition("=")
+        repo, *pairs = rest.split(",")
+        if not name or not repo or not (Path(repo) / "router").is_dir():
+            print(f"--compare {spec!r}: expected NAME=DIR[,KEY=VALUE...] with DIR/router", file=sys.stderr)
+            return 2
+        env = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+        variants.append(ProxyVariant(f"compare-{name}", f"thinkgate never [{name}]", "never",
+                                     repo=Path(repo).resolve(), env=env))
+    if args.artifact and "classifier" not in args.policies:
+        variants.append(ProxyVariant("classifier-log", f"thinkgate classifier{args.label_suffix}", "classifier",
+                                     artifact=args.artifact))
+
+    if args.litellm:
+        available, run.litellm = litellm_proxy_available(args.python)
+    else:
+        available, run.litellm = False, "skipped (--no-litellm)"
+
+    code = 0
+    with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-overhead-") as tmp, Services() as services:
+        workdir = Path(tmp)
+        try:
+            log("starting the mock upstream ...")
+            mock = services.start(mock_service(workdir, args.python))
+            run.targets.append(Target("direct", "direct to mock", "no proxy: the client talks to the mock",
+                                      mock.url))
+            for v in variants:
+                log(f"starting thinkgate ({v.describe()}) ...")
+                try:
+                    svc = services.start(proxy_service(v, mock.url, workdir, args.python, Path(args.proxy_repo),
+                                                       extra_env))
+                except ServiceError as exc:
+                    run.notes.append(f"{v.label}: could not start: {exc}")
+                    log(f"  could not start: {exc}")
+                    code = 1
+                    continue
+                run.targets.append(Target(v.key, v.label, v.describe(), svc.url))
+            if available:
+                log("starting LiteLLM's proxy ...")
+                try:
+                    svc = services.start(litellm_service(mock.url, workdir, args.python), timeout_s=120)
+                    run.targets.append(Target("litellm", "LiteLLM proxy (reference)",
+                                              f"litellm {package_version('litellm')}, 1 worker, openai/{MODEL}", svc.url))
+                except ServiceError as exc:
+                    run.litellm = f"installed, but failed to start: {exc}"
+            for i in range(args.rounds):
+                log(f"round {i + 1}/{args.rounds}")
+                order = run.targets if i % 2 == 0 else [run.targets[0], *reversed(run.targets[1:])]
+                for target in order:
+                    measure_target(target, args, workdir, log)
+                    if target.rounds[-1].stream and not target.rounds[-1].stream.sample_ok:
+                        run.notes.append(f"{target.label}: a streamed reply lacked content or [DONE]")
+        except (KeyboardInterrupt, _Terminated):
+            log("interrupted: stopping the servers")
+            return 130
+        except ServiceError as exc:
+            log(f"error: {exc}")
+            run.notes.append(f"error: {exc}")
+            code = 1
+
+    # decision latency in-process (after the servers are gone, so it has the CPU to itself)
+    data = Path(args.data)
+    if not data.is_absolute():
+        data = (REPO_ROOT / data).resolve()
+    if data.is_file():
+        prompts = load_prompts(data)
+        policies: list[tuple[str, dict[str, Any]]] = [("never", {}), ("always", {}), ("random", {"seed": 0})]
+        if args.artifact:
+            policies.append(("classifier", {"artifact": args.artifact}))
+        log(f"decision latency over {len(prompts)} IFEval prompts ...")
+        run.decisions = bench_decisions(prompts, policies, samples=args.decision_samples)
+        run.decisions_note = (f"`router.deciders.decide_with_fallback` awaited in one event loop, timed around the "
+                              f"call (perf_counter_ns), over the `prompt` field of {len(prompts)} prompts from "
+                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls. "
+                              "self-select is not timed: it asks the upstream, so it costs a model call."
+                              + ("" if args.artifact else " classifier: no --artifact given."))
+    else:
+        run.decisions_note = f"skipped: IFEval data not found at {data}"
+        log(run.decisions_note)
+
+    if args.local:
+        run.local = run_local_throughput(log, shlex.split(args.local_args))
+
+    run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    run.machine["load average at end"] = load_average()
+    print(text_table(run))
+    print()
+    print("\n".join(verdicts(run)))
+    if run.decisions:
+        print()
+        for d in run.decisions:
+            print(f"decision {d.policy:<10} p50 {fmt(d.p50_us, 2)} µs  p99 {fmt(d.p99_us, 2)} µs"
+                  + (f"  ({d.error})" if d.error else ""))
+    if args.report:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_markdown(run), encoding="utf-8")
+        out.with_suffix(".json").write_text(json.dumps(jsonable(run), indent=1), encoding="utf-8")
+        print(f"\nreport: {out}")
+    return code

@@ -1,0 +1,62 @@
+"""The machine a run happened on: CPU, versions, load, git revision (for the report's header)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from ..services import REPO_ROOT
+from .wrk import wrk_version
+
+
+def package_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_info(python: str) -> dict[str, str]:
+    info = {
+        "cores": str(os.cpu_count()),
+        "cpu": _cpu_model(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "uvicorn": package_version("uvicorn"),
+        "starlette": package_version("starlette"),
+        "httpx": package_version("httpx"),
+        "pydantic": package_version("pydantic"),
+        "uvloop (uvicorn loop)": package_version("uvloop"),
+        "httptools (uvicorn http)": package_version("httptools"),
+        "wrk": wrk_version(),
+        "load average at start": load_average(),
+        "git": _git_rev(),
+    }
+    return info
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _git_rev() -> str:
+    with contextlib.suppress(Exception):
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "router"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + (" (router/ has uncommitted changes)" if dirty else "")
+    return "unknown"
+

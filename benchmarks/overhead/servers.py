@@ -1,0 +1,86 @@
+"""The processes the overhead benchmark starts: the mock upstream, thinkgate variants, LiteLLM's proxy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..services import HOST, Service, free_port
+from .machine import package_version
+from .probes import MODEL
+
+
+def mock_service(workdir: Path, python: str) -> Service:
+    port = free_port()
+    argv = [python, "-m", "benchmarks.mock_upstream_server", "--host", HOST, "--port", str(port)]
+    return Service("mock upstream", argv, port, workdir / "mock.log")
+
+
+@dataclass
+class ProxyVariant:
+    """One thinkgate configuration to measure."""
+
+    key: str
+    label: str
+    policy: str
+    profile: str = "prompt-cot"
+    decision_log: bool = True
+    artifact: str | None = None
+    repo: Path | None = None  # another checkout to run (a patched copy); None: --proxy-repo
+    env: dict[str, str] = field(default_factory=dict)  # on top of --proxy-env
+
+    def serve_args(self, upstream_url: str, port: int, log_path: Path) -> list[str]:
+        args = ["serve", "--base-url", f"{upstream_url}/v1", "--upstream", MODEL, "--policy", self.policy,
+                "--profile", self.profile, "--host", HOST, "--port", str(port),
+                "--decision-log", str(log_path) if self.decision_log else "off"]
+        if self.artifact:
+            args += ["--artifact", self.artifact]
+        return args
+
+    def describe(self) -> str:
+        parts = [f"policy {self.policy}", f"profile {self.profile}",
+                 "decision log on (SQLite, WAL)" if self.decision_log else "decision log off"]
+        if self.artifact:
+            parts.append(f"artifact {self.artifact}")
+        if self.repo is not None:
+            parts.append(f"router/ from {self.repo}")
+        if self.env:
+            parts.append("environment " + " ".join(f"{k}={v}" for k, v in self.env.items()))
+        return ", ".join(parts)
+
+
+def proxy_service(variant: ProxyVariant, upstream_url: str, workdir: Path, python: str,
+                  proxy_repo: Path, extra_env: dict[str, str]) -> Service:
+    port = free_port()
+    args = variant.serve_args(upstream_url, port, workdir / f"decisions-{variant.key}.sqlite3")
+    argv = [python, "-m", "router.cli", *args]
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "THINKGATE_LOG_LEVEL": "warning", **extra_env, **variant.env}
+    return Service(f"thinkgate ({variant.label})", argv, port, workdir / f"proxy-{variant.key}.log", env=env,
+                   cwd=variant.repo or proxy_repo)
+
+
+def litellm_proxy_available(python: str) -> tuple[bool, str]:
+    """LiteLLM's proxy needs its extras; check in a child so a broken import cannot hurt this process."""
+    code = "import litellm.proxy.proxy_server"
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"not installed ({exc})"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["import failed"])[-1]
+        return False, f"not installed (`{code}` fails: {last})"
+    return True, "installed"
+
+
+def litellm_service(upstream_url: str, workdir: Path, python: str) -> Service:
+    port = free_port()
+    litellm_bin = Path(python).with_name("litellm")
+    exe = [str(litellm_bin)] if litellm_bin.exists() else [python, "-m", "litellm"]
+    argv = [*exe, "--model", f"openai/{MODEL}", "--alias", MODEL, "--api_base", f"{upstream_url}/v1",
+            "--host", HOST, "--port", str(port), "--num_workers", "1"]
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-benchmark-mock",
+           "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "True"}
+    return Service("LiteLLM proxy", argv, port, workdir / "litellm.log", ready_path="/health/readiness", env=env)
