@@ -178,8 +178,10 @@ def _json(params: Mapping[str, Any], answer: str) -> Result:
     text = _FENCE_RE.sub("", answer.strip()).strip()
     try:
         json.loads(text)
-    except ValueError as e:
-        return FAIL, f"not valid JSON ({e.msg} at {e.pos})" if hasattr(e, "msg") else "not valid JSON"
+    except json.JSONDecodeError as e:
+        return FAIL, f"not valid JSON ({e.msg} at {e.pos})"
+    except ValueError:  # e.g. a number too long to convert
+        return FAIL, "not valid JSON"
     return PASS, "valid JSON"
 
 

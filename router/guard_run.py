@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from .guard import HEADER_ATTEMPTS, HEADER_GUARD, Checked, GuardRules, Outcome, Step, attempts_record, guard_headers
 
@@ -24,18 +24,18 @@ log = logging.getLogger("thinkgate")
 
 
 class AttemptLike(Protocol):
-    content: str
+    @property
+    def content(self) -> str: ...
 
 
-Rung = Callable[[], Awaitable[AttemptLike]]
-Repair = Callable[[AttemptLike, Checked], Awaitable[AttemptLike]]
+A = TypeVar("A", bound=AttemptLike)
 
 
 @dataclass
-class GuardResult:
+class GuardResult(Generic[A]):
     """What the loop did: every attempt, its check, which one is kept, the outcome and why it stopped."""
 
-    attempts: list[AttemptLike]
+    attempts: list[A]
     checked: list[Checked]
     kept: int
     outcome: Outcome
@@ -43,7 +43,7 @@ class GuardResult:
     ms: list[float] = field(default_factory=list)
 
     @property
-    def answer(self) -> AttemptLike:
+    def answer(self) -> A:
         return self.attempts[self.kept]
 
 
@@ -54,7 +54,7 @@ class GuardReport:
 
     enabled: bool = True
     outcome: str | None = None  # an Outcome, or "off"
-    result: GuardResult | None = None
+    result: GuardResult[Any] | None = None
 
     def off(self) -> None:
         self.outcome = "off"
@@ -62,7 +62,7 @@ class GuardReport:
     def unverified(self) -> None:
         self.outcome = "unverified"
 
-    def done(self, result: GuardResult) -> None:
+    def done(self, result: GuardResult[Any]) -> None:
         self.result, self.outcome = result, result.outcome
 
     def headers(self) -> dict[str, str]:
@@ -84,8 +84,9 @@ class GuardReport:
         return out
 
 
-async def run_guard(rules: GuardRules, text: str, first: Rung, ladder: Sequence[Rung], repair: Repair | None,
-                    *, clock: Callable[[], float] = time.monotonic) -> GuardResult:
+async def run_guard(rules: GuardRules, text: str, first: Callable[[], Awaitable[A]],
+                    ladder: Sequence[Callable[[], Awaitable[A]]], repair: Callable[[A, Checked], Awaitable[A]] | None,
+                    *, clock: Callable[[], float] = time.monotonic) -> GuardResult[A]:
     """Answer with `first`; while an acted-on check fails, try the next rung of `ladder`, then `repair`."""
     opts = rules.options
     deadline = clock() + opts.max_total_s
@@ -97,9 +98,10 @@ async def run_guard(rules: GuardRules, text: str, first: Rung, ladder: Sequence[
     if not constraints or rules.unverifiable(result.checked[0]):
         return result  # nothing to act on: answered as without the guard
 
-    steps: list[tuple[Step, Callable[[], Awaitable[AttemptLike]]]] = [("escalate", rung) for rung in ladder]
+    steps: list[tuple[Step, Callable[[], Awaitable[A]]]] = [("escalate", rung) for rung in ladder]
     if repair is not None:
-        steps.append(("repair", lambda: repair(result.answer, result.checked[result.kept])))
+        fix = repair
+        steps.append(("repair", lambda: fix(result.answer, result.checked[result.kept])))
     for step, call in steps:
         if result.checked[result.kept].ok:
             break

@@ -9,6 +9,7 @@ from typing import Any
 
 from .deciders import Decision
 from .decision_log import DecisionRecord
+from .guard_run import GuardReport
 from .routes import Route
 
 
@@ -25,6 +26,7 @@ class RequestTrace:
     status: int = 200
     error: str | None = None
     stream: bool = False
+    guard: GuardReport | None = None  # what the guard did (attempts, verdicts, reasons), on guarded routes
 
     @property
     def route_alias(self) -> str:

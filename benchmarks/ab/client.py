@@ -16,6 +16,10 @@ from .records import ABRecord
 Scorer = Callable[[Example, str], dict[str, Any]]
 
 
+GUARD_HEADERS = ("x-thinkgate-guard", "x-thinkgate-guard-checks", "x-thinkgate-guard-attempts")
+"""Response headers of the guard strategy, kept in a record's `extra` (calls per request, outcomes)."""
+
+
 @dataclass(frozen=True)
 class Request:
     """The generation settings every arm shares, so arms differ only in their route."""
@@ -71,6 +75,7 @@ async def send(session: aiohttp.ClientSession, base_url: str, arm: str, route: s
         completion_tokens=int(usage.get("completion_tokens") or 0),
         reasoning_tokens=int(details.get("reasoning_tokens") or 0),
         finish_reason=choice.get("finish_reason"),
+        extra={k: h[k] for k in GUARD_HEADERS if k in h},
     )
 
 

@@ -15,7 +15,7 @@ from training.outcome_report import METRICS
 
 from .arms import ARMS, ORACLE
 from .records import read_records
-from .results import HEADLINE, GoalCheck, Results, build_results, goal_check
+from .results import HEADLINE, GoalCheck, GuardSummary, Results, build_results, goal_check, guard_summary
 
 LABELS = {"inst_level_loose": "inst loose", "inst_level_strict": "inst strict",
           "prompt_level_loose": "prompt loose", "prompt_level_strict": "prompt strict"}
@@ -81,6 +81,23 @@ REPLAY_NOTE = ("The same decisions applied to the `never` and `always` arms' own
                "the decisions themselves are worth.")
 
 
+def guard_lines(summary: GuardSummary | None) -> list[str]:
+    """The guard arm: outcomes, calls per request, added latency, and its goal (above the two-mode oracle)."""
+    if summary is None:
+        return []
+    outcomes = ", ".join(f"{k} {v}" for k, v in summary.outcomes.items())
+    lines = [f"Outcomes (`x-thinkgate-guard`) over {summary.n} requests: {outcomes}.",
+             f"Upstream calls per request: {summary.calls_per_request:.2f}; requests with an extra call: "
+             f"{100 * summary.escalation_rate:.0f}%."]
+    if summary.added_latency_s is not None:
+        lines.append(f"Mean latency added over `never`: {summary.added_latency_s:+.2f} s.")
+    if summary.oracle is not None:
+        met = "met" if summary.accuracy > summary.oracle else "not met"
+        lines.append(f"Goal: above the two-mode oracle ({summary.oracle:.2f}): {met} "
+                     f"({summary.accuracy:.2f}, {summary.accuracy - summary.oracle:+.2f}).")
+    return lines
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -125,6 +142,7 @@ def _context(results: Results, ids_note: str, command: str, settings: dict[str, 
 
 def markdown(results: Results, check: GoalCheck | None, title: str, context: list[str]) -> str:
     header, rows = table_rows(results)
+    guard = guard_lines(guard_summary(results))
     type_header, type_rows = _type_rows(results)
     lines = [f"# {title}", "", *context, "", "## Arms", "",
              "Accuracy in % (IFEval; instruction-level loose first); ↑/↓ = change against `always`.", "",
@@ -137,6 +155,7 @@ def markdown(results: Results, check: GoalCheck | None, title: str, context: lis
              *(["## Decisions replayed on the never/always answers", "", REPLAY_NOTE, "",
                 *_md_table(*replay_rows(results)), ""] if results.replayed else []),
              "## Goal (classifier arm)", "", *goal_lines(check, results), "",
+             *(["## Guard (verify and escalate, with repair)", "", *[f"- {x}" for x in guard], ""] if guard else []),
              "## Per instruction type (loose, % followed)", "", "![per-type accuracy](per_type.png)", "",
              *_md_table(type_header, type_rows), ""]
     return "\n".join(lines)
@@ -162,6 +181,7 @@ def _inline_md(text: str) -> str:
 
 def html_page(results: Results, check: GoalCheck | None, title: str, context: list[str], out: Path) -> str:
     header, rows = table_rows(results)
+    guard = guard_lines(guard_summary(results))
     type_header, type_rows = _type_rows(results)
     items = lambda lines: "<ul>" + "".join(f"<li>{_inline_md(x)}</li>" for x in lines) + "</ul>"  # noqa: E731
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
@@ -180,6 +200,7 @@ def html_page(results: Results, check: GoalCheck | None, title: str, context: li
         *([f"<h2>Decisions replayed on the never/always answers</h2><p>{_inline_md(REPLAY_NOTE)}</p>",
            _html_table(*replay_rows(results))] if results.replayed else []),
         "<h2>Goal (classifier arm)</h2>", items(goal_lines(check, results)),
+        *(["<h2>Guard (verify and escalate, with repair)</h2>", items(guard)] if guard else []),
         "<h2>Per instruction type (loose, % followed)</h2>", _img(out / "per_type.png", "per-type accuracy"),
         _html_table(type_header, type_rows), "</body></html>",
     ])
@@ -202,6 +223,7 @@ def write_report(out: Path, arms: Sequence[str], examples: Sequence[Any], *, ids
                "arms": {a: r.to_json() for a, r in results.arms.items()},
                "comparisons": [c.__dict__ for c in results.comparisons],
                "replayed": {a: r.to_json() for a, r in results.replayed.items()},
-               "goal": None if check is None else check.__dict__}
+               "goal": None if check is None else check.__dict__,
+               "guard": None if (g := guard_summary(results)) is None else g.__dict__}
     (out / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [out / "report.md", out / "report.html", out / "results.json", *paths]
