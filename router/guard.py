@@ -41,7 +41,7 @@ REPAIR_INSTRUCTION = (
 
 
 class GuardOptions(BaseModel):
-    """Route options of the guard (`guard:` in a route's config)."""
+    """The guard strategy's options (a route's `strategy_options` with `strategy = "guard"`)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -92,8 +92,8 @@ class GuardStrategy(Strategy[Any]):
         elif not self.rules.constraints(decision_text(body["messages"])):
             report.unverified()
         else:
-            attempt = await self.guarded(backend, {**body, "stream": False}, think=think, budget=budget,
-                                         report=report)
+            whole = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}  # judged whole
+            attempt = await self.guarded(backend, whole, think=think, budget=budget, report=report)
             for chunk in replay_chunks(attempt):
                 yield chunk
             return

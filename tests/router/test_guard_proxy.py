@@ -75,6 +75,7 @@ def test_escalated_keeps_the_thinking_answer_and_bills_both_calls(proxy, mock, s
         content, reasoning, usage, headers = _ask(server, stream)
     assert (content, reasoning) == ("tea is hot", "plan it")
     assert [_kind(b) for b in mock.requests] == ["direct", "think"]
+    assert not any(b.get("stream") or "stream_options" in b for b in mock.requests)  # whole answers, even for streams
     assert headers["x-thinkgate-guard"] == "escalated" and headers["x-thinkgate-guard-attempts"] == "2"
     assert (usage["prompt_tokens"], usage["completion_tokens"]) == _billed(mock)
 
