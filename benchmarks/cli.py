@@ -8,11 +8,14 @@ from typing import Sequence
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ab": ("benchmarks.ab.cli", "accuracy, latency and tokens per arm (never, always, classifier, ...) via the proxy"),
+    "replay": ("benchmarks.replay.cli", "policies replayed on an outcome table (no model called): accuracy, cost"),
+    "pooling": ("benchmarks.pooling", "experiment: one decision model pooled over model pairs vs one per pair"),
     "overhead": ("benchmarks.overhead", "proxy vs direct on a mock upstream: added latency, requests/s, TTFB"),
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
     "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
     "verifiers": ("benchmarks.verifiers", "guard checks vs the gold IFEval scorer per kind; chooses acted-on kinds"),
     "guard-replay": ("benchmarks.guard_replay", "verify-and-escalate replayed on recorded answers of both modes"),
+    "durability": ("benchmarks.durability", "decision-log rows against answers after kill -9 / SIGTERM under load"),
 }
 
 

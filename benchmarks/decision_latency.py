@@ -8,6 +8,12 @@ detector alone and, for comparison, the same decision through `pipeline.predict_
     python -m benchmarks.decision_latency                       # ../shared/data/ifeval/input_data.jsonl
     python -m benchmarks.decision_latency --outcomes outcomes.jsonl --repeat 5
 
+It also times the shipped default artifact the way the proxy serves it (`--artifact`, default
+`smollm2-135m-ifeval`): its numpy serving form uncached, the same through the classifier policy's score cache
+(every prompt seen before: the cached figure), and the scikit-learn pipeline's fast path; and it measures
+the resident memory of a fresh process after loading each form. `--artifact-only` skips the estimator
+training.
+
 Writes a markdown report (default `benchmarks/reports/decision_latency.md`) and prints the same table.
 """
 
@@ -152,6 +158,79 @@ def render(timings: list[Timing], *, data: Path, n_prompts: int, lengths: np.nda
     ])
 
 
+ARTIFACT_ROWS = ("constraint detector", "serving form, uncached", "serving form, cached",
+                 "scikit-learn pipeline fast path")
+
+
+def time_artifact(artifact: str, texts: list[str], repeat: int) -> list[Timing]:
+    """The shipped artifact as the proxy serves it: serving form (uncached, cached) and the skops pipeline."""
+    from classifiers.artifact import load_artifact, load_serving_model
+    from classifiers.bundled import bundled_artifact
+    from classifiers.constraints import detect_constraints
+    from router.deciders.score_cache import ScoreCache
+
+    path = bundled_artifact(artifact) or Path(artifact)
+    served = load_serving_model(path)
+    cache = ScoreCache(max(4096, len(texts)), "benchmark")
+    for t in texts:  # every prompt seen once: the timed calls are all hits
+        cache.score(t, served.score)
+    full = load_artifact(path)
+    fns = (detect_constraints, served.score, lambda t: cache.score(t, served.score), full.score)
+    return [Timing(name, *_time_each(fn, texts, repeat), len(texts)) for name, fn in zip(ARTIFACT_ROWS, fns)]
+
+
+_RSS_CODE = """
+import sys
+{load}
+fields = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith(("VmRSS", "VmHWM")))
+print(int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024,
+      ",".join(m for m in ("sklearn", "scipy", "skops", "pandas") if m in sys.modules) or "-")
+"""
+_RSS_LOADS = {
+    "the proxy's modules, no decision model (policy never)": "import router.app, router.deciders",
+    "+ the artifact's serving form (what the classifier policy loads)":
+        "import router.app, router.deciders\nfrom classifiers.artifact import load_serving_model\n"
+        "from classifiers.bundled import bundled_artifact\n"
+        "load_serving_model(bundled_artifact({artifact!r}) or {artifact!r}).score('Answer in JSON.')",
+    "+ the scikit-learn pipeline from model.skops (before this change)":
+        "import router.app, router.deciders\nfrom classifiers.artifact import load_artifact\n"
+        "from classifiers.bundled import bundled_artifact\n"
+        "load_artifact(bundled_artifact({artifact!r}) or {artifact!r}).score('Answer in JSON.')",
+}
+
+
+def measure_rss(artifact: str) -> list[tuple[str, int, int, str]]:
+    """(what, RSS MB, peak RSS MB, heavy modules loaded) of a fresh interpreter after each load."""
+    import subprocess
+
+    rows = []
+    for what, load in _RSS_LOADS.items():
+        code = _RSS_CODE.format(load=load.format(artifact=artifact))
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        rss, peak, mods = out.stdout.split()
+        rows.append((what, int(rss), int(peak), mods))
+    return rows
+
+
+def render_artifact(artifact: str, timings: list[Timing], rss: list[tuple[str, int, int, str]]) -> str:
+    rows = ["| what | wall p50 | wall p90 | wall p99 | wall max | CPU p50 | CPU p99 | best-of-repeats CPU p50 "
+            "| best-of-repeats CPU p99 |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in timings:
+        st, ct, bt = t.stats(t.samples_us), t.stats(t.cpu_us), t.stats(t.best_cpu_per_prompt())
+        rows.append(f"| {t.name} | {_fmt(st, 'p50')} | {_fmt(st, 'p90')} | {_fmt(st, 'p99')} | {_fmt(st, 'max')} | "
+                    f"{_fmt(ct, 'p50')} | {_fmt(ct, 'p99')} | {_fmt(bt, 'p50')} | {_fmt(bt, 'p99')} |")
+    mem = ["| process after loading | RSS MB | peak RSS MB | heavy modules imported |", "|---|---:|---:|---|"]
+    mem += [f"| {what} | {r} | {p} | {m} |" for what, r, p, m in rss]
+    return "\n".join([
+        f"## The shipped artifact `{artifact}`, as the proxy serves it", "",
+        "Microseconds per decision over the same prompts and repeats. *serving form* is `serving.npz` loaded "
+        "without scikit-learn (`classifiers/serving.py`); *cached* goes through the classifier policy's score "
+        "cache with every prompt already in it (a hash of the text and a dict lookup); the last row is the "
+        "skops pipeline's own fast path, which computes the same score.", "",
+        *rows, "", "Resident memory of a fresh Python process after each load:", "", *mem, "",
+    ])
+
+
 def _niceness() -> str:
     try:
         return str(os.nice(0))
@@ -177,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed decisions per prompt")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="markdown report path")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--artifact", default="smollm2-135m-ifeval",
+                        help="shipped artifact name or directory to time as served ('' to skip)")
+    parser.add_argument("--artifact-only", action="store_true", help="skip training and timing the estimators")
     args = parser.parse_args(argv)
 
     if not args.data.is_file():
@@ -218,12 +300,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # one prompt at a time would run them single-threaded too.
     with threadpool_limits(limits=1):
         load_before = _loadavg()
-        timings = _run(names, texts, train_texts, labels, gains, args.repeat)
+        artifact_timings = time_artifact(args.artifact, texts, args.repeat) if args.artifact else []
+        for t in artifact_timings:
+            st, ct = t.stats(t.samples_us), t.stats(t.cpu_us)
+            print(f"{t.name:32s} wall p50 {st['p50']:7.1f} µs  p99 {st['p99']:7.1f} µs | "
+                  f"CPU p50 {ct['p50']:7.1f} µs  p99 {ct['p99']:7.1f} µs", flush=True)
+        timings = [] if args.artifact_only else _run(names, texts, train_texts, labels, gains, args.repeat)
         load_after = _loadavg()
 
     lengths = np.array([len(t) for t in texts], dtype=float)
     report = render(timings, data=args.data, n_prompts=len(texts), lengths=lengths, labels_note=labels_note,
                     repeat=args.repeat, load_before=load_before, load_after=load_after)
+    if args.artifact:
+        report += "\n" + render_artifact(args.artifact, artifact_timings, measure_rss(args.artifact))
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(report, encoding="utf-8")
     print(report)

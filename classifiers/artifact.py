@@ -39,6 +39,7 @@ from .calibration import Threshold
 
 if TYPE_CHECKING:  # the model module compiles the constraint detector; import it only when loading
     from .model import DecisionModel
+    from .serving import ServingModel
 
 __all__ = [
     "ArtifactError",
@@ -48,6 +49,8 @@ __all__ = [
     "ALLOWED_TYPES",
     "save_artifact",
     "load_artifact",
+    "load_serving_model",
+    "write_serving_form",
     "read_metadata",
     "check_compatible",
     "library_versions",
@@ -61,6 +64,7 @@ METADATA_FILE = "metadata.json"
 ALLOWED_TYPES: frozenset[str] = frozenset({
     "classifiers.features.ConstraintFeatures",
     "classifiers.features.StructureFeatures",
+    "classifiers.features.TaxonomyFeatures",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
 """Types (beyond skops' defaults) a saved pipeline may contain; anything else is refused on save and load."""
@@ -145,8 +149,9 @@ def save_artifact(
     `metadata.json` is written last, so a directory with metadata is complete. Returns the directory."""
     import skops.io as sio
 
-    from .features import FEATURE_VERSION
     from .model import DecisionModel
+    from .rows import FEATURE_VERSION
+    from .serving import SERVING_FILE, export_serving
 
     if isinstance(model, DecisionModel):
         threshold = threshold if threshold is not None else model.threshold
@@ -189,10 +194,72 @@ def save_artifact(
     }
     if extra:
         metadata["extra"] = dict(extra)
+    serving = export_serving(pipeline)
+    if serving is not None:
+        (out / SERVING_FILE).write_bytes(serving)
+        metadata.update(serving_file=SERVING_FILE, serving_sha256=hashlib.sha256(serving).hexdigest())
+    _write_metadata(out, metadata)
+    return out
+
+
+def _write_metadata(out: Path, metadata: Mapping[str, Any]) -> None:
     tmp = out / (METADATA_FILE + ".tmp")
     tmp.write_text(json.dumps(_jsonable(metadata), indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
     tmp.replace(out / METADATA_FILE)
-    return out
+
+
+def write_serving_form(path: str | os.PathLike[str], command: str | None = None) -> Path | None:
+    """Add (or rewrite) the numpy serving form (`serving.py`) of an existing artifact, without refitting.
+
+    Loads the artifact with every check, exports the same fitted numbers, records the file's SHA-256 and
+    `command` in the metadata. Returns the file, or None if the pipeline's shape has no serving form."""
+    from .serving import SERVING_FILE, export_serving
+
+    root = Path(path)
+    model = load_artifact(root)
+    serving = export_serving(model.pipeline)
+    if serving is None:
+        return None
+    (root / SERVING_FILE).write_bytes(serving)
+    meta = read_metadata(root)
+    meta.update(serving_file=SERVING_FILE, serving_sha256=hashlib.sha256(serving).hexdigest(),
+                serving_command=command if command is not None else shlex.join(
+                    [os.path.basename(sys.argv[0])] + sys.argv[1:]))
+    _write_metadata(root, meta)
+    return root / SERVING_FILE
+
+
+def load_serving_model(path: str | os.PathLike[str]) -> "DecisionModel | ServingModel":
+    """What a proxy serves: the numpy serving form when the artifact has one (no scikit-learn, skops or scipy
+    imported: a few MB instead of ~370), else the full pipeline through `load_artifact`.
+
+    The serving form is checked like the model file: format and feature versions, and its SHA-256."""
+    from .model import default_threshold
+    from .serving import ServingFormError, load_serving
+
+    root = Path(path)
+    meta = read_metadata(root)
+    serving_file = meta.get("serving_file")
+    if not serving_file:
+        return load_artifact(root)
+    check_compatible(meta, str(root), sklearn=False)
+    serving_path = root / str(serving_file)
+    if not serving_path.is_file():
+        raise ArtifactError(f"cannot load {root}: serving file {serving_path.name} is missing")
+    if sha256_file(serving_path) != meta.get("serving_sha256"):
+        raise ArtifactError(f"cannot load {root}: {serving_path.name} does not match the SHA-256 in {METADATA_FILE}")
+    try:
+        threshold = _threshold(meta, root) or default_threshold(str(meta.get("task", "classification")))
+        return load_serving(serving_path, threshold, meta)
+    except ServingFormError as exc:
+        raise ArtifactError(f"cannot load {root}: {exc}") from exc
+
+
+def _threshold(meta: Mapping[str, Any], root: Path) -> Threshold | None:
+    try:
+        return Threshold.from_json(meta["threshold"]) if meta.get("threshold") else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"cannot load {root}: bad threshold in {METADATA_FILE}: {exc}") from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -231,9 +298,10 @@ def _retrain_hint(meta: Mapping[str, Any]) -> str:
     return f"To fix it, {how}."
 
 
-def check_compatible(meta: Mapping[str, Any], where: str = "artifact") -> None:
-    """Raise ArtifactError if the metadata's format, feature or scikit-learn version does not match this install."""
-    from .features import FEATURE_VERSION
+def check_compatible(meta: Mapping[str, Any], where: str = "artifact", *, sklearn: bool = True) -> None:
+    """Raise ArtifactError if the metadata's format, feature or (with `sklearn`) scikit-learn version does not
+    match this install. The serving form holds plain numbers, so it does not depend on scikit-learn's version."""
+    from .rows import FEATURE_VERSION
 
     problems = []
     fmt = meta.get("format_version")
@@ -244,7 +312,7 @@ def check_compatible(meta: Mapping[str, Any], where: str = "artifact") -> None:
         problems.append(f"feature version is {feat!r}, this thinkgate computes feature version {FEATURE_VERSION!r} "
                         "(the features changed meaning, so its coefficients would be misread)")
     saved = str((meta.get("versions") or {}).get("sklearn", ""))
-    here = _sklearn_version()
+    here = _sklearn_version() if sklearn else saved
     if _major_minor(saved) != _major_minor(here):
         problems.append(f"it was saved with scikit-learn {saved or 'unknown'}, this environment has {here} "
                         "(major.minor must match)")
@@ -281,8 +349,4 @@ def load_artifact(path: str | os.PathLike[str]) -> DecisionModel:
         pipeline = sio.load(model_path, trusted=found)
     except Exception as exc:  # skops raises several types for corrupt files
         raise ArtifactError(f"cannot load {root}: {model_path.name} is unreadable: {exc}") from exc
-    try:
-        threshold = Threshold.from_json(meta["threshold"]) if meta.get("threshold") else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"cannot load {root}: bad threshold in {METADATA_FILE}: {exc}") from None
-    return DecisionModel(pipeline, threshold, meta)
+    return DecisionModel(pipeline, _threshold(meta, root), meta)

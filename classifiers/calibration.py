@@ -5,14 +5,16 @@ Inputs are arrays over the same examples:
 * `scores`: the decision model's score per example (higher = more likely that thinking helps);
 * `direct`, `think`: the example's quality in each mode (e.g. IFEval instruction-level loose accuracy), so the
   gain of thinking is `think - direct`;
-* `extra_tokens`: how many more tokens thinking costs on that example (for the cost-aware objective).
+* `extra_cost`: what thinking costs beyond answering directly on that example, in any one unit: tokens, or US
+  dollars (for a model pair: the reasoning model's price minus the direct model's; see `training.costs`).
 
 The policy is "think when score >= threshold". Its downstream accuracy is `mean(where(score >= t, think,
 direct))`. Three ways to pick t:
 
 * `max_accuracy`: maximise that accuracy; ties go to the highest threshold (think less, same accuracy).
 * `think_rate`: the threshold whose think-rate on these scores is closest to a target.
-* `cost`: maximise `accuracy - cost_penalty * mean(extra tokens spent)`.
+* `cost`: maximise `accuracy - cost_penalty * mean(extra cost spent)` (a price per token or per dollar).
+* `budget`: maximise accuracy while the mean extra cost per request stays within `budget`.
 
 Candidate thresholds lie halfway between adjacent distinct scores (plus "think always" just at the lowest score
 and "never think", +inf), so the chosen boundary keeps a margin on both sides. Pure numpy.
@@ -34,10 +36,11 @@ __all__ = [
     "maximize_accuracy",
     "match_think_rate",
     "cost_aware",
+    "within_budget",
     "evaluate",
 ]
 
-METHODS = ("max_accuracy", "think_rate", "cost")
+METHODS = ("max_accuracy", "think_rate", "cost", "budget")
 
 
 @dataclass(frozen=True)
@@ -156,20 +159,47 @@ def match_think_rate(scores: Any, rate: float, direct: Any = None, think: Any = 
     return Threshold(float(thresholds[i]), "think_rate", params, float(rates[i]))
 
 
-def cost_aware(scores: Any, direct: Any, think: Any, extra_tokens: Any, cost_penalty: float) -> Threshold:
-    """Maximise accuracy - cost_penalty * mean(extra tokens spent by thinking), e.g. cost_penalty=1e-4 means
-    1,000 extra tokens per request must buy at least 0.1 accuracy points."""
+def cost_aware(scores: Any, direct: Any, think: Any, extra_cost: Any, cost_penalty: float) -> Threshold:
+    """Maximise accuracy - cost_penalty * mean(extra cost spent by thinking). In tokens, cost_penalty=1e-4 means
+    1,000 extra tokens per request must buy at least 0.1 accuracy points; in dollars, cost_penalty=10 means
+    each extra cent per request must buy at least 0.1 points."""
     if cost_penalty < 0:
         raise ValueError("cost_penalty must be >= 0")
-    s, d, t, tok = _arrays(scores, direct, think, extra_tokens)
+    s, d, t, tok = _arrays(scores, direct, think, extra_cost)
+    _finite_costs(tok)
     thresholds, gain_sum, n_think = _sweep(s, (t - d) - cost_penalty * tok)
     utility = d.mean() + gain_sum / s.size
     i = _pick_max(utility)
     mask = s >= thresholds[i]
     acc = float(np.where(mask, t, d).mean())
     params = _facts(s.size, n_think[i], acc, d, t)
-    params.update({"cost_penalty": float(cost_penalty), "mean_extra_tokens": float((tok * mask).mean())})
+    params.update({"cost_penalty": float(cost_penalty), "mean_extra_cost": float((tok * mask).mean())})
     return Threshold(float(thresholds[i]), "cost", params, float(utility[i]))
+
+
+def within_budget(scores: Any, direct: Any, think: Any, extra_cost: Any, budget: float) -> Threshold:
+    """The most accurate threshold whose mean extra cost per request (over these examples) is <= `budget`.
+
+    The sweep adds examples in score order; a negative extra cost (thinking was cheaper there) counts as a
+    saving, as it would on the bill. Never thinking always fits, so a threshold always exists."""
+    if not (budget >= 0 and math.isfinite(budget)):
+        raise ValueError("budget must be a finite number >= 0")
+    s, d, t, tok = _arrays(scores, direct, think, extra_cost)
+    _finite_costs(tok)
+    thresholds, gain_sum, n_think = _sweep(s, t - d)
+    _, cost_sum, _ = _sweep(s, tok)
+    acc = d.mean() + gain_sum / s.size
+    feasible = cost_sum / s.size <= budget + 1e-12
+    i = _pick_max(np.where(feasible, acc, -np.inf))
+    params = _facts(s.size, n_think[i], float(acc[i]), d, t)
+    params.update({"budget": float(budget), "mean_extra_cost": float(cost_sum[i] / s.size)})
+    return Threshold(float(thresholds[i]), "budget", params, float(acc[i]))
+
+
+def _finite_costs(cost: np.ndarray) -> None:
+    if not np.all(np.isfinite(cost)):
+        raise ValueError("cost-aware calibration needs the extra cost of every example; some are unknown "
+                         "(an imported table without token counts: calibrate in dollars with estimated tokens)")
 
 
 def _facts(n: int, n_think: int, acc: float, direct: np.ndarray, think: np.ndarray) -> dict[str, Any]:
@@ -184,7 +214,8 @@ def _facts(n: int, n_think: int, acc: float, direct: np.ndarray, think: np.ndarr
 
 
 def calibrate(scores: Any, method: str = "max_accuracy", *, direct: Any = None, think: Any = None,
-              rate: float | None = None, extra_tokens: Any = None, cost_penalty: float | None = None) -> Threshold:
+              rate: float | None = None, extra_cost: Any = None, cost_penalty: float | None = None,
+              budget: float | None = None) -> Threshold:
     """Dispatch to one of `METHODS` with the inputs it needs (a missing input is a ValueError)."""
     if method == "max_accuracy":
         _need(method, direct=direct, think=think)
@@ -193,8 +224,11 @@ def calibrate(scores: Any, method: str = "max_accuracy", *, direct: Any = None, 
         _need(method, rate=rate)
         return match_think_rate(scores, float(rate), direct, think)  # type: ignore[arg-type]
     if method == "cost":
-        _need(method, direct=direct, think=think, extra_tokens=extra_tokens, cost_penalty=cost_penalty)
-        return cost_aware(scores, direct, think, extra_tokens, float(cost_penalty))  # type: ignore[arg-type]
+        _need(method, direct=direct, think=think, extra_cost=extra_cost, cost_penalty=cost_penalty)
+        return cost_aware(scores, direct, think, extra_cost, float(cost_penalty))  # type: ignore[arg-type]
+    if method == "budget":
+        _need(method, direct=direct, think=think, extra_cost=extra_cost, budget=budget)
+        return within_budget(scores, direct, think, extra_cost, float(budget))  # type: ignore[arg-type]
     raise ValueError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -205,13 +239,14 @@ def _need(method: str, **inputs: Any) -> None:
 
 
 def evaluate(threshold: Threshold | float, scores: Any, direct: Any, think: Any,
-             extra_tokens: Any = None) -> dict[str, float]:
+             extra_cost: Any = None) -> dict[str, float]:
     """How the policy does on (held-out) examples: accuracy, think-rate, and the never/always/oracle baselines."""
     value = threshold.value if isinstance(threshold, Threshold) else float(threshold)
     s, d, t = _arrays(scores, direct, think)
     mask = s >= value
     out = _facts(s.size, int(mask.sum()), float(np.where(mask, t, d).mean()), d, t)
-    if extra_tokens is not None:
-        (_, tok) = _arrays(s, extra_tokens)
-        out["mean_extra_tokens"] = float((tok * mask).mean())
+    if extra_cost is not None:
+        (_, tok) = _arrays(s, extra_cost)
+        spent = float((tok * mask).mean()) if np.all(np.isfinite(tok)) else float("nan")
+        out["mean_extra_cost"] = spent if math.isfinite(spent) else None  # None: some counts unknown
     return out

@@ -150,6 +150,30 @@ def _ridge(alpha: float = 1.0, max_word_features: int = 20000, max_char_features
     return Pipeline([("features", features), ("model", Ridge(alpha=alpha))])
 
 
+def _taxonomy_features() -> Any:
+    from sklearn.pipeline import FeatureUnion
+
+    from .features import ConstraintFeatures, TaxonomyFeatures
+
+    return FeatureUnion([("constraints", ConstraintFeatures()), ("taxonomy", TaxonomyFeatures())])
+
+
+def _taxonomy_ridge(alpha: float = 10.0) -> Any:
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("features", _taxonomy_features()), ("model", Ridge(alpha=alpha))])
+
+
+def _taxonomy_sparse(C: float = 0.1, class_weight: str | None = "balanced", random_state: int = 0) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    model = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=C, class_weight=class_weight,
+                               random_state=random_state)
+    return Pipeline([("features", _taxonomy_features()), ("model", model)])
+
+
 register_estimator(
     "linear", _linear,
     description="logistic regression on word+char TF-IDF, constraint counts and scaled structure features (default)",
@@ -165,4 +189,12 @@ register_estimator(
 register_estimator(
     "ridge", _ridge, task="regression",
     description="regression view: ridge on the same features as 'linear', predicting the gain (think - direct)",
+)
+register_estimator(
+    "taxonomy-ridge", _taxonomy_ridge, task="regression",
+    description="ridge on constraint counts and the paper's taxonomy (mechanical/format/lexical), predicting the gain",
+)
+register_estimator(
+    "taxonomy-sparse", _taxonomy_sparse,
+    description="L1 logistic regression on constraint counts and taxonomy groups (few non-zero weights)",
 )

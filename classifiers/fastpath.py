@@ -19,6 +19,7 @@ training and serving compute identical features. Parts the compiler does not kno
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
@@ -26,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from .constraints import DetectedConstraint, detect_constraints
+from .rows import STRUCTURE_COLUMNS, constraint_row, structure_row
 
-__all__ = ["Scorer", "compile_scorer"]
+__all__ = ["LinearScorer", "Scorer", "compile_scorer"]
 
 Scorer = Callable[[str], float]
 
@@ -55,10 +57,10 @@ class _PackedCharNgrams:
     the prompt. `indices` returns None for text it cannot pack (astral characters), which then takes the
     ordinary path."""
 
-    def __init__(self, vec: Any, vocab: dict[str, int]) -> None:
-        self.decode, self.preprocess = vec.decode, vec.build_preprocessor()
-        self.white_spaces = vec._white_spaces
-        self.lo, self.hi = (int(n) for n in vec.ngram_range)
+    def __init__(self, preprocess: Callable[[str], str], white_spaces: "re.Pattern[str]", lo: int, hi: int,
+                 vocab: dict[str, int]) -> None:
+        self.preprocess, self.white_spaces = preprocess, white_spaces
+        self.lo, self.hi = lo, hi
         self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for n in range(self.lo, self.hi + 1):
             terms = [(t, j) for t, j in vocab.items() if len(t) == n and all(ord(ch) < 0x10000 for ch in t)]
@@ -67,13 +69,16 @@ class _PackedCharNgrams:
             order = np.argsort(keys, kind="stable")
             self.tables[n] = (keys[order], cols[order])
 
-    @staticmethod
-    def applies_to(vec: Any) -> bool:
+    @classmethod
+    def from_vectorizer(cls, vec: Any, vocab: dict[str, int]) -> "_PackedCharNgrams | None":
         from sklearn.feature_extraction.text import _VectorizerMixin
 
-        lo, hi = vec.ngram_range
-        return (vec.analyzer == "char" and type(vec)._char_ngrams is _VectorizerMixin._char_ngrams
-                and 1 <= lo <= hi <= 4 and vec.input == "content")
+        lo, hi = (int(n) for n in vec.ngram_range)
+        if not (vec.analyzer == "char" and type(vec)._char_ngrams is _VectorizerMixin._char_ngrams
+                and 1 <= lo <= hi <= 4 and vec.input == "content"):
+            return None
+        decode, preprocess = vec.decode, vec.build_preprocessor()
+        return cls(lambda text: preprocess(decode(text)), vec._white_spaces, lo, hi, vocab)
 
     @staticmethod
     def _pack(term: str) -> int:
@@ -84,7 +89,7 @@ class _PackedCharNgrams:
 
     def indices(self, text: str) -> np.ndarray | None:
         """Vocabulary columns of every n-gram occurrence in `text` that is in the vocabulary (unsorted)."""
-        doc = self.white_spaces.sub(" ", self.preprocess(self.decode(text)))
+        doc = self.white_spaces.sub(" ", self.preprocess(text))
         size = len(doc)
         if not size:
             return np.zeros(0, dtype=np.intp)
@@ -96,33 +101,41 @@ class _PackedCharNgrams:
             return None
         codes = codes.astype(np.uint64)
         found = []
-        for n in range(self.lo, min(self.hi, size) + 1):
+        keys = codes  # the n-grams of length n, built from those of length n - 1: one shift and one OR per n
+        for n in range(1, min(self.hi, size) + 1):
+            if n > 1:
+                keys = (keys[:-1] << np.uint64(16)) | codes[n - 1:]
+            if n < self.lo:
+                continue
             keys_table, cols = self.tables[n]
             if not len(keys_table):
                 continue
-            m = size - n + 1
-            keys = codes[:m].copy()
-            for i in range(1, n):
-                keys <<= np.uint64(16)
-                keys |= codes[i:i + m]
-            pos = np.searchsorted(keys_table, keys)
-            pos[pos == len(keys_table)] = 0
-            hit = keys_table[pos] == keys
-            found.append(cols[pos[hit]])
+            pos = np.minimum(np.searchsorted(keys_table, keys), len(keys_table) - 1)
+            found.append(cols[pos[keys_table[pos] == keys]])
         return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
 
 
 class _TfidfPart(_Part):
-    def __init__(self, vec: Any) -> None:
-        self.analyze = vec.build_analyzer()
+    """A fitted TF-IDF vectorizer for one prompt, from plain values (vocabulary, idf, flags, an analyzer).
+
+    `config` is how `serving.py` rebuilds the analyzer without scikit-learn (None: not rebuildable)."""
+
+    def __init__(self, analyze: Callable[[str], list[str]], vocab: dict[str, int], packed: _PackedCharNgrams | None,
+                 *, binary: bool, sublinear: bool, idf: np.ndarray | None, norm: str | None,
+                 config: dict[str, Any] | None = None) -> None:
+        self.analyze, self.vocab, self.packed = analyze, vocab, packed
+        self.dim = len(vocab)
+        self.binary, self.sublinear, self.idf, self.norm = binary, sublinear, idf, norm
+        self.config = config
+
+    @classmethod
+    def from_vectorizer(cls, vec: Any) -> "_TfidfPart":
         # plain-int values: np.fromiter converts them faster than the numpy integers fitting leaves behind
-        self.vocab: dict[str, int] = {term: int(i) for term, i in vec.vocabulary_.items()}
-        self.packed = _PackedCharNgrams(vec, self.vocab) if _PackedCharNgrams.applies_to(vec) else None
-        self.dim = len(self.vocab)
-        self.binary = bool(vec.binary)
-        self.sublinear = bool(vec.sublinear_tf)
-        self.idf = np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else None
-        self.norm = vec.norm
+        vocab = {term: int(i) for term, i in vec.vocabulary_.items()}
+        return cls(vec.build_analyzer(), vocab, _PackedCharNgrams.from_vectorizer(vec, vocab),
+                   binary=bool(vec.binary), sublinear=bool(vec.sublinear_tf),
+                   idf=np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else None, norm=vec.norm,
+                   config=analyzer_config(vec))
 
     def known_indices(self, text: str) -> np.ndarray:
         """The vocabulary column of every n-gram occurrence in `text` that is in the vocabulary."""
@@ -178,23 +191,24 @@ class _TfidfPart(_Part):
 class _ConstraintPart(_Part):
     needs_detections = True
 
-    def __init__(self, tr: Any) -> None:
-        self.tr = tr
-        self.dim = len(tr.kinds_)
+    def __init__(self, kinds: tuple[str, ...], binary: bool) -> None:
+        self.kinds, self.binary = kinds, binary
+        self.dim = len(kinds)
 
     def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
-        return self.tr.row(dets)
+        return constraint_row(self.kinds, dets, self.binary)
 
 
 class _StructurePart(_Part):
     needs_detections = True
 
-    def __init__(self, tr: Any) -> None:
-        self.tr = tr
-        self.dim = len(tr.columns_)
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        if tuple(columns) != STRUCTURE_COLUMNS:
+            raise ValueError(f"structure columns {columns} are not this version's {STRUCTURE_COLUMNS}")
+        self.dim = len(columns)
 
     def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
-        return self.tr.row(text, dets)
+        return structure_row(text, dets)
 
 
 class _AffinePart(_Part):
@@ -244,11 +258,11 @@ def _compile_part(tr: Any) -> _Part | None:
     from .features import ConstraintFeatures, StructureFeatures
 
     if isinstance(tr, TfidfVectorizer):
-        return _TfidfPart(tr)
+        return _TfidfPart.from_vectorizer(tr)
     if isinstance(tr, ConstraintFeatures):
-        return _ConstraintPart(tr)
+        return _ConstraintPart(tuple(tr.kinds_), bool(tr.binary))
     if isinstance(tr, StructureFeatures):
-        return _StructurePart(tr)
+        return _StructurePart(tuple(tr.columns_))
     if isinstance(tr, Pipeline):
         steps = [s for _, s in tr.steps if s not in (None, "passthrough")]
         first = _compile_part(steps[0]) if steps else None
@@ -309,19 +323,7 @@ def compile_scorer(pipeline: Any) -> Scorer | None:
         for part, w in parts:
             slices.append((part, coef[offset:offset + part.dim] * w))
             offset += part.dim
-        proba = is_classifier(model)
-
-        def linear_score(text: str) -> float:
-            dets = detections(text)
-            z = intercept
-            for part, c in slices:
-                z += part.dot(text, dets, c)
-            if not proba:
-                return z
-            # expit, written to avoid overflow for large |z|
-            return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-        return linear_score
+        return LinearScorer(slices, intercept, proba=is_classifier(model))
 
     classify = is_classifier(model)
     if classify and not hasattr(model, "predict_proba"):
@@ -340,6 +342,89 @@ def compile_scorer(pipeline: Any) -> Scorer | None:
         return float(model.predict_proba(X)[0, 1]) if classify else float(np.ravel(model.predict(X))[0])
 
     return row_score
+
+
+class LinearScorer:
+    """text -> intercept + sum(part . coef) (then the logistic function for a classifier); no matrix is built."""
+
+    def __init__(self, slices: Sequence[tuple[_Part, np.ndarray]], intercept: float, *, proba: bool) -> None:
+        self.slices = list(slices)
+        self.intercept, self.proba = intercept, proba
+        self.needs_detections = any(part.needs_detections for part, _ in self.slices)
+
+    def __call__(self, text: str) -> float:
+        dets = detect_constraints(text) if self.needs_detections else ()
+        z = self.intercept
+        for part, c in self.slices:
+            z += part.dot(text, dets, c)
+        if not self.proba:
+            return z
+        # expit, written to avoid overflow for large |z|
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def analyzer_config(vec: Any) -> dict[str, Any] | None:
+    """The settings `build_analyzer` needs, when they are ones `build_analyzer_from` reproduces exactly
+    (scikit-learn's own word/char analyzers with its default preprocessing); otherwise None."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if type(vec) is not TfidfVectorizer or vec.analyzer not in ("word", "char") or vec.input != "content":
+        return None
+    if vec.preprocessor is not None or vec.tokenizer is not None or vec.stop_words is not None:
+        return None
+    if vec.strip_accents is not None or vec._white_spaces.pattern != _WHITE_SPACES.pattern:
+        return None
+    if vec.analyzer == "word" and re.compile(vec.token_pattern).groups > 1:
+        return None
+    return {"analyzer": vec.analyzer, "lowercase": bool(vec.lowercase), "token_pattern": vec.token_pattern,
+            "ngram_range": [int(n) for n in vec.ngram_range]}
+
+
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def build_analyzer_from(config: dict[str, Any]) -> Callable[[str], list[str]]:
+    """scikit-learn's analyzer for `config` (see `analyzer_config`), written without scikit-learn: the same
+    lowercasing, token pattern, whitespace folding and n-gram order as `_word_ngrams` / `_char_ngrams`."""
+    lo, hi = (int(n) for n in config["ngram_range"])
+    lower = bool(config["lowercase"])
+    if config["analyzer"] == "char":
+        def char_ngrams(doc: str) -> list[str]:
+            doc = _WHITE_SPACES.sub(" ", doc.lower() if lower else doc)
+            size, start = len(doc), lo
+            grams = list(doc) if lo == 1 else []
+            if lo == 1:
+                start = 2
+            for n in range(start, min(hi + 1, size + 1)):
+                grams.extend(doc[i:i + n] for i in range(size - n + 1))
+            return grams
+
+        return char_ngrams
+    tokenize = re.compile(config["token_pattern"]).findall
+
+    def word_ngrams(doc: str) -> list[str]:
+        tokens = tokenize(doc.lower() if lower else doc)
+        if hi == 1:
+            return tokens
+        grams = list(tokens) if lo == 1 else []
+        count = len(tokens)
+        for n in range(max(lo, 2), min(hi + 1, count + 1)):
+            grams.extend(" ".join(tokens[i:i + n]) for i in range(count - n + 1))
+        return grams
+
+    return word_ngrams
+
+
+def tfidf_part_from(config: dict[str, Any], terms: Sequence[str], *, binary: bool, sublinear: bool,
+                    idf: np.ndarray | None, norm: str | None) -> _TfidfPart:
+    """A TF-IDF part rebuilt from stored values (vocabulary terms in column order) without scikit-learn."""
+    vocab = {str(term): j for j, term in enumerate(terms)}
+    packed = None
+    lo, hi = (int(n) for n in config["ngram_range"])
+    if config["analyzer"] == "char" and 1 <= lo <= hi <= 4:
+        packed = _PackedCharNgrams(str.lower if config["lowercase"] else str, _WHITE_SPACES, lo, hi, vocab)
+    return _TfidfPart(build_analyzer_from(config), vocab, packed, binary=binary, sublinear=sublinear, idf=idf,
+                      norm=norm, config=config)
 
 
 class _GradientBoostedTrees:

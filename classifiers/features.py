@@ -4,7 +4,7 @@
 * `StructureFeatures`: cheap shape statistics (length, sentences, lines, digits, how many constraints, ...).
 * `text_vectorizers()`: bounded word and character TF-IDF vectorizers for the lexical view.
 
-`FEATURE_VERSION` names the meaning of these columns. Bump it whenever a change to this module or to the
+`FEATURE_VERSION` (defined in `rows.py`) names the meaning of these columns. Bump it whenever a change to this module or to the
 constraint detector changes what a column means or how it is computed for some text; a saved model refuses to
 load under a different version (see `artifact.py`), because its coefficients would silently mean something else.
 
@@ -14,7 +14,6 @@ the serving fast path uses so that training and serving compute identical featur
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -25,10 +24,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from .constraints import KINDS, DetectedConstraint, detect_constraints
+from .rows import FEATURE_VERSION, STRUCTURE_COLUMNS, constraint_row, structure_row
 
-__all__ = ["FEATURE_VERSION", "ConstraintFeatures", "StructureFeatures", "STRUCTURE_COLUMNS", "text_vectorizers"]
+__all__ = ["FEATURE_VERSION", "ConstraintFeatures", "StructureFeatures", "STRUCTURE_COLUMNS", "TaxonomyFeatures",
+           "TAXONOMY", "text_vectorizers"]
 
-FEATURE_VERSION = "1"
 
 
 @lru_cache(maxsize=4096)
@@ -76,51 +76,12 @@ class ConstraintFeatures(TransformerMixin, BaseEstimator):
 
     def row(self, detections: Sequence[DetectedConstraint]) -> np.ndarray:
         """The feature row of one prompt, from its detections."""
-        index = _index_of(tuple(self.kinds_))
-        row = np.zeros(len(self.kinds_), dtype=np.float64)
-        for d in detections:
-            j = index.get(d.kind)
-            if j is not None:
-                row[j] = 1.0 if self.binary else row[j] + 1.0
-        return row
+        return constraint_row(tuple(self.kinds_), detections, self.binary)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "kinds_")
         return np.asarray([f"constraint={k}" for k in self.kinds_], dtype=object)
 
-
-
-@lru_cache(maxsize=8)
-def _index_of(kinds: tuple[str, ...]) -> dict[str, int]:
-    return {k: i for i, k in enumerate(kinds)}
-
-
-STRUCTURE_COLUMNS: tuple[str, ...] = (
-    "log_chars",
-    "log_words",
-    "log_sentences",
-    "log_lines",
-    "question_marks",
-    "log_digits",
-    "quotes",
-    "frac_upper",
-    "frac_non_ascii",
-    "code_fences",
-    "n_constraints",
-    "n_constraint_kinds",
-    "n_upper_length_limits",
-    "n_lower_length_limits",
-)
-
-_LENGTH_KINDS = frozenset({
-    "length_constraints:number_words", "length_constraints:number_sentences",
-    "length_constraints:number_paragraphs", "length_constraints:number_characters",
-})
-_UPPER = frozenset({"at most", "less than", "exactly", "about"})
-_LOWER = frozenset({"at least", "exactly", "about"})
-_DIGITS = b"0123456789"
-_UPPERCASE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_SENTENCE_ENDS = (". ", "? ", "! ", ".\n", "?\n", "!\n")
 
 
 class StructureFeatures(TransformerMixin, BaseEstimator):
@@ -145,42 +106,60 @@ class StructureFeatures(TransformerMixin, BaseEstimator):
 
     def row(self, text: str, detections: Sequence[DetectedConstraint]) -> np.ndarray:
         """The feature row of one prompt, from its text and detections."""
-        n = len(text)
-        count = text.count
-        raw = text.encode("utf-8", "surrogatepass")
-        size = len(raw)
-        sentences = sum(map(count, _SENTENCE_ENDS)) + (1 if text.rstrip()[-1:] in (".", "?", "!") else 0)
-        kinds = set()
-        upper = lower = 0
-        for d in detections:
-            kinds.add(d.kind)
-            if d.kind in _LENGTH_KINDS:
-                rel = d.params.get("relation")
-                upper += rel in _UPPER
-                lower += rel in _LOWER
-        return np.array(
-            [
-                math.log1p(n),
-                math.log1p(len(text.split())),
-                math.log1p(sentences),
-                math.log1p(count("\n") + 1 if n else 0),
-                count("?"),
-                math.log1p(size - len(raw.translate(None, _DIGITS))),
-                count('"') + count("“") + count("”"),
-                (size - len(raw.translate(None, _UPPERCASE))) / n if n else 0.0,  # ASCII capitals
-                (size - n) / n if n else 0.0,  # extra UTF-8 bytes: 0 for ASCII text
-                count("```"),
-                len(detections),
-                len(kinds),
-                upper,
-                lower,
-            ],
-            dtype=np.float64,
-        )
+        return structure_row(text, detections)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "columns_")
         return np.asarray([f"structure={c}" for c in self.columns_], dtype=object)
+
+
+# The failure taxonomy of Li et al. ("When Thinking Fails", 2025): reasoning tends to drop simple *mechanical*
+# constraints (word limits, case, repeat the request, closing phrase, no commas, translations) while it helps
+# with output *format* and *lexical precision* (counting letters, capital words, keywords, placeholders).
+TAXONOMY: dict[str, frozenset[str]] = {
+    "mechanical": frozenset({
+        "length_constraints:number_words", "length_constraints:number_sentences",
+        "length_constraints:number_characters", "change_case:english_lowercase", "change_case:english_capital",
+        "combination:repeat_prompt", "combination:two_responses", "startend:end_checker", "startend:start_checker",
+        "punctuation:no_comma", "language:response_language"}),
+    "format": frozenset({
+        "detectable_format:json_format", "startend:quotation", "detectable_format:title",
+        "detectable_format:multiple_sections", "detectable_format:number_bullet_lists",
+        "detectable_format:numbered_list", "detectable_format:number_highlighted_sections",
+        "detectable_format:constrained_response", "detectable_format:table", "detectable_format:markdown",
+        "length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
+        "detectable_content:postscript"}),
+    "lexical": frozenset({
+        "keywords:letter_frequency", "change_case:capital_word_frequency", "keywords:frequency",
+        "keywords:existence", "keywords:forbidden_words", "detectable_content:number_placeholders"}),
+}
+TAXONOMY_COLUMNS = ("n_mechanical", "n_format", "n_lexical", "n_constraints", "mixed")
+
+
+class TaxonomyFeatures(TransformerMixin, BaseEstimator):
+    """How many detected constraints fall in each taxonomy group (`TAXONOMY`), the total, and whether the
+    prompt mixes mechanical constraints with format/lexical ones (where a choice of mode is a trade-off)."""
+
+    def fit(self, X: Iterable[str], y: Any = None) -> "TaxonomyFeatures":
+        _texts(X)
+        self.columns_: tuple[str, ...] = TAXONOMY_COLUMNS
+        self.feature_version_: str = FEATURE_VERSION
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        texts = _texts(X)
+        return np.array([self.row(_detect(t)) for t in texts], dtype=np.float64).reshape(len(texts), -1)
+
+    @staticmethod
+    def row(detections: Sequence[DetectedConstraint]) -> np.ndarray:
+        groups = [sum(d.kind in kinds for d in detections) for kinds in TAXONOMY.values()]
+        mixed = float(groups[0] > 0 and (groups[1] + groups[2]) > 0)
+        return np.array([*groups, len(detections), mixed], dtype=np.float64)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "columns_")
+        return np.asarray([f"taxonomy={c}" for c in self.columns_], dtype=object)
 
 
 def text_vectorizers(

@@ -35,9 +35,7 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
     metrics = Metrics(routes=routes)
     decision_log = None
     if config.decision_log.enabled:
-        decision_log = DecisionLog(config.decision_log.path, queue_size=config.decision_log.queue_size,
-                                   log_prompts=config.decision_log.log_prompts,
-                                   on_drop=metrics.on_decision_log_drop)
+        decision_log = DecisionLog.from_settings(config.decision_log, on_drop=metrics.on_decision_log_drop)
     runtime = Runtime.build(config, routes, metrics=metrics, decision_log=decision_log, environ=environ)
 
     @contextlib.asynccontextmanager

@@ -80,7 +80,7 @@ async def _decide(route: Route, body: dict[str, Any], text: str, forced: bool | 
 
 
 def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
-    return {
+    headers = {
         "x-thinkgate-decision": decision.label,
         "x-thinkgate-policy": decision.policy,
         "x-thinkgate-score": "none" if decision.score is None else f"{decision.score:.4f}",
@@ -88,6 +88,11 @@ def decision_headers(decision: Decision, request_id: str) -> dict[str, str]:
         "x-thinkgate-decision-source": decision.source,
         "x-request-id": request_id,
     }
+    if decision.method is not None:
+        headers["x-thinkgate-score-method"] = decision.method
+    if decision.tokens:
+        headers["x-thinkgate-decision-tokens"] = str(decision.tokens)
+    return headers
 
 
 class ChatEndpoint:

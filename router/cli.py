@@ -22,8 +22,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "log": ("router.log_cli", "export the decision log"),
     "score": ("training.score_cli", "score a responses file (IFEval)"),
     "collect": ("training.collect_cli", "run a dataset through a model in both modes"),
+    "import": ("training.import_cli", "build an outcome table from answers produced elsewhere"),
     "train": ("training.train_cli", "fit and calibrate a decision model"),
+    "self-select": ("training.self_select_cli", "score and calibrate the self-select policy"),
     "bench": ("benchmarks.cli", "A/B and overhead benchmarks"),
+    "analyze": ("training.analyze_cli", "analyses of an outcome table (constraint attention)"),
 }
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -41,7 +44,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--think-budget", type=int, help="thinking budget in tokens")
     p.add_argument("--host", help="bind address (default 127.0.0.1; also $THINKGATE_HOST)")
     p.add_argument("--port", type=int, help="port (default 8000; also $THINKGATE_PORT)")
-    p.add_argument("--decision-log", help="SQLite path for the decision log, or 'off'")
+    p.add_argument("--decision-log", help="decision log: a SQLite path, a postgresql:// DSN, or 'off'")
+    p.add_argument("--workers", type=int, help="worker processes on one port (default 1; also $THINKGATE_WORKERS)")
     return p
 
 
@@ -59,6 +63,8 @@ def serve(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(list(argv))
     try:
         config = build_config(args, os.environ)
+        if config.server.workers > 1:
+            return _serve_workers(config)
         from .app import create_app
 
         app = create_app(config)
@@ -72,6 +78,17 @@ def serve(argv: Sequence[str]) -> int:
           file=sys.stderr)
     uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.server.log_level,
                 access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+def _serve_workers(config: Config) -> int:
+    """Several processes on one port; each builds its own app (router/workers.py)."""
+    from .workers import serve_workers
+
+    logging.basicConfig(level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"thinkgate: serving {', '.join(config.routes)} on http://{config.server.host}:{config.server.port}/v1 "
+          f"with {config.server.workers} workers", file=sys.stderr)
+    serve_workers(config, config.server.workers)
     return 0
 
 

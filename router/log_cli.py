@@ -1,6 +1,9 @@
 """`thinkgate log ...`: work with the decision log from the command line.
 
-    thinkgate log export [--db PATH] [--out FILE|-] [--since ISO8601|UNIX] [--route ALIAS]
+    thinkgate log export [--db PATH|DSN] [--out FILE|-] [--since ISO8601|UNIX] [--route ALIAS]
+    thinkgate log migrate [--db PATH|DSN]
+
+`--db` is a SQLite file or a PostgreSQL DSN (postgresql://user:pass@host/db); both hold the same schema.
 
 Exit codes: 0 success; 1 the output could not be written; 2 usage error, or a missing, unreadable or
 non-thinkgate database.
@@ -16,8 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from router.decision_log import export_jsonl
+from router.decision_log import export_jsonl, migrate
 from router.errors import ConfigError
+from router.logstore import is_postgres, redact
 from router.settings import ENV_PREFIX, DecisionLogSettings
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "main", "parse_since"]
@@ -51,12 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write the log as JSON lines, oldest first",
                             description="Write the decision log as JSON lines (one object per request, "
                                         "oldest first). Safe to run while the proxy is writing.")
-    export.add_argument("--db", default=None,
-                        help=f"decision log database (default: ${ENV_DB} or ./{DEFAULT_DB})")
     export.add_argument("--out", default="-", help="output file, or - for stdout (default)")
     export.add_argument("--since", type=parse_since, default=None,
                         help="only records at or after this time: UNIX seconds or ISO 8601 (naive = UTC)")
     export.add_argument("--route", default=None, help="only records for this model alias")
+    upgrade = sub.add_parser("migrate", help="bring a decision log to this thinkgate's schema version",
+                             description="Apply the schema migrations a decision log still needs (the "
+                                         "proxy also does this when it starts). Safe to run twice.")
+    for command in (export, upgrade):
+        command.add_argument("--db", default=None,
+                             help=f"SQLite file or postgresql:// DSN (default: ${ENV_DB} or ./{DEFAULT_DB})")
     return parser
 
 
@@ -73,14 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return _export(args)
-
-
-def _export(args: argparse.Namespace) -> int:
-    db = Path(args.db or os.environ.get(ENV_DB) or DEFAULT_DB)
-    if not db.is_file():
+    db = args.db or os.environ.get(ENV_DB) or DEFAULT_DB
+    if not is_postgres(db) and not Path(db).is_file():
         _error(f"decision log not found: {db} (pass --db or set {ENV_DB})")
         return 2
+    return _migrate(db) if args.command == "migrate" else _export(db, args)
+
+
+def _migrate(db: str) -> int:
+    try:
+        before, after = migrate(db)
+    except (FileNotFoundError, ConfigError) as exc:
+        _error(getattr(exc, "message", None) or str(exc))
+        return 2
+    change = "already at" if before == after else f"migrated from {before} to"
+    print(f"decision log {redact(db)}: {change} schema version {after}", file=sys.stderr)
+    return 0
+
+
+def _export(db: str, args: argparse.Namespace) -> int:
     out: TextIO
     to_stdout = args.out == "-"
     try:

@@ -8,6 +8,13 @@ raise on bad input (negative token counts or durations are ignored).
 Cardinality: `route` comes from the client's `model` field. Pass `routes=` (the configured aliases) and
 any other value is reported as `"other"`, so a client cannot create unbounded series.
 
+Several workers (`thinkgate serve --workers N`): prometheus_client's multiprocess mode. The parent sets
+`PROMETHEUS_MULTIPROC_DIR` to an empty directory before the workers start; every worker's metrics then live
+in memory-mapped files there, and `render()`, in whichever worker answers `GET /metrics`, sums all of them,
+so totals are fleet-correct. A worker that dies keeps its counts (counters only grow); its share of the
+in-flight gauge is dropped at the next scrape. The mode is chosen when prometheus_client is imported, so the
+variable must be set before that (the workers are fresh processes).
+
 Metric names (with the default namespace `thinkgate`):
 
     thinkgate_requests_total{route,status}
@@ -22,15 +29,20 @@ Metric names (with the default namespace `thinkgate`):
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
 
 if TYPE_CHECKING:
     from router.decision_log import DecisionRecord
 
-__all__ = ["DECISION_BUCKETS", "UPSTREAM_BUCKETS", "OTHER_ROUTE", "Metrics"]
+__all__ = ["DECISION_BUCKETS", "MULTIPROC_ENV", "UPSTREAM_BUCKETS", "OTHER_ROUTE", "Metrics"]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch for multiprocess mode
 
 # A classifier decides in tens of microseconds; a remote self-select policy may take seconds.
 DECISION_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05,
@@ -47,6 +59,8 @@ class Metrics:
     def __init__(self, *, namespace: str = "thinkgate", routes: Iterable[str] | None = None,
                  registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        # Set (by `serve --workers`) before prometheus_client was imported: every value is in a shared file.
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self._routes = frozenset(routes) if routes is not None else None
         ns, reg = namespace, self.registry
         self.requests = Counter("requests", "Requests handled, by route and HTTP status.",
@@ -65,7 +79,7 @@ class Metrics:
                                          "back to the default decision.", ["policy", "reason"],
                                          namespace=ns, registry=reg)
         self.inflight = Gauge("inflight_requests", "Requests currently being handled.",
-                              namespace=ns, registry=reg)
+                              namespace=ns, registry=reg, multiprocess_mode="livesum")
         # label tuple -> child; filled lazily, read without a lock (a racing miss just calls .labels()
         # twice, which returns the same child).
         self._requests_c: dict[tuple[str, int], Any] = {}
@@ -177,5 +191,29 @@ class Metrics:
     # -- exposition --------------------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
-        """(body, content type) in the Prometheus text format, for `GET /metrics`."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """(body, content type) in the Prometheus text format, for `GET /metrics`: this process's
+        metrics, or with several workers the sum over all of them."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        _forget_dead_workers(self.multiprocess_dir)
+        fleet = CollectorRegistry()
+        multiprocess.MultiProcessCollector(fleet, path=self.multiprocess_dir)
+        return generate_latest(fleet), CONTENT_TYPE_LATEST
+
+
+def _forget_dead_workers(path: str) -> None:
+    """Drop the live gauges (in-flight requests) of worker processes that no longer exist."""
+    for gauge_file in Path(path).glob("gauge_live*_*.db"):
+        pid = gauge_file.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -16,6 +16,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
+from .pricing import ModelPrice
 
 ENV_PREFIX = "THINKGATE_"
 DEFAULT_ROUTE = "smollm2-135m"
@@ -51,6 +52,8 @@ class RouteConfig(_Strict):
     # "respect" lets them decide; "override" strips them and lets the policy decide.
     client_reasoning: Literal["respect", "override"] = "respect"
     timeout_s: float = Field(default=120.0, gt=0)
+    # USD per million tokens of the models this route calls (router.pricing); used by cost reports/replays.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_backend_fields(self) -> "RouteConfig":
@@ -70,13 +73,23 @@ class ServerSettings(_Strict):
     decider_timeout_s: float = Field(default=5.0, gt=0)
     ready_wait_s: float = Field(default=30.0, ge=0)  # how long a request waits for a loading backend
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    workers: int = Field(default=1, ge=1, le=64)  # processes on one port (router/workers.py)
 
 
 class DecisionLogSettings(_Strict):
     enabled: bool = True
+    # A SQLite file (one machine; several workers are fine) or a PostgreSQL DSN, postgresql://... (a fleet).
     path: str = "thinkgate-decisions.sqlite3"
     log_prompts: bool = False
     queue_size: int = Field(default=10000, ge=1)
+    # The writer commits queued records this often: the most a kill -9 can lose (see router/decision_log.py).
+    flush_interval_ms: float = Field(default=50.0, gt=0, le=10000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_shorthand(cls, data: Any) -> Any:
+        """`decision_log = "postgresql://..."` (or a path) is short for `decision_log.path = ...`."""
+        return {"path": data} if isinstance(data, str) else data
 
 
 def default_routes() -> dict[str, RouteConfig]:
@@ -138,14 +151,22 @@ _ENV_KEYS: dict[str, tuple[str, str]] = {
     "DECIDER_TIMEOUT_S": ("server", "decider_timeout_s"),
     "READY_WAIT_S": ("server", "ready_wait_s"),
     "LOG_LEVEL": ("server", "log_level"),
+    "WORKERS": ("server", "workers"),
     "DECISION_LOG": ("decision_log", "path"),
     "LOG_PROMPTS": ("decision_log", "log_prompts"),
 }
 
 
+def _expand_shorthands(data: dict[str, Any]) -> dict[str, Any]:
+    """`decision_log = "TARGET"` -> `decision_log = {path = "TARGET"}`, so overlays can add keys to it."""
+    if isinstance(data.get("decision_log"), str):
+        return {**data, "decision_log": {"path": data["decision_log"]}}
+    return data
+
+
 def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """Overlay `THINKGATE_*` variables (see `_ENV_KEYS`); `THINKGATE_DECISION_LOG=off` disables the log."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in _expand_shorthands(data).items()}
     for suffix, (section, key) in _ENV_KEYS.items():
         value = environ.get(ENV_PREFIX + suffix)
         if value is None:
@@ -174,6 +195,7 @@ class Overrides:
     host: str | None = None
     port: int | None = None
     decision_log: str | None = None
+    workers: int | None = None
 
     @classmethod
     def from_namespace(cls, args: object) -> "Overrides":
@@ -237,12 +259,14 @@ def _apply_route_flags(data: dict[str, Any], flags: Overrides) -> dict[str, Any]
 
 
 def _apply_server_flags(data: dict[str, Any], flags: Overrides) -> dict[str, Any]:
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in _expand_shorthands(data).items()}
     server = out.setdefault("server", {})
     if flags.host:
         server["host"] = flags.host
     if flags.port is not None:
         server["port"] = flags.port
+    if flags.workers is not None:
+        server["workers"] = flags.workers
     if flags.decision_log:
         log_cfg = out.setdefault("decision_log", {})
         if flags.decision_log.lower() in _OFF:

@@ -34,7 +34,7 @@ def mock(upstream: tuple[MockUpstream, ThreadedServer]) -> Iterator[MockUpstream
     """The session's mock upstream, reset to its defaults for each test."""
     mock_, _ = upstream
     fresh = MockUpstream()
-    for attr in ("reply", "chunk_size", "fail", "fail_times", "delay_s", "chunk_delay_s"):
+    for attr in ("reply", "chunk_size", "fail", "fail_times", "delay_s", "chunk_delay_s", "logprobs"):
         setattr(mock_, attr, getattr(fresh, attr))
     mock_.requests.clear()
     mock_.headers.clear()

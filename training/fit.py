@@ -30,18 +30,23 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     ("constraints-linear", {"C": 0.1}), ("constraints-linear", {"C": 1.0}),
     ("tree", {}),
     ("ridge", {"alpha": 1.0}), ("ridge", {"alpha": 10.0}),  # regression on the gain itself
+    # the paper's failure taxonomy over detected constraints: few, interpretable weights
+    ("taxonomy-ridge", {"alpha": 10.0}), ("taxonomy-ridge", {"alpha": 100.0}),
+    ("taxonomy-sparse", {"C": 0.1}), ("taxonomy-sparse", {"C": 1.0}),
 )
 
 
 @dataclass(frozen=True)
 class Calibration:
-    method: str = "max_accuracy"  # max_accuracy | think_rate | cost
+    method: str = "max_accuracy"  # max_accuracy | think_rate | cost | budget
     rate: float | None = None
-    cost_penalty: float | None = None
+    cost_penalty: float | None = None  # accuracy (fraction) per unit of extra cost (`TrainingSet.cost_unit`)
+    budget: float | None = None  # mean extra cost per request allowed (same unit)
 
     def threshold(self, scores: np.ndarray, ts: TrainingSet) -> Threshold:
         return calibrate(scores, self.method, direct=ts.weighted(ts.direct), think=ts.weighted(ts.think),
-                         rate=self.rate, extra_tokens=ts.extra_tokens, cost_penalty=self.cost_penalty)
+                         rate=self.rate, extra_cost=ts.extra_cost, cost_penalty=self.cost_penalty,
+                         budget=self.budget)
 
 
 @dataclass
@@ -126,7 +131,7 @@ def evaluate_model(model: DecisionModel, ts: TrainingSet) -> dict[str, Any]:
     scores = model.score_many(ts.texts)
     think = scores >= model.threshold.value
     out = evaluate(model.threshold, scores, ts.weighted(ts.direct), ts.weighted(ts.think),
-                   extra_tokens=ts.extra_tokens)
+                   extra_cost=ts.extra_cost)
     labels = ts.labels
     return {
         "n": len(ts),
@@ -135,11 +140,18 @@ def evaluate_model(model: DecisionModel, ts: TrainingSet) -> dict[str, Any]:
         "always_accuracy": 100 * out["accuracy_always"],
         "oracle_accuracy": 100 * out["accuracy_oracle"],
         "think_rate": out["think_rate"],
-        "mean_extra_tokens": out.get("mean_extra_tokens"),
+        "mean_extra_cost": out.get("mean_extra_cost"),
+        "cost_unit": ts.cost_unit,
+        "random_accuracy": 100 * _random_at(out["think_rate"], ts),
         "classifier_accuracy": float((think.astype(int) == labels).mean()),
         "auc": _auc(labels, scores),
         "positives": int(labels.sum()),
     }
+
+
+def _random_at(rate: float, ts: TrainingSet) -> float:
+    """Expected accuracy of thinking at random with probability `rate` (the same think-rate as the policy)."""
+    return float(np.mean((1 - rate) * ts.weighted(ts.direct) + rate * ts.weighted(ts.think)))
 
 
 def paper_split(ts: TrainingSet, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -163,9 +175,34 @@ def repeated_cv(ts: TrainingSet, *, repeats: int = 5, seed: int = 0, **fit_kwarg
     return results
 
 
+def learning_curve(ts: TrainingSet, fractions: Sequence[float], *, repeats: int = 5, seed: int = 0,
+                   **fit_kwargs: Any) -> list[dict[str, Any]]:
+    """Held-out policy accuracy when only a fraction of each training half is used (same held-out halves as
+    `repeated_cv`): does the decision model still improve with more data? One summary per fraction."""
+    from sklearn.model_selection import train_test_split
+
+    rows = []
+    for fraction in fractions:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"learning-curve fractions must be in (0, 1], got {fraction}")
+        results = []
+        for r in range(repeats):
+            for train_idx, test_idx in _stratified_folds(ts.strata, 2, seed + 1000 + r):
+                if fraction < 1:
+                    strata = ts.strata[train_idx]
+                    stratify = strata if np.bincount(strata).min(initial=len(strata)) >= 2 else None
+                    train_idx, _ = train_test_split(train_idx, train_size=fraction, random_state=seed + r,
+                                                    stratify=stratify)
+                fitted = select_and_fit(ts.subset(train_idx), seed=seed + r, **fit_kwargs)
+                results.append(evaluate_model(fitted.model, ts.subset(test_idx)))
+        rows.append({"fraction": fraction, "train_examples": int(round(fraction * len(ts) / 2)),
+                     **summarise(results)})
+    return rows
+
+
 def summarise(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("policy_accuracy", "never_accuracy", "always_accuracy", "oracle_accuracy", "think_rate",
-            "classifier_accuracy", "auc")
+    keys = ("policy_accuracy", "never_accuracy", "always_accuracy", "random_accuracy", "oracle_accuracy",
+            "think_rate", "classifier_accuracy", "auc")
     out: dict[str, Any] = {"splits": len(results)}
     for key in keys:
         values = np.array([r[key] for r in results if r.get(key) is not None], dtype=float)

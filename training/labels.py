@@ -29,7 +29,8 @@ class TrainingSet:
     direct: np.ndarray
     think: np.ndarray
     weights: np.ndarray  # instructions per example
-    extra_tokens: np.ndarray  # completion tokens spent by thinking beyond direct
+    extra_cost: np.ndarray  # what thinking costs beyond direct (`cost_unit`); NaN where unknown
+    cost_unit: str = "tokens"  # or "usd", "requests" (see `with_cost`)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -50,10 +51,14 @@ class TrainingSet:
     def weighted(self, values: np.ndarray) -> np.ndarray:
         return values * self.weights / self.weights.mean()
 
+    def with_cost(self, extra_cost: np.ndarray, unit: str) -> "TrainingSet":
+        return TrainingSet(self.ids, self.texts, self.direct, self.think, self.weights,
+                           np.asarray(extra_cost, dtype=float), unit)
+
     def subset(self, idx: Sequence[int] | np.ndarray) -> "TrainingSet":
         idx = np.asarray(idx)
         return TrainingSet(tuple(self.ids[i] for i in idx), tuple(self.texts[i] for i in idx), self.direct[idx],
-                           self.think[idx], self.weights[idx], self.extra_tokens[idx])
+                           self.think[idx], self.weights[idx], self.extra_cost[idx], self.cost_unit)
 
 
 def build_training_set(pairs: Sequence[Pair], examples: Mapping[str, Example], metric: str = HEADLINE) -> TrainingSet:
@@ -68,5 +73,11 @@ def build_training_set(pairs: Sequence[Pair], examples: Mapping[str, Example], m
         direct=np.array([p.score("direct", metric) for p in pairs], dtype=float),
         think=np.array([p.score("think", metric) for p in pairs], dtype=float),
         weights=np.array([max(1, len(p.direct.scores.get("per_instruction") or {})) for p in pairs], dtype=float),
-        extra_tokens=np.array([p.think.completion_tokens - p.direct.completion_tokens for p in pairs], dtype=float),
+        extra_cost=np.array([_extra_tokens(p) for p in pairs], dtype=float),
     )
+
+
+def _extra_tokens(pair: Pair) -> float:
+    """Completion tokens thinking spent beyond direct, NaN when a count is unknown (an imported table)."""
+    think, direct = pair.think.completion_tokens, pair.direct.completion_tokens
+    return float("nan") if think is None or direct is None else float(think - direct)

@@ -21,8 +21,10 @@ class Report:
     lose: int
     tie: int
     oracle: float
-    mean_tokens: dict[str, float]
-    mean_latency_s: dict[str, float]
+    empty: dict[str, int]  # answers that are empty (failed, e.g. an API that returned nothing) per mode
+    lose_empty: int  # of thinking's losses, those whose think answer is empty
+    mean_tokens: dict[str, float | None]  # None: unknown
+    mean_latency_s: dict[str, float | None]
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -60,9 +62,22 @@ def build_report(pairs: Sequence[Pair]) -> Report:
         n=len(pairs), by_mode=by_mode, by_type=by_type,
         win=sum(g > 0 for g in gains), lose=sum(g < 0 for g in gains), tie=sum(g == 0 for g in gains),
         oracle=round(100 * oracle, 2),
-        mean_tokens={m: round(sum(p.of(m).completion_tokens for p in pairs) / len(pairs), 1) for m in MODES},
-        mean_latency_s={m: round(sum(p.of(m).latency_s for p in pairs) / len(pairs), 2) for m in MODES},
+        empty={m: sum(not p.of(m).answer.strip() for p in pairs) for m in MODES},
+        lose_empty=sum(g < 0 and not p.think.answer.strip() for g, p in zip(gains, pairs)),
+        mean_tokens={m: _mean([p.of(m).completion_tokens for p in pairs], 1) for m in MODES},
+        mean_latency_s={m: _mean([p.of(m).latency_s for p in pairs], 2) for m in MODES},
     )
+
+
+def _mean(values: Sequence[float | None], digits: int) -> float | None:
+    """The mean, or None when any value is unknown (imported answers without token counts or timings)."""
+    if any(v is None for v in values):
+        return None
+    return round(sum(values) / len(values), digits)  # type: ignore[arg-type]
+
+
+def _known(value: float | None) -> str:
+    return "unknown" if value is None else str(value)
 
 
 def format_report(report: Report) -> str:
@@ -74,8 +89,12 @@ def format_report(report: Report) -> str:
     lines.append(f"{'oracle (inst loose)':<22}{report.oracle:>9.2f}")
     lines += ["", f"thinking vs not (instruction-level loose, per prompt): "
                   f"wins {report.win}, loses {report.lose}, ties {report.tie}",
-              f"mean completion tokens: direct {report.mean_tokens['direct']}, think {report.mean_tokens['think']}",
-              f"mean latency (s): direct {report.mean_latency_s['direct']}, think {report.mean_latency_s['think']}",
+              f"empty (failed) answers: direct {report.empty['direct']}, think {report.empty['think']}; "
+              f"of thinking's losses, {report.lose_empty} are an empty think answer",
+              f"mean completion tokens: direct {_known(report.mean_tokens['direct'])}, "
+              f"think {_known(report.mean_tokens['think'])}",
+              f"mean latency (s): direct {_known(report.mean_latency_s['direct'])}, "
+              f"think {_known(report.mean_latency_s['think'])}",
               "", f"{'instruction type (loose)':<48}{'n':>5}{'direct':>8}{'think':>8}{'delta':>8}"]
     for t, row in report.by_type.items():
         lines.append(f"{t:<48}{row['n']:>5}{row['direct']:>8.1f}{row['think']:>8.1f}{row['delta']:>+8.1f}")

@@ -56,7 +56,8 @@ class Outcome:
 
     `scores` maps metric names to numbers in [0, 1] (for IFEval: `prompt_level_strict`, `inst_level_strict`,
     `prompt_level_loose`, `inst_level_loose`) and may hold `per_instruction` (`{instruction_id: 0/1}`, loose).
-    `error` is set (and scores empty) when the run failed after retries.
+    `error` is set (and scores empty) when the run failed after retries. Token counts and latency are None
+    when unknown (outcomes imported from files that do not record them; see `training.imports`).
     """
 
     id: str
@@ -66,10 +67,10 @@ class Outcome:
     answer: str
     reasoning: str | None
     scores: dict[str, Any]
-    prompt_tokens: int
-    completion_tokens: int
-    reasoning_tokens: int
-    latency_s: float
+    prompt_tokens: int | None  # None: unknown (an imported answer whose source had no counts)
+    completion_tokens: int | None
+    reasoning_tokens: int | None
+    latency_s: float | None
     dataset_version: str
     error: str | None = None
 

@@ -30,14 +30,17 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
     Arm("always", "always", None, "always think (the base route's profile)"),
     Arm("few-shot", "always", "few-shot", "always think, with worked examples of thinking failures"),
     Arm("self-reflect", "always", "self-reflect", "always think, then review and keep or revise the answer"),
-    Arm("self-select", "self-select", None, "the model is asked whether to think"),
+    Arm("self-select", "self-select", None, "the model is asked whether to think (P(YES) ≥ 0.5)"),
+    Arm("self-select-calibrated", "self-select", None,
+        "the model is asked whether to think, threshold calibrated on the training half"),
     Arm("classifier", "classifier", None, "the trained decision model decides"),
     Arm("guard", "never", None, "answer directly, check the answer against the prompt's constraints; on a "
         "failed check think, then repair", strategy="guard",
         strategy_options={"repair": True, "max_total_s": 1800}),  # a loaded CPU takes minutes per call
 )}
 ALL_ARMS = (*ARMS, ORACLE)
-DEFAULT_ARMS = ALL_ARMS
+# The calibrated self-select arm needs a calibration file for the model under test, so it is asked for by name.
+DEFAULT_ARMS = tuple(a for a in ALL_ARMS if a != "self-select-calibrated")
 
 
 def parse_arms(text: str) -> list[str]:
@@ -55,7 +58,8 @@ def route_alias(arm: str) -> str:
     return ROUTE_PREFIX + arm
 
 
-def arm_routes(base: dict[str, Any], arms: list[str], *, artifact: str | None) -> dict[str, dict[str, Any]]:
+def arm_routes(base: dict[str, Any], arms: list[str], *, artifact: str | None,
+               self_select_calibration: str | None = None) -> dict[str, dict[str, Any]]:
     """One route config (as a dict, ready for a config file) per proxied arm."""
     routes: dict[str, dict[str, Any]] = {}
     for name in arms:
@@ -71,5 +75,10 @@ def arm_routes(base: dict[str, Any], arms: list[str], *, artifact: str | None) -
             route["strategy"], route["strategy_options"] = arm.strategy, dict(arm.strategy_options)
         if arm.policy == "classifier" and artifact:
             route["policy_options"] = {"artifact": artifact}
+        if name == "self-select-calibrated":
+            if not self_select_calibration:
+                raise ValueError("the self-select-calibrated arm needs a calibration file "
+                                 "(--self-select-calibration, from `thinkgate self-select calibrate`)")
+            route["policy_options"] = {"calibration": self_select_calibration}
         routes[route_alias(name)] = route
     return routes

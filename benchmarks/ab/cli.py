@@ -22,9 +22,11 @@ from typing import Any, Sequence
 
 from training.collect_cli import add_route_arguments
 
-from .arms import ALL_ARMS, ORACLE, arm_routes, parse_arms
+from .arms import ALL_ARMS, DEFAULT_ARMS, ORACLE, arm_routes, parse_arms
 
 DEFAULT_OUT = Path("benchmarks/reports/ab")
+DEFAULT_SELF_SELECT_CALIBRATION = Path(__file__).resolve().parents[2] / "classifiers" / "artifacts" / \
+    "smollm2-135m-ifeval.self-select.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,11 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="ifeval", help="dataset loader (default ifeval; scoring is IFEval's)")
     p.add_argument("--data", help="dataset file (default: the public dataset id, needs internet)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
-    p.add_argument("--arms", default=",".join(ALL_ARMS), help=f"comma-separated arms (default: {','.join(ALL_ARMS)})")
+    p.add_argument("--arms", default=",".join(DEFAULT_ARMS),
+                   help=f"comma-separated arms out of {','.join(ALL_ARMS)} (default: {','.join(DEFAULT_ARMS)})")
     p.add_argument("--ids", default="auto", help="which examples: held-out (the artifact's held-out half), all, "
                    "or a file with one id per line; auto = held-out when the classifier arm runs, else all")
     p.add_argument("--limit", type=int, help="only the first N of the selected examples")
     p.add_argument("--artifact", help="decision model for the classifier arm (default: the bundled one)")
+    p.add_argument("--self-select-calibration", default=str(DEFAULT_SELF_SELECT_CALIBRATION),
+                   help="calibration file for the self-select-calibrated arm (from `thinkgate self-select "
+                   "calibrate`; default: the one shipped for the embedded model)")
     add_route_arguments(p)  # the base route every arm is built from (default: the embedded model)
     p.add_argument("--think-budget", type=int, default=160, help="thinking budget in tokens (default 160)")
     p.add_argument("--max-tokens", type=int, default=384, help="answer token limit (default 384)")
@@ -78,7 +84,13 @@ def _artifact(args: argparse.Namespace) -> str:
 
 def proxy_config(args: argparse.Namespace, arms: Sequence[str], out: Path) -> dict[str, Any]:
     """The config the arms' proxy serves: one route per arm on one shared backend."""
-    routes = arm_routes(_base_route(args), list(arms), artifact=_artifact(args) if "classifier" in arms else None)
+    calibration = None
+    if "self-select-calibrated" in arms:
+        calibration = str(Path(args.self_select_calibration).resolve())
+        if not Path(calibration).is_file():
+            raise ValueError(f"--self-select-calibration {args.self_select_calibration}: no such file")
+    routes = arm_routes(_base_route(args), list(arms), artifact=_artifact(args) if "classifier" in arms else None,
+                        self_select_calibration=calibration)
     for route in routes.values():
         if route["policy"] == "self-select":
             # Under a full batch on a CPU the question waits its turn; the default 5 s deadline would turn

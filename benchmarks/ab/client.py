@@ -75,8 +75,14 @@ async def send(session: aiohttp.ClientSession, base_url: str, arm: str, route: s
         completion_tokens=int(usage.get("completion_tokens") or 0),
         reasoning_tokens=int(details.get("reasoning_tokens") or 0),
         finish_reason=choice.get("finish_reason"),
-        extra={k: h[k] for k in GUARD_HEADERS if k in h},
+        extra={**{k: h[k] for k in GUARD_HEADERS if k in h},
+               **{k: v for k, v in (("score_method", h.get("x-thinkgate-score-method")),
+                                    ("decision_tokens", _int(h.get("x-thinkgate-decision-tokens")))) if v is not None}},
     )
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 def failed_record(arm: str, route: str, example: Example, error: str) -> ABRecord:

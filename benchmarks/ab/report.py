@@ -65,6 +65,33 @@ def goal_lines(check: GoalCheck | None, results: Results) -> list[str]:
     ]
 
 
+def self_select_lines(results: Results) -> list[str]:
+    """Per self-select arm: how often it decided on its own, and how well its score ranks the prompts where
+    thinking helped (AUC against `always` beating `never` on the same prompts)."""
+    lines = []
+    gains = None
+    if {"never", "always"} <= set(results.records):
+        gains = {d.id: float(t.scores[HEADLINE]) - float(d.scores[HEADLINE])
+                 for d, t in zip(results.records["never"], results.records["always"])}
+    for arm in (a for a in results.arms if ARMS.get(a) is not None and ARMS[a].policy == "self-select"):
+        records = results.records[arm]
+        scored = [r for r in records if r.decision_source != "fallback" and r.score is not None]
+        line = (f"- `{arm}`: decided on {len(scored)} of {len(records)} requests without falling back "
+                f"({100 * len(scored) / max(1, len(records)):.1f}%); think-rate {results.arms[arm].think_rate:.2f}")
+        if gains is not None and scored:
+            labels = [gains[r.id] > 0 for r in scored]
+            if 0 < sum(labels) < len(labels):
+                from sklearn.metrics import roc_auc_score
+
+                auc = roc_auc_score(labels, [r.score for r in scored])
+                line += f"; AUC of its score for \"thinking helps\" (always beat never here): {auc:.3f}"
+        spent = [r.extra.get("decision_tokens") for r in records if r.extra.get("decision_tokens")]
+        if spent:
+            line += f"; the question cost {sum(spent) / len(spent):.0f} tokens per request"
+        lines.append(line)
+    return lines
+
+
 def replay_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     never = results.arms["never"].metrics[HEADLINE] if "never" in results.arms else None
     rows = [[a, f"{r.think_rate:.2f}", _delta(r.metrics[HEADLINE], never),
@@ -127,7 +154,8 @@ def _context(results: Results, ids_note: str, command: str, settings: dict[str, 
         f"{settings.get('concurrency')} requests in flight per arm (arms run one after another).",
         "- latency is measured by the client per request, so it includes queueing behind the other requests "
         "in flight (the same load for every arm); tokens are the proxy's reported usage (all passes of "
-        "multi-call strategies; the self-select question call is not included: ≤ 4 output tokens).",
+        "multi-call strategies); the self-select question is not in them: its tokens are counted apart "
+        "(`x-thinkgate-decision-tokens`, in the Self-selection section).",
         f"- machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()}; "
         f"report written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.",
     ]
@@ -154,6 +182,7 @@ def markdown(results: Results, check: GoalCheck | None, title: str, context: lis
              *_md_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)), "",
              *(["## Decisions replayed on the never/always answers", "", REPLAY_NOTE, "",
                 *_md_table(*replay_rows(results)), ""] if results.replayed else []),
+             *(["## Self-selection", "", *self_select_lines(results), ""] if self_select_lines(results) else []),
              "## Goal (classifier arm)", "", *goal_lines(check, results), "",
              *(["## Guard (verify and escalate, with repair)", "", *[f"- {x}" for x in guard], ""] if guard else []),
              "## Per instruction type (loose, % followed)", "", "![per-type accuracy](per_type.png)", "",
@@ -199,6 +228,7 @@ def html_page(results: Results, check: GoalCheck | None, title: str, context: li
         _html_table(["difference", "points", "95% CI", "excludes 0"], _comparison_rows(results)),
         *([f"<h2>Decisions replayed on the never/always answers</h2><p>{_inline_md(REPLAY_NOTE)}</p>",
            _html_table(*replay_rows(results))] if results.replayed else []),
+        *(["<h2>Self-selection</h2>", items(self_select_lines(results))] if self_select_lines(results) else []),
         "<h2>Goal (classifier arm)</h2>", items(goal_lines(check, results)),
         *(["<h2>Guard (verify and escalate, with repair)</h2>", items(guard)] if guard else []),
         "<h2>Per instruction type (loose, % followed)</h2>", _img(out / "per_type.png", "per-type accuracy"),

@@ -115,14 +115,21 @@ def _followed_and_total(records: Sequence[ABRecord]) -> tuple[np.ndarray, np.nda
 def bootstrap(records: dict[str, list[ABRecord]], pairs: Sequence[tuple[str, str]], *, resamples: int,
               seed: int = 0) -> list[Comparison]:
     """95% percentile intervals of micro-averaged accuracy differences, resampling examples (paired)."""
-    if not records:
+    return paired_bootstrap({arm: _followed_and_total(recs) for arm, recs in records.items()}, pairs,
+                            resamples=resamples, seed=seed)
+
+
+def paired_bootstrap(followed: dict[str, tuple[np.ndarray, np.ndarray]], pairs: Sequence[tuple[str, str]], *,
+                     resamples: int, seed: int = 0) -> list[Comparison]:
+    """Like `bootstrap`, from per-example (instructions followed, instructions) arrays of each arm."""
+    if not followed:
         return []
-    n = len(next(iter(records.values())))
+    n = len(next(iter(followed.values()))[0])
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n, size=(resamples, n))
     out = []
     for arm, reference in pairs:
-        (fa, ta), (fr, tr) = _followed_and_total(records[arm]), _followed_and_total(records[reference])
+        (fa, ta), (fr, tr) = followed[arm], followed[reference]
         diff = 100 * (fa.sum() / ta.sum() - fr.sum() / tr.sum())
         boot = 100 * (fa[draws].sum(1) / ta[draws].sum(1) - fr[draws].sum(1) / tr[draws].sum(1))
         low, high = np.percentile(boot, [2.5, 97.5])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as _dt
 import importlib
 import io
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", default="never,always",
                    help="proxy policies to measure, comma-separated (default never,always; classifier is "
                    "added when --artifact is given)")
+    p.add_argument("--workers", default="1", help="worker counts for each thinkgate variant, e.g. 1,2 (default 1)")
     p.add_argument("--no-log-variant", dest="log_variant", action="store_false",
                    help="skip the extra 'never, decision log off' proxy")
     p.add_argument("--artifact", help="decision-model directory: adds the classifier policy")
@@ -153,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.artifact and "classifier" not in args.policies:
         variants.append(ProxyVariant("classifier-log", f"thinkgate classifier{args.label_suffix}", "classifier",
                                      artifact=args.artifact))
+
+    try:
+        worker_counts = sorted({int(w) for w in args.workers.split(",") if w.strip()})
+    except ValueError:
+        worker_counts = []
+    if not worker_counts or worker_counts[0] < 1:
+        print(f"--workers {args.workers!r}: expected worker counts such as 1,2", file=sys.stderr)
+        return 2
+    variants = [dataclasses.replace(v, key=f"{v.key}-w{n}" if n > 1 else v.key,
+                                    label=f"{v.label}, {n} workers" if n > 1 else v.label, workers=n)
+                for v in variants for n in worker_counts if n == 1 or not v.key.startswith("compare-")]
 
     if args.litellm:
         available, run.litellm = litellm_proxy_available(args.python)

@@ -30,6 +30,7 @@ class ProxyVariant:
     artifact: str | None = None
     repo: Path | None = None  # another checkout to run (a patched copy); None: --proxy-repo
     env: dict[str, str] = field(default_factory=dict)  # on top of --proxy-env
+    workers: int = 1
 
     def serve_args(self, upstream_url: str, port: int, log_path: Path) -> list[str]:
         args = ["serve", "--base-url", f"{upstream_url}/v1", "--upstream", MODEL, "--policy", self.policy,
@@ -37,11 +38,15 @@ class ProxyVariant:
                 "--decision-log", str(log_path) if self.decision_log else "off"]
         if self.artifact:
             args += ["--artifact", self.artifact]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         return args
 
     def describe(self) -> str:
         parts = [f"policy {self.policy}", f"profile {self.profile}",
                  "decision log on (SQLite, WAL)" if self.decision_log else "decision log off"]
+        if self.workers > 1:
+            parts.append(f"{self.workers} workers")
         if self.artifact:
             parts.append(f"artifact {self.artifact}")
         if self.repo is not None:

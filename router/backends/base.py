@@ -7,6 +7,9 @@ Capabilities a reasoning profile may rely on:
 
 - `supports_prefill`: with `prefill=True` the backend continues the trailing assistant message instead of
   starting a new turn (vLLM's `continue_final_message`, Anthropic prefill, the local model).
+- `next_token_probs(body, words)`: the probability that the answer starts with each word (self-selection's
+  P(YES) against P(NO)). The default asks the upstream for OpenAI's `top_logprobs` of one token; the local
+  model overrides it with exact probabilities from its logits.
 - `native_forced_thinking`: the backend runs "open `<think>`, think up to a budget, close the tag, answer"
   as one generation request (`complete_forced_think` / `stream_forced_think`), returning the reasoning in
   `message.reasoning_content` (the local model does this inside one batched job).
@@ -14,11 +17,23 @@ Capabilities a reasoning profile may rely on:
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from typing import Any, AsyncIterator
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Sequence
 
 Body = dict[str, Any]
 Chunk = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TokenProbs:
+    """{word: probability} at the answer's first token (None: no log-probabilities), the tokens the call cost
+    (prompt + completion) and the reply's text, if one was generated."""
+
+    probs: dict[str, float] | None
+    tokens: int = 0
+    text: str = ""
 
 
 class Backend(ABC):
@@ -47,6 +62,20 @@ class Backend(ABC):
     def stream(self, body: Body, *, prefill: bool = False) -> AsyncIterator[Chunk]:
         """Yield `chat.completion.chunk` dicts. Closing the iterator cancels the upstream call."""
 
+    async def next_token_probs(self, body: Body, words: Sequence[str]) -> TokenProbs:
+        """How likely the answer starts with each word (self-selection's YES against NO), plus the reply's text.
+
+        One completion as `body` asks (its `max_tokens` bounds the reply), with `logprobs` and `top_logprobs=20`
+        added (OpenAI's limit; vLLM and litellm's OpenAI-style providers answer the same way). A word's
+        probability sums the first token's top entries equal to it after stripping whitespace and case-folding
+        ("Yes", " YES", "yes" all count for "yes"); a word outside the top 20 counts 0. `probs` is None when the
+        upstream returned no log-probabilities, so the caller can parse `text` instead, from the same call.
+        """
+        request = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        request.update(logprobs=True, top_logprobs=20)
+        response = await self.complete(request)
+        return TokenProbs(probs_from_top_logprobs(response, words), usage_tokens(response), message_text(response))
+
     async def complete_forced_think(self, body: Body, budget: int) -> Body:
         raise NotImplementedError(f"{self.name} has no native forced thinking")
 
@@ -59,3 +88,48 @@ async def aclose(iterator: Any) -> None:
     close = getattr(iterator, "aclose", None)
     if close is not None:
         await close()
+
+
+def probs_from_top_logprobs(response: Any, words: Sequence[str]) -> dict[str, float] | None:
+    """Read OpenAI's `choices[0].logprobs.content[0].top_logprobs` into {word: probability}; None if absent."""
+    try:
+        top = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(top, list) or not top:
+        return None
+    wanted = {word.strip().casefold(): word for word in words}
+    probs = dict.fromkeys(words, 0.0)
+    for entry in top:
+        if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+            continue
+        logprob = entry.get("logprob")
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or not math.isfinite(logprob) \
+                or logprob > 0:
+            continue
+        word = wanted.get(entry["token"].strip().casefold())
+        if word is not None:
+            probs[word] += math.exp(logprob)
+    return {word: min(1.0, p) for word, p in probs.items()}
+
+
+def usage_tokens(response: Any) -> int:
+    """prompt + completion tokens of a response's `usage`, 0 when absent or malformed."""
+    usage = response.get("usage") if isinstance(response, dict) else None
+    if not isinstance(usage, dict):
+        return 0
+    total = 0
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 31:
+            total += value
+    return total
+
+
+def message_text(response: Any) -> str:
+    """`choices[0].message.content` as a string ("" when absent or of the wrong shape)."""
+    try:
+        text = response["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return text if isinstance(text, str) else ""

@@ -30,11 +30,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from ..errors import ServiceNotReady, UpstreamError, UpstreamUnavailable
 from ..local_model.text import THINK_OPEN, normalise_stop, render_prompt
-from .base import Backend, Body, Chunk
+from .base import Backend, Body, Chunk, TokenProbs
 
 if TYPE_CHECKING:
     from ..local_model.engine import Engine, GenerationRequest, SamplingParams
@@ -257,6 +258,38 @@ class LocalBackend(Backend):
     async def complete(self, body: Body, *, prefill: bool = False) -> Body:
         return await self._complete(body, prefill=prefill, think_budget=None)
 
+    async def next_token_probs(self, body: Body, words: Sequence[str]) -> TokenProbs:
+        """Exact probabilities from the model's logits at the first answer position (one prefill, one token).
+
+        A word counts every single-token spelling of it: as written, lower, upper and capitalised, with and
+        without a leading space ("YES", "Yes", " yes", ...). No text is generated (`text` is empty).
+        """
+        from ..local_model.engine import Failed, TokenProbs as EngineTokenProbs
+
+        engine, request = await self._prepare({**body, "max_tokens": 1, "max_completion_tokens": None},
+                                               prefill=False, think_budget=None, stream=False)
+        spellings = {word: _single_token_spellings(engine, word) for word in words}
+        ids = tuple(sorted({i for found in spellings.values() for i in found}))
+        if not ids:
+            return TokenProbs(None)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def sink(event: Any) -> None:  # engine thread
+            if isinstance(event, (EngineTokenProbs, Failed)):
+                loop.call_soon_threadsafe(_resolve, future, event)
+
+        handle = self._submit(engine, replace(request, score_token_ids=ids), sink)
+        try:
+            event = await future
+        finally:
+            handle.cancel()  # the one generated token is not needed
+        if isinstance(event, Failed):
+            raise _engine_error(event)
+        by_id = dict(zip(ids, event.probs))
+        probs = {word: min(1.0, sum(by_id[i] for i in found)) for word, found in spellings.items()}
+        return TokenProbs(probs, tokens=engine.count_tokens(request.prompt))
+
     async def complete_forced_think(self, body: Body, budget: int) -> Body:
         return await self._complete(body, prefill=False, think_budget=budget)
 
@@ -345,6 +378,16 @@ class LocalBackend(Backend):
             return engine.submit(request, sink)
         except RuntimeError as exc:  # closed between the readiness check and now
             raise UpstreamUnavailable(f"the local model engine is not running ({exc})") from None
+
+
+def _single_token_spellings(engine: Engine, word: str) -> set[int]:
+    ids: set[int] = set()
+    for form in {word, word.lower(), word.upper(), word.capitalize()}:
+        for text in (form, " " + form):
+            encoded = engine.encode(text)
+            if len(encoded) == 1:
+                ids.add(encoded[0])
+    return ids
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -36,7 +37,7 @@ async def decide_with_fallback(decider: Decider, ctx: DecisionContext, *, timeou
         reason = type(exc).__name__
     else:
         ms = (time.perf_counter() - start) * 1000
-        return Decision(decision.think, decision.policy, decision.score, ms, decision.source)
+        return dataclasses.replace(decision, ms=ms)
     ms = (time.perf_counter() - start) * 1000
     return Decision(default_think, decider.name, None, ms, "fallback", reason)
 

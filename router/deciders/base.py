@@ -27,6 +27,8 @@ class Decision:
     ms: float = 0.0
     source: Source = "policy"
     fallback_reason: str | None = None
+    method: str | None = None  # how the score was obtained, where a policy has several ways (self-select)
+    tokens: int = 0  # tokens spent on the decision itself (self-select's question), not part of the answer
 
     @property
     def label(self) -> Literal["think", "direct"]:

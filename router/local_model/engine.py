@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from .generation import (Delta, Event, Failed, Finished, GenerationRequest, Handle,  # noqa: F401 - re-exported
-                         SamplingParams, Sink)
+                         SamplingParams, Sink, TokenProbs)
 from .kv import new_cache
 from .rowstate import RowState
 from .text import THINK_CLOSE
@@ -350,6 +350,7 @@ class Engine:
             return
         self._stats.prefill_batches += 1
         self._stats.prompt_tokens += int(mask.sum())
+        self._send_token_probs(rows, out.logits[:, -1, :])
         finished = self._choose(rows, out.logits[:, -1, :])
         keep = [i for i in range(len(rows)) if i not in finished]
         if not keep:
@@ -359,6 +360,14 @@ class Engine:
             _select(cache, index)
             mask = mask[index]
         self._join(rows if len(keep) == len(rows) else [rows[i] for i in keep], cache, mask)
+
+    def _send_token_probs(self, rows: list[_Row], logits: torch.Tensor) -> None:
+        """For rows that asked for them, the probabilities of their score tokens at the first position."""
+        for i, row in enumerate(rows):
+            ids = row.request.score_token_ids
+            if ids and row.request.think_budget is None and max(ids) < logits.shape[-1] and min(ids) >= 0:
+                probs = torch.softmax(logits[i].float(), dim=-1)[list(ids)].tolist()
+                self._safe_sink(row.sink, TokenProbs(tuple(probs)))
 
     def _join(self, rows: list[_Row], cache: Any, mask: torch.Tensor) -> None:
         """Append freshly prefilled rows (their cache and mask) to the running batch."""

@@ -38,6 +38,9 @@ class GenerationRequest:
     params: SamplingParams = SamplingParams()
     think_budget: int | None = None
     stream: bool = True
+    # Token ids whose next-token probabilities the caller wants (a `TokenProbs` event is sent before the first
+    # token is chosen): how self-selection reads the model's P(YES) against P(NO) without parsing text.
+    score_token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,14 @@ class Failed:
     status: int = 500  # 400: the request cannot be served (e.g. prompt too long); 503: engine shutting down
 
 
-Event = Delta | Finished | Failed
+@dataclass(frozen=True)
+class TokenProbs:
+    """Probabilities of `GenerationRequest.score_token_ids` at the first answer position, in the same order."""
+
+    probs: tuple[float, ...]
+
+
+Event = Delta | Finished | Failed | TokenProbs
 Sink = Callable[[Event], None]
 
 

@@ -102,8 +102,14 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     for arm in ("always", "few-shot", "self-reflect"):
         assert set(by_arm[arm].values()) == {"think"}, arm
     assert by_arm["self-select"] == {f"ifeval:{k}": "think" if k == 3 else "direct" for k in PROMPTS}
-    classifier_scores = {r.id: r.score for r in records if r.arm == "classifier"}
-    assert all(s is not None and 0 <= s <= 1 for s in classifier_scores.values())
+    # the classifier arm decided with the artifact's own score and calibrated threshold
+    from classifiers.artifact import load_artifact
+
+    model = load_artifact(artifact)
+    for r in (r for r in records if r.arm == "classifier"):
+        expected = model.score(PROMPTS[int(r.id.split(":")[1])][0])
+        assert r.score == pytest.approx(expected, abs=1e-4)
+        assert r.decision == ("think" if expected >= model.threshold.value else "direct")
 
     results = json.loads((out / "results.json").read_text())
     arms = results["arms"]

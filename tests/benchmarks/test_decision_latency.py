@@ -38,7 +38,7 @@ def _write_outcomes(path: Path) -> Path:
 def test_runs_with_random_labels(tmp_path: Path, capsys) -> None:
     report = tmp_path / "latency.md"
     rc = main(["--data", str(_write_prompts(tmp_path / "p.jsonl")), "--estimators", "constraints-linear", "tree",
-               "--repeat", "1", "--report", str(report)])
+               "--repeat", "1", "--report", str(report), "--artifact", ""])
     assert rc == 0
     text = report.read_text()
     assert "RANDOM" in text and "| constraints-linear | yes |" in text and "| tree | yes |" in text
@@ -51,10 +51,24 @@ def test_runs_with_outcomes(tmp_path: Path) -> None:
     assert load_gains(outcomes, "inst_level_loose")["ifeval:1001"] == 0.5
     report = tmp_path / "latency.md"
     rc = main(["--data", str(_write_prompts(tmp_path / "p.jsonl")), "--outcomes", str(outcomes),
-               "--estimators", "constraints-linear", "--repeat", "1", "--report", str(report)])
+               "--estimators", "constraints-linear", "--repeat", "1", "--report", str(report), "--artifact", ""])
     assert rc == 0 and "4 where thinking helps" in report.read_text()
 
 
 def test_missing_data_is_an_error(tmp_path: Path, capsys) -> None:
     assert main(["--data", str(tmp_path / "nope.jsonl"), "--report", str(tmp_path / "r.md")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_times_the_shipped_artifact_cached_and_uncached_and_its_memory(tmp_path: Path) -> None:
+    report = tmp_path / "latency.md"
+    rc = main(["--data", str(_write_prompts(tmp_path / "p.jsonl")), "--artifact-only", "--repeat", "1",
+               "--report", str(report)])
+    assert rc == 0
+    text = report.read_text()
+    for row in ("serving form, uncached", "serving form, cached", "scikit-learn pipeline fast path"):
+        assert f"| {row} |" in text
+    memory = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    serving = memory["+ the artifact's serving form (what the classifier policy loads)"]
+    skops = memory["+ the scikit-learn pipeline from model.skops (before this change)"]
+    assert serving.endswith("| - |") and "sklearn" in skops  # the serving form imports no scikit-learn

@@ -44,6 +44,7 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
     out = tmp_path / "overhead.md"
     argv = ["--requests", "20", "--warmup", "2", "--stream-requests", "5", "--duration", "1",
             "--connections", "4", "--threads", "1", "--policies", "never", "--no-log-variant", "--no-litellm",
+            "--workers", "1,2",
             "--data", str(data), "--decision-samples", "20", "--out", str(out), "--quiet"]
     if overhead.wrk_path() is None:
         argv.append("--no-wrk")
@@ -55,9 +56,10 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
         assert expected in report
     assert "lacked content" not in report and "could not start" not in report
     summary = {row["key"]: row for row in json.loads(out.with_suffix(".json").read_text())["summary"]}
-    assert set(summary) == {"direct", "never-log"}
+    assert set(summary) == {"direct", "never-log", "never-log-w2"}
     assert summary["direct"]["seq_p50"] > 0 and summary["never-log"]["added_p50"] is not None
-    assert summary["direct"]["errors"] == 0 and summary["never-log"]["errors"] == 0
+    assert all(summary[key]["errors"] == 0 for key in summary)
+    assert "thinkgate never, 2 workers" in report
     if overhead.wrk_path() is not None:
         assert summary["never-log"]["rps"] > 0
 

@@ -81,7 +81,7 @@ def test_cost_aware() -> None:
     # 100 tokens at 0.002 per token cost 0.2 accuracy: only the 0.5 gain is worth it
     mid = cost_aware(scores, direct, think, tokens, cost_penalty=0.002)
     assert mid.value == pytest.approx(0.7) and mid.params["think_rate"] == pytest.approx(1 / 3)
-    assert mid.params["mean_extra_tokens"] == pytest.approx(100 / 3)
+    assert mid.params["mean_extra_cost"] == pytest.approx(100 / 3)
     assert mid.train_metric == pytest.approx((0.5 - 0.2) / 3)
     assert cost_aware(scores, direct, think, tokens, cost_penalty=1.0).value == math.inf
 
@@ -90,7 +90,7 @@ def test_calibrate_dispatch_and_errors() -> None:
     s, d, t = [0.1, 0.9], [1, 0], [0, 1]
     assert calibrate(s, direct=d, think=t).method == "max_accuracy"
     assert calibrate(s, "think_rate", rate=0.5).method == "think_rate"
-    assert calibrate(s, "cost", direct=d, think=t, extra_tokens=[1, 1], cost_penalty=0.0).method == "cost"
+    assert calibrate(s, "cost", direct=d, think=t, extra_cost=[1, 1], cost_penalty=0.0).method == "cost"
     with pytest.raises(ValueError, match="needs direct, think"):
         calibrate(s)
     with pytest.raises(ValueError, match="unknown calibration method"):
@@ -116,8 +116,8 @@ def test_threshold_json_round_trip() -> None:
 
 
 def test_evaluate_on_held_out() -> None:
-    out = evaluate(Threshold(0.5, "x"), [0.2, 0.8], direct=[1, 0], think=[0, 1], extra_tokens=[10, 30])
-    assert out["accuracy"] == 1.0 and out["think_rate"] == 0.5 and out["mean_extra_tokens"] == 15.0
+    out = evaluate(Threshold(0.5, "x"), [0.2, 0.8], direct=[1, 0], think=[0, 1], extra_cost=[10, 30])
+    assert out["accuracy"] == 1.0 and out["think_rate"] == 0.5 and out["mean_extra_cost"] == 15.0
     assert out["accuracy_always"] == 0.5 and out["accuracy_never"] == 0.5
 
 
@@ -125,3 +125,24 @@ def test_thresholds_compare_by_decision_not_training_metric() -> None:
     assert Threshold(0.5, "default") == Threshold(0.5, "default")  # NaN train_metric does not break ==
     assert Threshold(0.5, "default") != Threshold(0.6, "default")
     assert hash(Threshold(0.5, "x", {"a": 1})) == hash(Threshold(0.5, "x", {"a": 2}))
+
+
+def test_budget_keeps_the_most_accurate_threshold_that_fits():
+    from classifiers.calibration import within_budget
+
+    scores = [0.9, 0.7, 0.5, 0.1]
+    direct, think = [0, 0, 0, 1], [1, 1, 1, 0]
+    dollars = [0.01, 0.03, 0.01, 0.01]  # what thinking costs beyond direct, per example
+    # budget 0.01/request: thinking on the first two costs 0.04/4 = 0.01 -> fits; adding the third does not
+    th = within_budget(scores, direct, think, dollars, 0.01)
+    assert th.method == "budget" and 0.5 < th.value <= 0.7
+    assert th.params["think_rate"] == 0.5 and th.params["mean_extra_cost"] == pytest.approx(0.01)
+    assert within_budget(scores, direct, think, dollars, 0.0).value == math.inf
+    assert calibrate(scores, "budget", direct=direct, think=think, extra_cost=dollars, budget=1.0).params[
+        "think_rate"] == 0.75
+    with pytest.raises(ValueError, match="budget must be"):
+        within_budget(scores, direct, think, dollars, -1)
+    with pytest.raises(ValueError, match="some are unknown"):
+        within_budget(scores, direct, think, [0.01, math.nan, 0.0, 0.0], 1.0)
+    with pytest.raises(ValueError, match="needs budget"):
+        calibrate(scores, "budget", direct=direct, think=think, extra_cost=dollars)

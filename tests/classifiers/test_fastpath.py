@@ -108,9 +108,40 @@ def test_packed_char_ngrams_match_scikit_learn(ngrams) -> None:
     texts = UNSEEN + ["  Tabs\tand\n\nnew   lines ", "ÉCOLE Ünïcode 東京 café", "a", "ab", "abc", " ",
                       "emoji 😀 outside the BMP", "İstanbul ß ﬁ"]
     vec = TfidfVectorizer(analyzer="char", ngram_range=ngrams, min_df=1).fit(texts + ["😀😀 x"])
-    part = _TfidfPart(vec)
-    assert part.packed is not None
+    part = _TfidfPart.from_vectorizer(vec)
+    rebuilt = _rebuilt(vec)  # the serving form's copy, without scikit-learn
+    assert part.packed is not None and rebuilt.packed is not None
     analyze = vec.build_analyzer()
     for t in texts + ["unseen 😀😀 x", ""]:
         expected = Counter(vec.vocabulary_[g] for g in analyze(t) if g in vec.vocabulary_)
         assert Counter(part.known_indices(t).tolist()) == expected, t
+        assert Counter(rebuilt.known_indices(t).tolist()) == expected, t
+        assert rebuilt.analyze(t) == analyze(t), t
+
+
+def _rebuilt(vec):
+    from classifiers.fastpath import analyzer_config, tfidf_part_from
+
+    config = analyzer_config(vec)
+    assert config is not None
+    terms = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
+    return tfidf_part_from(config, terms, binary=vec.binary, sublinear=vec.sublinear_tf, idf=vec.idf_, norm=vec.norm)
+
+
+@pytest.mark.parametrize("ngrams,lowercase", [((1, 1), True), ((1, 2), True), ((2, 3), False), ((1, 3), True)])
+def test_word_analyzer_rebuilt_without_scikit_learn_matches_it(ngrams, lowercase) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = UNSEEN + ["  Tabs\tand\n\nnew   lines ", "ÉCOLE Ünïcode 東京 café", "a", "it's a don't-stop x2 y_3",
+                      "emoji 😀 outside the BMP", "İstanbul ß ﬁ", ""]
+    vec = TfidfVectorizer(analyzer="word", ngram_range=ngrams, lowercase=lowercase, min_df=1).fit(texts)
+    rebuilt, analyze = _rebuilt(vec), vec.build_analyzer()
+    for t in texts + ["unseen words and a few seen ones: lines café"]:
+        assert rebuilt.analyze(t) == analyze(t), t
+        assert np.array_equal(rebuilt.sparse(t)[0], _TfidfPart_sparse(vec, t)[0]), t
+
+
+def _TfidfPart_sparse(vec, text):
+    from classifiers.fastpath import _TfidfPart
+
+    return _TfidfPart.from_vectorizer(vec).sparse(text)

@@ -91,3 +91,15 @@ def test_text_vectorizers_are_bounded() -> None:
     assert set(parts) == {"word", "char"}
     parts["char"].fit(TEXTS * 3)
     assert len(parts["char"].vocabulary_) <= 60
+
+
+def test_taxonomy_groups_the_detected_constraints():
+    from classifiers.features import TAXONOMY, TaxonomyFeatures
+    from classifiers.constraints import KINDS
+
+    assert set().union(*TAXONOMY.values()) == set(KINDS)  # every kind the detector emits has a group
+    assert not (TAXONOMY["mechanical"] & TAXONOMY["format"]) and not (TAXONOMY["format"] & TAXONOMY["lexical"])
+    texts = ["Answer in all lowercase letters and in fewer than 50 words. Wrap the answer in JSON.",
+             "Write a poem."]
+    rows = TaxonomyFeatures().fit(texts).transform(texts)
+    assert rows.tolist() == [[2, 1, 0, 3, 1], [0, 0, 0, 0, 0]]

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _args(**kw):
     base = dict(config=None, upstream=None, base_url=None, api_key_env=None, alias=None, profile=None, policy=None,
-                artifact=None, think_budget=None, host=None, port=None, decision_log=None)
+                artifact=None, think_budget=None, host=None, port=None, decision_log=None, workers=None)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -54,3 +54,20 @@ def test_main_reports_bad_config_without_traceback(tmp_path, capsys):
     assert "routes.m.polcy" in err and "Traceback" not in err
     assert main(["frobnicate"]) == 2
     assert main(["--help"]) == 0
+
+
+def test_model_pair_example_routes_with_its_decision_model_and_prices():
+    from classifiers.artifact import load_artifact
+    from classifiers.bundled import bundled_artifact
+    from router.pricing import PriceTable
+    from router.profiles import make_profile
+
+    route = load_config(REPO / "examples" / "gpt-4o-mini-o1-mini.toml", environ={}).routes["gpt-4o-mini"]
+    profile = make_profile(route.profile, route.profile_options)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    assert profile.prepare(body, think=True).body["model"] == "o1-mini-2024-09-12"
+    assert profile.prepare(body, think=False).body["model"] == "gpt-4o-mini-2024-07-18"
+    model = load_artifact(bundled_artifact(route.policy_options["artifact"]))
+    assert model.decide("Write a haiku about rain.")[0] in (True, False)
+    prices = PriceTable(route.prices)
+    assert prices.price("o1-mini-2024-09-12").output_per_mtok == 12.0

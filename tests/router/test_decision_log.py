@@ -1,4 +1,8 @@
-"""Decision log: durability on shutdown, bounded queue accounting, prompt privacy, export, CLI."""
+"""Decision log: durability on shutdown, bounded queue accounting, prompt privacy, export, CLI.
+
+Tests that take the `target` fixture run against SQLite and against a real PostgreSQL server (skipped
+with the reason when $THINKGATE_TEST_POSTGRES_DSN is not set).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +24,7 @@ from router.log_cli import main, parse_since
 
 FIELDS = {"id", "time", "request_id", "route", "upstream_model", "policy", "decision", "score",
           "decision_ms", "decision_source", "fallback_reason", "upstream_ms", "prompt_tokens",
-          "completion_tokens", "reasoning_tokens", "status", "error", "stream", "prompt"}
+          "completion_tokens", "reasoning_tokens", "status", "error", "stream", "prompt", "instance"}
 
 
 def make(i: int = 0, **overrides) -> DecisionRecord:
@@ -31,9 +36,9 @@ def make(i: int = 0, **overrides) -> DecisionRecord:
     return DecisionRecord(**values)
 
 
-def export(path: Path, **kw) -> list[dict]:
+def export(target: str | Path, **kw) -> list[dict]:
     buf = io.StringIO()
-    n = export_jsonl(path, buf, **kw)
+    n = export_jsonl(target, buf, **kw)
     rows = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert n == len(rows)
     return rows
@@ -47,10 +52,15 @@ class BlockedLog(DecisionLog):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def _write(self, conn, batch):
+    def _write(self, batch):
         self.entered.set()
         assert self.release.wait(10), "test never released the writer"
-        super()._write(conn, batch)
+        return super()._write(batch)
+
+
+def counts(log: DecisionLog) -> dict[str, int]:
+    """stats() without the timing figure."""
+    return {k: v for k, v in log.stats().items() if k != "max_lag_ms"}
 
 
 @pytest.fixture
@@ -58,20 +68,26 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "decisions.sqlite3"
 
 
+@pytest.fixture
+def target(log_target: str) -> str:
+    """A fresh decision-log target on each store (tests/router/conftest.py)."""
+    return log_target
+
+
 # -- writing ---------------------------------------------------------------------------------------
 
 
-def test_records_are_written_and_exported_in_time_order(db: Path) -> None:
-    log = DecisionLog(db)
+def test_records_are_written_and_exported_in_time_order(target: str) -> None:
+    log = DecisionLog(target)
     log.start()
     assert log.record(make(2, stream=True, upstream_ms=812.5, reasoning_tokens=30))
     assert log.record(make(0, score=None, decision_source="fallback", fallback_reason="timeout",
                            status=502, error="upstream unavailable"))
     assert log.record(make(1))
     assert log.close()
-    assert log.stats() == {"written": 3, "dropped": 0, "failed": 0, "queued": 0}
+    assert counts(log) == {"written": 3, "dropped": 0, "failed": 0, "queued": 0}
 
-    rows = export(db)
+    rows = export(target)
     assert [r["request_id"] for r in rows] == ["req-0", "req-1", "req-2"]
     assert all(set(r) == FIELDS for r in rows)
     first, _, last = rows
@@ -128,8 +144,8 @@ def test_unusable_path_fails_at_start_not_on_record(tmp_path: Path) -> None:
         DecisionLog(not_a_db).start()
 
 
-def test_all_records_present_after_close_under_thread_load(db: Path) -> None:
-    log = DecisionLog(db, batch_size=64)
+def test_all_records_present_after_close_under_thread_load(target: str) -> None:
+    log = DecisionLog(target, batch_size=64)
     log.start()
     threads, per_thread = 8, 625
     barrier = threading.Barrier(threads)
@@ -148,14 +164,14 @@ def test_all_records_present_after_close_under_thread_load(db: Path) -> None:
     assert log.close()
 
     assert all(results) and len(results) == 5000
-    assert log.stats() == {"written": 5000, "dropped": 0, "failed": 0, "queued": 0}
-    rows = export(db)
+    assert counts(log) == {"written": 5000, "dropped": 0, "failed": 0, "queued": 0}
+    rows = export(target)
     assert len({r["request_id"] for r in rows}) == 5000
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
 
 
-def test_all_records_present_after_aclose_under_asyncio_load(db: Path) -> None:
-    log = DecisionLog(db)
+def test_all_records_present_after_aclose_under_asyncio_load(target: str) -> None:
+    log = DecisionLog(target)
     log.start()
 
     async def task(t: int) -> None:
@@ -169,14 +185,14 @@ def test_all_records_present_after_aclose_under_asyncio_load(db: Path) -> None:
 
     assert asyncio.run(scenario())
     assert log.stats()["written"] == 2000
-    assert len(export(db)) == 2000
+    assert len(export(target)) == 2000
 
 
-def test_records_queued_before_start_are_written_by_close(db: Path) -> None:
-    log = DecisionLog(db)
+def test_records_queued_before_start_are_written_by_close(target: str) -> None:
+    log = DecisionLog(target)
     assert log.record(make(0)) and log.record(make(1))
     assert log.close()
-    assert [r["request_id"] for r in export(db)] == ["req-0", "req-1"]
+    assert [r["request_id"] for r in export(target)] == ["req-0", "req-1"]
 
 
 def test_close_without_records_or_start_creates_nothing(db: Path) -> None:
@@ -188,28 +204,28 @@ def test_close_without_records_or_start_creates_nothing(db: Path) -> None:
 # -- losses are counted, never silent --------------------------------------------------------------
 
 
-def test_full_queue_drops_are_counted_reported_and_calls_on_drop(db: Path, caplog) -> None:
+def test_full_queue_drops_are_counted_reported_and_calls_on_drop(target: str, caplog) -> None:
     drops: list[int] = []
-    log = BlockedLog(db, queue_size=3, on_drop=lambda: drops.append(1))
+    log = BlockedLog(target, queue_size=3, on_drop=lambda: drops.append(1))
     log.start()
     assert log.record(make(0))
     assert log.entered.wait(10)  # the writer holds record 0 and is stuck: the queue is now empty
     assert all(log.record(make(i)) for i in (1, 2, 3))  # fills the queue
     with caplog.at_level(logging.WARNING, logger="router.decision_log"):
         assert not any(log.record(make(i)) for i in range(4, 9))
-    assert log.stats() == {"written": 0, "dropped": 5, "failed": 0, "queued": 3}
+    assert counts(log) == {"written": 0, "dropped": 5, "failed": 0, "queued": 3}
     assert len(drops) == 5
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "dropped" in warnings[0].getMessage()  # rate-limited
 
     log.release.set()
     assert log.close()
-    assert log.stats() == {"written": 4, "dropped": 5, "failed": 0, "queued": 0}
-    assert [r["request_id"] for r in export(db)] == ["req-0", "req-1", "req-2", "req-3"]
+    assert counts(log) == {"written": 4, "dropped": 5, "failed": 0, "queued": 0}
+    assert [r["request_id"] for r in export(target)] == ["req-0", "req-1", "req-2", "req-3"]
 
 
-def test_record_after_close_is_dropped_and_counted(db: Path) -> None:
-    log = DecisionLog(db)
+def test_record_after_close_is_dropped_and_counted(target: str) -> None:
+    log = DecisionLog(target)
     log.start()
     log.close()
     assert log.record(make(0)) is False
@@ -227,16 +243,16 @@ def test_failing_on_drop_callback_never_reaches_the_caller(db: Path) -> None:
     log.close()
 
 
-def test_a_bad_record_costs_one_row_not_the_writer(db: Path) -> None:
-    log = DecisionLog(db)
+def test_a_bad_record_costs_one_row_not_the_writer(target: str) -> None:
+    log = DecisionLog(target)
     assert log.record(make(0))
     assert log.record(object())  # type: ignore[arg-type]  # a caller bug
     assert log.record(make(1, request_id=None))  # type: ignore[arg-type]  # violates NOT NULL
     assert log.record(make(2))
     log.start()
     assert log.close()
-    assert log.stats() == {"written": 2, "dropped": 0, "failed": 2, "queued": 0}
-    assert [r["request_id"] for r in export(db)] == ["req-0", "req-2"]
+    assert counts(log) == {"written": 2, "dropped": 0, "failed": 2, "queued": 0}
+    assert [r["request_id"] for r in export(target)] == ["req-0", "req-2"]
 
 
 # -- prompts ---------------------------------------------------------------------------------------
@@ -257,30 +273,30 @@ def test_prompt_is_stored_only_when_configured(db: Path, log_prompts: bool) -> N
 # -- export ----------------------------------------------------------------------------------------
 
 
-def test_export_filters_by_time_and_route(db: Path) -> None:
-    log = DecisionLog(db)
+def test_export_filters_by_time_and_route(target: str) -> None:
+    log = DecisionLog(target)
     for i in range(6):
         log.record(make(i, route="fast" if i % 2 else "smart"))
     log.close()
     since = 1_700_000_000.0 + 2
-    assert [r["request_id"] for r in export(db, since=since)] == ["req-2", "req-3", "req-4", "req-5"]
-    assert [r["request_id"] for r in export(db, route="fast")] == ["req-1", "req-3", "req-5"]
-    assert [r["request_id"] for r in export(db, since=since, route="smart")] == ["req-2", "req-4"]
-    assert export(db, route="nope") == []
+    assert [r["request_id"] for r in export(target, since=since)] == ["req-2", "req-3", "req-4", "req-5"]
+    assert [r["request_id"] for r in export(target, route="fast")] == ["req-1", "req-3", "req-5"]
+    assert [r["request_id"] for r in export(target, since=since, route="smart")] == ["req-2", "req-4"]
+    assert export(target, route="nope") == []
 
 
-def test_export_reads_while_the_proxy_is_writing(db: Path) -> None:
-    log = DecisionLog(db)
+def test_export_reads_while_the_proxy_is_writing(target: str) -> None:
+    log = DecisionLog(target)
     log.start()
     for i in range(10):
         log.record(make(i))
     deadline = time.monotonic() + 10  # a safety net only; no timing is asserted
     while log.stats()["written"] < 10 and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert len(export(db)) == 10  # writer connection still open
+    assert len(export(target)) == 10  # writer connection still open
     log.record(make(10))
     log.close()
-    assert len(export(db)) == 11
+    assert len(export(target)) == 11
 
 
 def test_export_of_missing_or_foreign_db(tmp_path: Path) -> None:
@@ -359,3 +375,207 @@ def test_parse_since_accepts_unix_and_iso() -> None:
     assert parse_since("2023-11-14T22:13:20") == 1_700_000_000.0  # naive = UTC
     assert parse_since("2023-11-14T23:13:20+01:00") == 1_700_000_000.0
     assert parse_since("2023-11-14") == 1_699_920_000.0
+
+
+# -- stores: migrations, several writers, hostile text, unavailable databases -------------------------
+
+
+def _make_v1(target: str) -> None:
+    """A decision log as thinkgate wrote it before schema version 2 (one row, no `instance` column)."""
+    from router.logstore import schema
+
+    v1 = schema.MIGRATIONS[0]
+    row = ("1700000000.0", "'old-1'", "'fast'", "'m'", "'never'", "'direct'", "0.5", "'policy'", "200", "0")
+    insert = ("INSERT INTO decisions (time, request_id, route, upstream_model, policy, decision, "
+              f"decision_ms, decision_source, status, stream) VALUES ({', '.join(row)})")
+    statements = [schema.META_DDL, *v1.statements("postgresql" if target.startswith("postgres") else "sqlite"),
+                  insert, "INSERT INTO meta (key, value) VALUES ('schema_version', '1')"]
+    if target.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            for stmt in statements:
+                conn.execute(stmt)
+    else:
+        conn = sqlite3.connect(target)
+        with conn:
+            for stmt in statements:
+                conn.execute(stmt)
+        conn.close()
+
+
+def test_an_old_log_is_migrated_once_keeping_its_rows(target: str, capsys) -> None:
+    _make_v1(target)
+    with pytest.raises(ConfigError, match="thinkgate log migrate"):
+        export(target)  # a reader never changes the schema; it says what to do
+    assert main(["migrate", "--db", target]) == 0
+    assert "migrated from 1 to schema version 2" in capsys.readouterr().err
+    assert main(["migrate", "--db", target]) == 0  # idempotent
+    assert "already at schema version 2" in capsys.readouterr().err
+
+    log = DecisionLog(target)
+    log.start()  # the proxy's start migrates too (here: nothing left to do)
+    log.record(make(5))
+    assert log.close()
+    old, new = export(target)
+    assert old["request_id"] == "old-1" and old["instance"] is None
+    assert new["request_id"] == "req-5" and new["instance"].endswith(f":{os.getpid()}")
+
+
+def test_concurrent_starts_migrate_a_fresh_log_once(target: str) -> None:
+    from router.logstore import open_store
+
+    stores = [open_store(target) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def start(store) -> None:
+        barrier.wait()
+        try:
+            store.open()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for store in stores:
+        store.close()
+    assert errors == []
+    assert export(target) == []
+
+
+def test_hostile_text_is_cleaned_not_lost(target: str) -> None:
+    log = DecisionLog(target, log_prompts=True)
+    log.start()
+    log.record(make(0, prompt="nul \x00 byte", error="lone \ud800 surrogate"))
+    log.record(make(1))
+    assert log.close()
+    assert counts(log)["written"] == 2 and counts(log)["failed"] == 0
+    first, _ = export(target)
+    assert first["prompt"] == "nul \ufffd byte" and first["error"].startswith("lone ")
+
+
+def test_a_busy_database_is_retried_not_dropped(db: Path) -> None:
+    from router.logstore import TransientStoreError, open_store
+
+    class Flaky:
+        """The real SQLite store, busy for its first two batches."""
+
+        def __init__(self) -> None:
+            self.real = open_store(str(db))
+            self.where = self.real.where
+            self.failures = 2
+
+        def write_batch(self, rows):
+            if self.failures:
+                self.failures -= 1
+                raise TransientStoreError("database is locked")
+            self.real.write_batch(rows)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    log = DecisionLog(db, store=Flaky())  # type: ignore[arg-type]
+    log.start()
+    for i in range(3):
+        log.record(make(i))
+    assert log.close()
+    assert counts(log) == {"written": 3, "dropped": 0, "failed": 0, "queued": 0}
+    assert len(export(db)) == 3
+
+
+def test_a_database_that_stays_down_costs_counted_rows(db: Path, caplog) -> None:
+    from router.logstore import TransientStoreError, open_store
+
+    class Down:
+        def __init__(self) -> None:
+            self.real = open_store(str(db))
+            self.where = self.real.where
+
+        def write_batch(self, rows):
+            raise TransientStoreError("connection refused")
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    log = DecisionLog(db, store=Down(), retry_s=1.0, batch_size=1)  # type: ignore[arg-type]
+    log.start()
+    for i in range(5):
+        log.record(make(i))
+    began = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="router.decision_log"):
+        assert log.close()
+    assert time.monotonic() - began < 4.0  # one outage of retry_s, not retry_s per batch of one
+    assert counts(log) == {"written": 0, "dropped": 0, "failed": 5, "queued": 0}
+    assert any("stayed unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_unreachable_postgres_fails_at_start_with_a_readable_error(capsys) -> None:
+    pytest.importorskip("psycopg")
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dsn = f"postgresql://thinkgate:s3cret@127.0.0.1:{port}/nope"
+    log = DecisionLog(dsn)
+    with pytest.raises(ConfigError, match="cannot connect to decision log") as info:
+        log.start()
+    assert "s3cret" not in info.value.message and "***" in info.value.message
+    assert main(["export", "--db", dsn]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect" in err and "s3cret" not in err and "Traceback" not in err
+
+
+def _write_from_a_process(target: str, worker: int, n: int) -> None:
+    log = DecisionLog(target, flush_interval_s=0.005, batch_size=50)
+    log.start()
+    for i in range(n):
+        log.record(make(worker * n + i, request_id=f"w{worker}-{i}"))
+        if i % 100 == 0:
+            time.sleep(0.002)  # interleave the two processes' transactions
+    assert log.close()
+
+
+def test_two_writer_processes_share_one_log(target: str) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    n = 1500
+    procs = [ctx.Process(target=_write_from_a_process, args=(target, w, n)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    rows = export(target)
+    assert len(rows) == 2 * n and len({r["request_id"] for r in rows}) == 2 * n
+    assert len({r["instance"] for r in rows}) == 2
+
+
+def test_settings_accept_a_dsn_as_shorthand_and_from_the_environment() -> None:
+    from router.settings import apply_env, parse_config
+
+    dsn = "postgresql://tg@db.internal/thinkgate"
+    assert parse_config({"decision_log": dsn}).decision_log.path == dsn
+    overlaid = parse_config(apply_env({"decision_log": dsn}, {"THINKGATE_LOG_PROMPTS": "true"})).decision_log
+    assert overlaid.path == dsn and overlaid.log_prompts
+    cfg = parse_config(apply_env({}, {"THINKGATE_DECISION_LOG": dsn}))
+    assert cfg.decision_log.path == dsn and cfg.decision_log.enabled
+    assert parse_config({"decision_log": {"path": "x.sqlite3", "flush_interval_ms": 20}}).decision_log.flush_interval_ms == 20
+    with pytest.raises(ConfigError, match="flush_interval_ms"):
+        parse_config({"decision_log": {"flush_interval_ms": 0}})
+
+
+def test_cli_exports_either_store(target: str, capsys) -> None:
+    log = DecisionLog(target)
+    for i in range(3):
+        log.record(make(i))
+    log.close()
+    assert main(["export", "--db", target, "--since", "1700000001"]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["req-1", "req-2"]
+    assert "exported 2 record(s)" in err

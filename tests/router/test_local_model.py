@@ -429,3 +429,48 @@ class TestRealModel:
 
         a, b = run(go())
         assert a["choices"][0]["message"]["content"] == b["choices"][0]["message"]["content"]
+
+
+@pytest.mark.usefixtures("backend")
+class TestSelfSelectOnTheRealModel:
+    pytestmark = slow
+
+    def test_next_token_probs_equal_the_models_own_softmax(self, backend, loaded):
+        import torch
+
+        from router.backends.local import _single_token_spellings
+        from router.local_model.text import render_prompt
+
+        model, tokenizer = loaded
+        body = user("Is the sky blue? Reply with one word: YES or NO.")
+
+        async def go():
+            await idle(backend)
+            return await backend.next_token_probs(body, ("YES", "NO"))
+
+        found = run(go())
+        prompt = render_prompt(tokenizer, body["messages"], prefill=False, suffix="")
+        ids = torch.tensor([encode(tokenizer, prompt)])
+        with torch.inference_mode():
+            probs = torch.softmax(model(ids).logits[0, -1].float(), dim=-1)
+        for word in ("YES", "NO"):
+            spellings = _single_token_spellings(backend.engine, word)
+            assert spellings, f"no single-token spelling of {word}"
+            assert found.probs[word] == pytest.approx(float(probs[list(spellings)].sum()), abs=1e-4)
+        assert 0 < found.probs["YES"] + found.probs["NO"] <= 1
+        assert found.tokens == ids.shape[1] and found.text == ""
+
+    def test_self_select_decides_from_the_logits(self, backend):
+        from router.deciders.base import DecisionContext
+        from router.deciders.self_select import SelfSelectDecider
+
+        decider = SelfSelectDecider({"threshold": 0.5}, backend=backend, upstream_model="local-test")
+
+        async def go():
+            await idle(backend)
+            return [await decider.decide(DecisionContext(text=t, route="r")) for t in
+                    ("Write a haiku about rain.", "Prove that there are infinitely many primes, step by step.")]
+
+        for decision in run(go()):
+            assert decision.method == "logprobs" and 0.0 <= decision.score <= 1.0
+            assert decision.think == (decision.score >= 0.5) and decision.tokens > 0

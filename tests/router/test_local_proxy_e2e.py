@@ -11,6 +11,9 @@ import sqlite3
 import httpx
 import pytest
 
+from classifiers.artifact import load_artifact
+from classifiers.bundled import bundled_artifact
+from router.settings import DEFAULT_ARTIFACT
 from support.clients import collect_stream, openai_client, reasoning_of
 from support.servers import serve
 
@@ -57,7 +60,11 @@ def test_ready_and_decision_log(local_proxy):
         model="smollm2-135m", messages=MESSAGES, max_tokens=3)
     assert raw.headers["x-thinkgate-policy"] == "classifier"  # the default route's shipped decision model
     assert raw.headers["x-thinkgate-decision-source"] == "policy"
-    assert 0.0 <= float(raw.headers["x-thinkgate-score"]) <= 1.0
+    # the shipped model's own score (a probability, or for a regression model a predicted gain) and threshold
+    model = load_artifact(bundled_artifact(DEFAULT_ARTIFACT))
+    expected = model.score(MESSAGES[-1]["content"])
+    assert float(raw.headers["x-thinkgate-score"]) == pytest.approx(expected, abs=1e-4)
+    assert raw.headers["x-thinkgate-decision"] == ("think" if expected >= model.threshold.value else "direct")
     metrics = httpx.get(server.url + "/metrics").text
     assert 'thinkgate_tokens_total{kind="completion",route="smollm2-135m"}' in metrics
     rows = sqlite3.connect(log_path).execute("select route, status from decisions").fetchall()

@@ -38,6 +38,9 @@ class MockUpstream:
         self.fail_times: int | None = None  # None: fail every request while `fail` is set
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
+        # logprobs(body) -> [(token, logprob), ...]: the first token's top_logprobs, sent when the request asks
+        # for `logprobs` (None: the upstream never returns log-probabilities, like many providers).
+        self.logprobs: Callable[[dict[str, Any]], list[tuple[str, float]]] | None = None
         self.stream_cancelled = asyncio.Event()
         self.cancelled_streams = 0
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
@@ -68,7 +71,12 @@ class MockUpstream:
         text = self._text(body)
         created = int(time.time())
         if not body.get("stream"):
-            return JSONResponse(completion_body(body["model"], text, self.usage(body, text), created))
+            reply = completion_body(body["model"], text, self.usage(body, text), created)
+            if body.get("logprobs") and self.logprobs is not None:
+                top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in self.logprobs(body)]
+                first = top[0] if top else {"token": "", "logprob": 0.0, "bytes": []}
+                reply["choices"][0]["logprobs"] = {"content": [{**first, "top_logprobs": top}]}
+            return JSONResponse(reply)
         return StreamingResponse(self._events(body, text, created), media_type="text/event-stream")
 
     async def _events(self, body: dict[str, Any], text: str, created: int):

@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 from support.clients import openai_client
-from training.records import Outcome
+from support.outcome_fixture import HELPS, HURTS, write_outcome_fixture as _write_fixture
 from training.train_cli import main as train_main
-
-TOPICS = ["rain", "cats", "the moon", "bread", "rivers", "chess", "autumn", "trains", "coffee", "music",
-          "glaciers", "bees", "lighthouses", "deserts", "kites"]
-HELPS = "Wrap your entire response in JSON format."       # thinking helps on these prompts
-HURTS = "Your entire response must be in lowercase letters."  # and hurts on these
-
-
-def _write_fixture(tmp_path, n=120, seed=0):
-    rng = random.Random(seed)
-    data, table = tmp_path / "data.jsonl", tmp_path / "outcomes.jsonl"
-    with data.open("w") as d, table.open("w") as t:
-        for key in range(n):
-            kind = key % 3  # 0 helps, 1 hurts, 2 neutral
-            constraint = [HELPS, HURTS, "Answer in about 100 words."][kind]
-            prompt = f"Write a short note about {rng.choice(TOPICS)}. {constraint}"
-            d.write(json.dumps({"key": key, "prompt": prompt, "instruction_id_list": ["detectable_format:json_format"],
-                                "kwargs": [{}]}) + "\n")
-            flip = rng.random() < 0.1  # some label noise
-            direct, think = {0: (0.0, 1.0), 1: (1.0, 0.0), 2: (1.0, 1.0)}[kind]
-            if flip:
-                direct, think = think, direct
-            for mode, score, tokens in (("direct", direct, 50), ("think", think, 200)):
-                scores = {"prompt_level_strict": score, "inst_level_strict": score, "prompt_level_loose": score,
-                          "inst_level_loose": score, "per_instruction": {"detectable_format:json_format": int(score)}}
-                t.write(json.dumps(Outcome(f"ifeval:{key}", mode, "tiny-model", "forced-cot", "answer", None, scores,
-                                           10, tokens, 0, 0.1, "v1").to_json()) + "\n")
-    return data, table
-
 
 def test_train_learns_the_signal_and_beats_fixed_policies(tmp_path, capsys):
     data, table = _write_fixture(tmp_path)
@@ -80,3 +51,39 @@ def test_classifier_policy_through_the_proxy(tmp_path, proxy, mock, capsys):
     assert hurts.headers["x-thinkgate-decision"] == "direct"
     assert float(helps.headers["x-thinkgate-score"]) > float(hurts.headers["x-thinkgate-score"])
     assert helps.headers["x-thinkgate-policy"] == "classifier"
+
+
+def test_taxonomy_model_budget_in_requests_and_learning_curve(tmp_path, capsys):
+    data, table = _write_fixture(tmp_path)
+    plot = tmp_path / "curve.png"
+    assert train_main(["--outcomes", str(table), "--data", str(data), "--repeats", "1", "--estimator",
+                       "taxonomy-ridge", "--calibration", "budget", "--cost-unit", "requests", "--budget", "0.2",
+                       "--learning-curve", "0.5,1", "--learning-curve-plot", str(plot), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["chosen"]["estimator"] == "taxonomy-ridge"
+    assert result["threshold"]["method"] == "budget" and result["threshold"]["params"]["think_rate"] <= 0.2
+    held = result["held_out"]
+    # the budget holds on the training half; held-out, the model still thinks only where it helps (a third)
+    assert held["think_rate"] < 0.4 and held["policy_accuracy"] > held["never_accuracy"]
+    assert held["random_accuracy"] == pytest.approx(
+        (1 - held["think_rate"]) * held["never_accuracy"] + held["think_rate"] * held["always_accuracy"])
+    curve = result["learning_curve"]
+    assert [row["fraction"] for row in curve] == [0.5, 1.0] and [row["train_examples"] for row in curve] == [30, 60]
+    assert all(row["splits"] == 2 for row in curve) and plot.stat().st_size > 0
+
+
+def test_cost_in_dollars_prices_each_mode(tmp_path, capsys):
+    data, table = _write_fixture(tmp_path, n=60)
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models.tiny-model]\ninput_per_mtok = 1000\noutput_per_mtok = 1000\n')
+    # thinking costs (200 - 50) output tokens * $1000 / 1e6 = $0.15 more per request; a penalty of 100 accuracy
+    # per dollar (15 points per request) outweighs any gain, so the calibrated policy never thinks
+    assert train_main(["--outcomes", str(table), "--data", str(data), "--repeats", "0", "--estimator", "linear",
+                       "--calibration", "cost", "--cost-unit", "usd", "--prices", str(prices),
+                       "--cost-penalty", "100", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["threshold"]["value"] == "inf" and result["held_out"]["cost_unit"] == "usd"
+    assert result["held_out"]["mean_extra_cost"] == 0.0
+    assert train_main(["--outcomes", str(table), "--data", str(data), "--repeats", "0", "--estimator", "linear",
+                       "--calibration", "cost", "--cost-unit", "usd", "--cost-penalty", "1"]) == 2
+    assert "no price for model 'tiny-model'" in capsys.readouterr().err

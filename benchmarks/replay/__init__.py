@@ -1,0 +1,1 @@
+"""Replay benchmark: thinking policies evaluated on recorded answers of both modes, without calling a model."""

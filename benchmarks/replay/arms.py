@@ -1,0 +1,104 @@
+"""Replay arms: each is a function from one outcome-table row (+ the decision context) to a `Choice`.
+
+A `Choice` is what the arm's policy would have returned for that example: which mode answered (a probability,
+so a randomised arm is replayed by its exact expectation rather than one draw), how many upstream calls it
+made, the tokens and dollars they cost, and the chosen answer's scores. Arms that call several times (a guard
+that escalates after a failed check) return the sum of their calls' spend and the scores of the answer kept.
+Register new arms with `register_arm`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from training.costs import Spend
+from training.outcome_report import METRICS
+from training.outcomes import Pair
+
+
+@dataclass(frozen=True)
+class Row:
+    """One example: its paired outcomes, what each mode cost, and the decision model's score (if any)."""
+
+    id: str
+    prompt: str
+    pair: Pair
+    spend: dict[str, Spend]
+    score: float | None = None
+
+    @property
+    def instructions(self) -> int:
+        return max(1, len(self.pair.direct.scores.get("per_instruction") or {}))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the arms may know beyond the row: the classifier's threshold and the think-rate to match."""
+
+    threshold: float | None = None
+    rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    think: float  # probability that the reasoning mode's answer was returned
+    calls: float
+    prompt_tokens: float
+    output_tokens: float
+    usd: float
+    metrics: dict[str, float]  # the four IFEval metrics of the returned answer, fractions
+
+
+def answer(row: Row, mode: str) -> Choice:
+    """The row's answer in one mode, one call."""
+    spend = row.spend[mode]
+    scores = row.pair.of(mode).scores
+    return Choice(float(mode == "think"), 1.0, spend.prompt_tokens, spend.output_tokens, spend.usd,
+                  {m: float(scores[m]) for m in METRICS})
+
+
+def mix(direct: Choice, think: Choice, p: float) -> Choice:
+    """The expectation of answering with `think` with probability p, else `direct`."""
+    blend = lambda a, b: (1 - p) * a + p * b  # noqa: E731
+    return Choice(blend(direct.think, think.think), blend(direct.calls, think.calls),
+                  blend(direct.prompt_tokens, think.prompt_tokens), blend(direct.output_tokens, think.output_tokens),
+                  blend(direct.usd, think.usd), {m: blend(direct.metrics[m], think.metrics[m]) for m in METRICS})
+
+
+ArmFn = Callable[[Row, Context], Choice]
+
+
+@dataclass(frozen=True)
+class ReplayArm:
+    fn: ArmFn
+    description: str
+    needs_scores: bool = False
+
+
+def _classifier(row: Row, ctx: Context) -> Choice:
+    if row.score is None or ctx.threshold is None:
+        raise ValueError("the classifier arm needs a decision model's scores and threshold")
+    return answer(row, "think" if row.score >= ctx.threshold else "direct")
+
+
+def _oracle(row: Row, ctx: Context) -> Choice:
+    return answer(row, "think" if row.pair.gain() > 0 else "direct")
+
+
+ARMS: dict[str, ReplayArm] = {
+    "never": ReplayArm(lambda row, ctx: answer(row, "direct"), "always the direct mode / model"),
+    "always": ReplayArm(lambda row, ctx: answer(row, "think"), "always the thinking mode / reasoning model"),
+    "random": ReplayArm(lambda row, ctx: mix(answer(row, "direct"), answer(row, "think"), ctx.rate),
+                        "thinks at random at the classifier's think-rate (exact expectation, not one draw)"),
+    "classifier": ReplayArm(_classifier, "the decision model: thinks when its score reaches the calibrated threshold",
+                            needs_scores=True),
+    "oracle": ReplayArm(_oracle, "the better of the two answers per prompt (ties: direct); the ceiling"),
+}
+
+
+def register_arm(name: str, fn: ArmFn, description: str, *, needs_scores: bool = False) -> None:
+    """Add a replayable strategy (e.g. a guard: answer direct, escalate to think when a check fails)."""
+    if name in ARMS:
+        raise ValueError(f"replay arm {name!r} already exists")
+    ARMS[name] = ReplayArm(fn, description, needs_scores)
