@@ -39,8 +39,9 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
         strategy_options={"repair": True, "max_total_s": 1800}),  # a loaded CPU takes minutes per call
 )}
 ALL_ARMS = (*ARMS, ORACLE)
-# The calibrated self-select arm needs a calibration file for the model under test, so it is asked for by name.
-DEFAULT_ARMS = tuple(a for a in ALL_ARMS if a != "self-select-calibrated")
+# The calibrated self-select arm needs a calibration file for the model under test, and the guard makes up to
+# three calls per request, so both are asked for by name.
+DEFAULT_ARMS = tuple(a for a in ALL_ARMS if a not in ("self-select-calibrated", "guard"))
 
 
 def parse_arms(text: str) -> list[str]:

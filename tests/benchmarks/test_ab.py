@@ -91,7 +91,8 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     mock.reply = _reply
     out = tmp_path / "ab"
     artifact = _artifact(tmp_path, [f"ifeval:{k}" for k in PROMPTS])
-    assert _run(out, dataset, upstream_url, "--artifact", str(artifact)) == 0  # all eight arms
+    arms = "never,always,few-shot,self-reflect,self-select,classifier,guard,oracle"  # the default arms and the guard
+    assert _run(out, dataset, upstream_url, "--artifact", str(artifact), "--arms", arms) == 0
 
     records = read_records(out / "records.jsonl")
     by_arm: dict[str, dict[str, str]] = {}
