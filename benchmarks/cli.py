@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "overhead": ("benchmarks.overhead", "proxy vs direct on a mock upstream: added latency, requests/s, TTFB"),
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
     "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
+    "verifiers": ("benchmarks.verifiers", "guard checks vs the gold IFEval scorer per kind; chooses acted-on kinds"),
+    "guard-replay": ("benchmarks.guard_replay", "verify-and-escalate replayed on recorded answers of both modes"),
     "durability": ("benchmarks.durability", "decision-log rows against answers after kill -9 / SIGTERM under load"),
     "fuzz": ("benchmarks.fuzz", "hypothesis fuzzing of request bodies and headers: never a 500"),
     "shed-load": ("benchmarks.shed_load", "more streams than upstream connections: complete or 503, never a hang"),

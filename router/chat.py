@@ -24,6 +24,8 @@ from .conversation import client_reasoning_choice, decision_text, strip_history_
 from .deciders import Decision, DecisionContext, decide_with_fallback
 from .disconnect import unless_disconnected
 from .errors import ClientDisconnected, InvalidRequest, ModelNotFound, ThinkgateError
+from .guard import HEADER_GUARD_SWITCH, guard_switch
+from .guard_run import GuardReport
 from .http_io import SSE_DONE, check_api_key, error_response, json_response, read_json_body, sse
 from .redact import redacted_traceback
 from .routes import Route, RouteStream
@@ -48,6 +50,14 @@ def _forced_by_header(request: Request) -> bool | None:
         return None
     raise InvalidRequest(f"header {HEADER_REASONING} must be on, off or auto (got {value!r})",
                          param=HEADER_REASONING)
+
+
+def _guard(request: Request) -> GuardReport:
+    """This request's guard: off with `x-thinkgate-guard-enable: off`, else as the route says."""
+    try:
+        return GuardReport(enabled=guard_switch(request.headers.get(HEADER_GUARD_SWITCH)) is not False)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param=HEADER_GUARD_SWITCH) from None
 
 
 def _budget(request: Request, default: int) -> int:
@@ -125,11 +135,12 @@ class ChatEndpoint:
         trace.route, trace.stream = route, raw.get("stream") is True  # the schema took only a JSON boolean
         forced = _forced_by_header(request)
         budget = _budget(request, route.config.think_budget)
+        guard = trace.guard = _guard(request)
         # The body is read: from here on a client that leaves cancels the work (the upstream call included).
-        return await unless_disconnected(request.receive, self._answer(route, raw, forced, budget, trace))
+        return await unless_disconnected(request.receive, self._answer(route, raw, forced, budget, guard, trace))
 
     async def _answer(self, route: Route, raw: dict[str, Any], forced: bool | None, budget: int,
-                      trace: RequestTrace) -> Response:
+                      guard: GuardReport, trace: RequestTrace) -> Response:
         server = self.rt.config.server
         await route.ensure_ready(server.ready_wait_s)
         # decide
@@ -142,11 +153,12 @@ class ChatEndpoint:
         body = route.upstream_body(raw, messages)
         trace.upstream_started()
         if trace.stream:
-            return await self._stream(route.stream(body, think=decision.think, budget=budget), trace, headers)
-        response = await route.complete(body, think=decision.think, budget=budget)
+            chunks = route.stream(body, think=decision.think, budget=budget, guard=guard)
+            return await self._stream(chunks, trace, headers)
+        response = await route.complete(body, think=decision.think, budget=budget, guard=guard)
         trace.upstream_done(response.get("usage"))
         self.rt.observe(trace)
-        return json_response(response, 200, headers)
+        return json_response(response, 200, {**headers, **guard.headers()})
 
     async def _stream(self, chunks: RouteStream, trace: RequestTrace, headers: dict[str, str]) -> Response:
         try:
@@ -188,8 +200,9 @@ class ChatEndpoint:
                 trace.upstream_done(chunks.usage)
                 self.rt.observe(trace)
 
+        guard = trace.guard.headers() if trace.guard else {}  # known once the first chunk is: the guard answers first
         return _ClosingStream(events(), on_close, media_type="text/event-stream",
-                              headers={**headers, "cache-control": "no-cache"})
+                              headers={**headers, **guard, "cache-control": "no-cache"})
 
 
 class _ClosingStream(StreamingResponse):

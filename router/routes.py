@@ -15,8 +15,10 @@ from .backends.base import Backend, Body, Chunk, aclose
 from .conversation import strip_client_reasoning
 from .deciders import Decider, make_decider
 from .errors import ConfigError, ServiceNotReady
+from .guard_run import GuardReport
 from .settings import Config, RouteConfig
 from .strategies import Attempt, Strategy, build_strategy
+from .strategies.guard import GuardStrategy
 from .strategies.streaming import client_view, wants_usage, with_usage
 
 
@@ -44,15 +46,22 @@ class Route:
         body = {**request, "messages": messages, "model": self.config.model or request["model"]}
         return body if self.strategy.switch.name == "none" else strip_client_reasoning(body)
 
-    async def attempt(self, body: Body, *, think: bool, budget: int) -> Attempt:
+    async def attempt(self, body: Body, *, think: bool, budget: int, guard: GuardReport | None = None) -> Attempt:
+        """`guard` carries the client's guard switch in and what the guard did out (routes with strategy `guard`)."""
+        if guard is not None and isinstance(self.strategy, GuardStrategy):
+            return await self.strategy.guarded(self.backend, body, think=think, budget=budget, report=guard)
         return await self.strategy.attempt(self.backend, body, think=think, budget=budget)
 
-    async def complete(self, body: Body, *, think: bool, budget: int) -> Body:
-        return (await self.attempt(body, think=think, budget=budget)).response
+    async def complete(self, body: Body, *, think: bool, budget: int, guard: GuardReport | None = None) -> Body:
+        return (await self.attempt(body, think=think, budget=budget, guard=guard)).response
 
-    def stream(self, body: Body, *, think: bool, budget: int) -> "RouteStream":
+    def stream(self, body: Body, *, think: bool, budget: int, guard: GuardReport | None = None) -> "RouteStream":
         """Usage is always requested upstream (the decision log needs it) and shown only if the client asked."""
-        chunks = self.strategy.stream(self.backend, with_usage(body), think=think, budget=budget)
+        if guard is not None and isinstance(self.strategy, GuardStrategy):
+            chunks = self.strategy.stream_guarded(self.backend, with_usage(body), think=think, budget=budget,
+                                                  report=guard)
+        else:
+            chunks = self.strategy.stream(self.backend, with_usage(body), think=think, budget=budget)
         return RouteStream(chunks, client_wants_usage=wants_usage(body))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from .deciders import Decision
 from .decision_log import DecisionRecord
 from .http_io import new_request_id
+from .guard_run import GuardReport
 from .routes import Route
 
 
@@ -26,6 +27,7 @@ class RequestTrace:
     error: str | None = None
     stream: bool = False
     finished: bool = False  # handed to metrics and the decision log (`Runtime.observe` does it once)
+    guard: GuardReport | None = None  # what the guard did (attempts, verdicts, reasons), on guarded routes
 
     @property
     def route_alias(self) -> str:

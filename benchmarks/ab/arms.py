@@ -1,13 +1,14 @@
 """The arms of the A/B benchmark and the proxy routes that implement them.
 
 Every arm is one route of the same proxy, built from one base route (the upstream, its reasoning profile
-and budget) by changing only the policy and, for the two mitigation strategies, the profile. `oracle` is
-not a route: it is computed afterwards from the `never` and `always` arms' own outcomes.
+and budget) by changing only the policy and, for the mitigation strategies, the profile (`few-shot`,
+`self-reflect`) or the strategy (`guard`). `oracle` is not a route: it is computed afterwards from the `never`
+and `always` arms' own outcomes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ROUTE_PREFIX = "ab-"
@@ -20,6 +21,8 @@ class Arm:
     policy: str
     profile: str | None  # None: the base route's profile
     description: str
+    strategy: str | None = None  # None: the base route's strategy
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
 
 ARMS: dict[str, Arm] = {arm.name: arm for arm in (
@@ -31,10 +34,14 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
     Arm("self-select-calibrated", "self-select", None,
         "the model is asked whether to think, threshold calibrated on the training half"),
     Arm("classifier", "classifier", None, "the trained decision model decides"),
+    Arm("guard", "never", None, "answer directly, check the answer against the prompt's constraints; on a "
+        "failed check think, then repair", strategy="guard",
+        strategy_options={"repair": True, "max_total_s": 1800}),  # a loaded CPU takes minutes per call
 )}
 ALL_ARMS = (*ARMS, ORACLE)
-# The calibrated self-select arm needs a calibration file for the model under test, so it is asked for by name.
-DEFAULT_ARMS = tuple(a for a in ALL_ARMS if a != "self-select-calibrated")
+# The calibrated self-select arm needs a calibration file for the model under test, and the guard makes up to
+# three calls per request, so both are asked for by name.
+DEFAULT_ARMS = tuple(a for a in ALL_ARMS if a not in ("self-select-calibrated", "guard"))
 
 
 def parse_arms(text: str) -> list[str]:
@@ -65,6 +72,8 @@ def arm_routes(base: dict[str, Any], arms: list[str], *, artifact: str | None,
         if arm.profile is not None:
             route["profile"] = arm.profile  # an old profile name: a strategy over forced-cot (router.strategies)
             route["profile_options"], route["strategy"], route["strategy_options"] = {}, "single", {}
+        if arm.strategy is not None:
+            route["strategy"], route["strategy_options"] = arm.strategy, dict(arm.strategy_options)
         if arm.policy == "classifier" and artifact:
             route["policy_options"] = {"artifact": artifact}
         if name == "self-select-calibrated":

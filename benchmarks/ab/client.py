@@ -15,6 +15,10 @@ from training.records import Example
 from .records import ABRecord
 
 
+GUARD_HEADERS = ("x-thinkgate-guard", "x-thinkgate-guard-checks", "x-thinkgate-guard-attempts")
+"""Response headers of the guard strategy, kept in a record's `extra` (calls per request, outcomes)."""
+
+
 @dataclass(frozen=True)
 class Request:
     """The generation settings every arm shares, so arms differ only in their route."""
@@ -71,8 +75,9 @@ async def send(session: aiohttp.ClientSession, base_url: str, arm: str, route: s
         completion_tokens=int(usage.get("completion_tokens") or 0),
         reasoning_tokens=int(details.get("reasoning_tokens") or 0),
         finish_reason=choice.get("finish_reason"),
-        extra={k: v for k, v in (("score_method", h.get("x-thinkgate-score-method")),
-                                 ("decision_tokens", _int(h.get("x-thinkgate-decision-tokens")))) if v is not None},
+        extra={**{k: h[k] for k in GUARD_HEADERS if k in h},
+               **{k: v for k, v in (("score_method", h.get("x-thinkgate-score-method")),
+                                    ("decision_tokens", _int(h.get("x-thinkgate-decision-tokens")))) if v is not None}},
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .arms import ARMS, ORACLE
 from .records import read_records
-from .results import GoalCheck, Results, build_results, goal_check
+from .results import GoalCheck, GuardSummary, Results, build_results, goal_check, guard_summary
 DESCRIPTIONS = {**{name: arm.description for name, arm in ARMS.items()},
                 ORACLE: "best of never/always per prompt (computed, the ceiling)"}
 
@@ -106,6 +106,23 @@ REPLAY_NOTE = ("The same decisions applied to the `never` and `always` arms' own
                "the decisions themselves are worth.")
 
 
+def guard_lines(summary: GuardSummary | None) -> list[str]:
+    """The guard arm: outcomes, calls per request, added latency, and its goal (above the two-mode oracle)."""
+    if summary is None:
+        return []
+    outcomes = ", ".join(f"{k} {v}" for k, v in summary.outcomes.items())
+    lines = [f"Outcomes (`x-thinkgate-guard`) over {summary.n} requests: {outcomes}.",
+             f"Upstream calls per request: {summary.calls_per_request:.2f}; requests with an extra call: "
+             f"{100 * summary.escalation_rate:.0f}%."]
+    if summary.added_latency_s is not None:
+        lines.append(f"Mean latency added over `never`: {summary.added_latency_s:+.2f} s.")
+    if summary.oracle is not None:
+        met = "met" if summary.accuracy > summary.oracle else "not met"
+        lines.append(f"Goal: above the two-mode oracle ({summary.oracle:.2f}): {met} "
+                     f"({summary.accuracy:.2f}, {summary.accuracy - summary.oracle:+.2f}).")
+    return lines
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -151,6 +168,7 @@ def _context(results: Results, ids_note: str, command: str, settings: dict[str, 
 
 def markdown(results: Results, check: GoalCheck | None, title: str, context: list[str]) -> str:
     header, rows = table_rows(results)
+    guard = guard_lines(guard_summary(results))
     type_header, type_rows = _type_rows(results)
     m = results.measure
     lines = [f"# {title}", "", *context, "", "## Arms", "",
@@ -165,6 +183,7 @@ def markdown(results: Results, check: GoalCheck | None, title: str, context: lis
                 *_md_table(*replay_rows(results)), ""] if results.replayed else []),
              *(["## Self-selection", "", *self_select_lines(results), ""] if self_select_lines(results) else []),
              "## Goal (classifier arm)", "", *goal_lines(check, results), "",
+             *(["## Guard (verify and escalate, with repair)", "", *[f"- {x}" for x in guard], ""] if guard else []),
              f"## Per {m.type_name} ({m.followed})", "", "![per-type accuracy](per_type.png)", "",
              *_md_table(type_header, type_rows), ""]
     return "\n".join(lines)
@@ -190,6 +209,7 @@ def _inline_md(text: str) -> str:
 
 def html_page(results: Results, check: GoalCheck | None, title: str, context: list[str], out: Path) -> str:
     header, rows = table_rows(results)
+    guard = guard_lines(guard_summary(results))
     type_header, type_rows = _type_rows(results)
     m = results.measure
     items = lambda lines: "<ul>" + "".join(f"<li>{_inline_md(x)}</li>" for x in lines) + "</ul>"  # noqa: E731
@@ -210,6 +230,7 @@ def html_page(results: Results, check: GoalCheck | None, title: str, context: li
            _html_table(*replay_rows(results))] if results.replayed else []),
         *(["<h2>Self-selection</h2>", items(self_select_lines(results))] if self_select_lines(results) else []),
         "<h2>Goal (classifier arm)</h2>", items(goal_lines(check, results)),
+        *(["<h2>Guard (verify and escalate, with repair)</h2>", items(guard)] if guard else []),
         f"<h2>Per {m.type_name} ({html.escape(m.followed)})</h2>", _img(out / "per_type.png", "per-type accuracy"),
         _html_table(type_header, type_rows), "</body></html>",
     ])
@@ -233,6 +254,7 @@ def write_report(out: Path, arms: Sequence[str], examples: Sequence[Any], *, ids
                "arms": {a: r.to_json() for a, r in results.arms.items()},
                "comparisons": [c.__dict__ for c in results.comparisons],
                "replayed": {a: r.to_json() for a, r in results.replayed.items()},
-               "goal": None if check is None else check.__dict__, "benchmark": results.measure.benchmark}
+               "goal": None if check is None else check.__dict__, "benchmark": results.measure.benchmark,
+               "guard": None if (g := guard_summary(results)) is None else g.__dict__}
     (out / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [out / "report.md", out / "report.html", out / "results.json", *paths]

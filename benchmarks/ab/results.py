@@ -212,8 +212,42 @@ def build_results(all_records: Sequence[ABRecord], arms: Sequence[str], ids: Seq
         results.replayed = {a: arm_result(a, replayed_records(records[a], records["never"], records["always"]),
                                           measure)
                             for a in records if ARMS.get(a) is not None and ARMS[a].profile is None
-                            and a not in ("never", "always")}
+                            and ARMS[a].strategy is None and a not in ("never", "always")}
     return results
+
+
+@dataclass(frozen=True)
+class GuardSummary:
+    """What the guard arm did: its outcomes (`x-thinkgate-guard`), upstream calls per request, added latency."""
+
+    n: int
+    outcomes: dict[str, int]
+    calls_per_request: float
+    escalation_rate: float  # share of requests with more than one call
+    accuracy: float
+    oracle: float | None
+    added_latency_s: float | None  # mean latency minus `never`'s
+
+
+def guard_summary(results: Results) -> GuardSummary | None:
+    records = results.records.get("guard")
+    if not records:
+        return None
+    outcomes: dict[str, int] = {}
+    calls = []
+    for r in records:
+        outcome = r.extra.get("x-thinkgate-guard", "none")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        calls.append(int(r.extra.get("x-thinkgate-guard-attempts", 1)))
+    never, oracle = results.arms.get("never"), results.arms.get(ORACLE)
+    return GuardSummary(
+        n=len(records), outcomes=dict(sorted(outcomes.items())),
+        calls_per_request=round(statistics.fmean(calls), 3),
+        escalation_rate=round(sum(c > 1 for c in calls) / len(calls), 3),
+        accuracy=results.arms["guard"].metrics[results.measure.headline],
+        oracle=None if oracle is None else oracle.metrics[results.measure.headline],
+        added_latency_s=None if never is None else round(results.arms["guard"].latency_mean_s - never.latency_mean_s, 2),
+    )
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,23 @@ def _oracle(row: Row, ctx: Context) -> Choice:
     return answer(row, "think" if row.pair.gain() > 0 else "direct")
 
 
+def _guard(row: Row, ctx: Context) -> Choice:
+    """Answer direct; when an acted-on check of that answer fails, pay for the thinking answer too and keep the
+    one passing more checks (`benchmarks.guard_replay.guard_pick`, the shipped acted-on kinds)."""
+    from benchmarks.guard_replay import guard_pick
+    from classifiers.constraints import detect_constraints
+    from classifiers.verify import measured_kinds
+
+    pick = guard_pick(detect_constraints(row.prompt), row.pair.direct.answer, row.pair.think.answer, measured_kinds())
+    direct = answer(row, "direct")
+    if not pick.escalated:
+        return direct
+    think = answer(row, "think")
+    kept = think if pick.kept == "escalated" else direct
+    return Choice(kept.think, 2.0, direct.prompt_tokens + think.prompt_tokens,
+                  direct.output_tokens + think.output_tokens, direct.usd + think.usd, kept.metrics)
+
+
 ARMS: dict[str, ReplayArm] = {
     "never": ReplayArm(lambda row, ctx: answer(row, "direct"), "always the direct mode / model"),
     "always": ReplayArm(lambda row, ctx: answer(row, "think"), "always the thinking mode / reasoning model"),
@@ -94,6 +111,8 @@ ARMS: dict[str, ReplayArm] = {
     "classifier": ReplayArm(_classifier, "the decision model: thinks when its score reaches the calibrated threshold",
                             needs_scores=True),
     "oracle": ReplayArm(_oracle, "the better of the two answers per prompt (ties: direct); the ceiling"),
+    "guard": ReplayArm(_guard, "answer direct; on a failed check of the answer against the prompt's constraints, "
+                       "also the thinking answer, keeping the one passing more checks (both calls paid)"),
 }
 
 

@@ -23,10 +23,11 @@ from ..registry import lookup
 from .attempt import Attempt, Usage
 from .base import SingleCall, Strategy
 from .fewshot import FewShotStrategy
+from .guard import GuardStrategy
 from .reflect import SelfReflectStrategy
 
 STRATEGIES: dict[str, type[Strategy[Any]]] = {
-    cls.name: cls for cls in (SingleCall, SelfReflectStrategy, FewShotStrategy)
+    cls.name: cls for cls in (SingleCall, SelfReflectStrategy, FewShotStrategy, GuardStrategy)
 }
 # old profile name -> (strategy, switch, switch options fixed by the alias)
 ALIASES: dict[str, tuple[str, str, dict[str, Any]]] = {

@@ -91,7 +91,8 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     mock.reply = _reply
     out = tmp_path / "ab"
     artifact = _artifact(tmp_path, [f"ifeval:{k}" for k in PROMPTS])
-    assert _run(out, dataset, upstream_url, "--artifact", str(artifact)) == 0  # all seven arms
+    arms = "never,always,few-shot,self-reflect,self-select,classifier,guard,oracle"  # the default arms and the guard
+    assert _run(out, dataset, upstream_url, "--artifact", str(artifact), "--arms", arms) == 0
 
     records = read_records(out / "records.jsonl")
     by_arm: dict[str, dict[str, str]] = {}
@@ -127,6 +128,11 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     assert arms["self-reflect"]["completion_tokens"] > arms["always"]["completion_tokens"] > \
         arms["never"]["completion_tokens"]
     assert arms["few-shot"]["prompt_tokens"] > arms["always"]["prompt_tokens"]  # the examples are sent
+    # the guard answers directly, and thinks only where a check fails (1: a comma, 3: no title): the oracle's score
+    assert arms["guard"]["metrics"]["inst_level_loose"] == pytest.approx(100.0)
+    assert results["guard"]["outcomes"] == {"escalated": 2, "pass": 3}
+    assert results["guard"]["calls_per_request"] == pytest.approx(1.4)
+    assert "guard" not in results["replayed"]
     assert {(c["arm"], c["reference"]) for c in results["comparisons"]} >= {("oracle", "always"), ("never", "always")}
     oracle_vs_always = next(c for c in results["comparisons"] if (c["arm"], c["reference"]) == ("oracle", "always"))
     assert oracle_vs_always["diff"] == pytest.approx(60.0)
@@ -135,6 +141,7 @@ def test_arms_decide_as_configured_and_the_report_is_written(tmp_path, dataset, 
     md = (out / "report.md").read_text()
     assert "| oracle | 100.00 ↑60.00" in md and "| never | 60.00 ↑20.00" in md
     assert "Goal (classifier arm)" in md and "5 examples" in md
+    assert "Upstream calls per request: 1.40" in md and "above the two-mode oracle (100.00): not met" in md
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page
     for png in ("pareto.png", "per_type.png"):
