@@ -70,6 +70,9 @@ class DecisionRecord:
     error: str | None = None
     # Stored only when the log was built with log_prompts=True.
     prompt: str | None = None
+    decision_tokens: int | None = None  # tokens the decision itself cost (self-select's question), not the answer's
+    score_method: str | None = None  # how the score was read, where a policy has several ways (logprobs / text)
+    guard: str | None = None  # JSON: the guard's outcome, attempts, verdicts and reasons (guarded routes only)
 
 
 # Every stored column comes from the record, except `instance`, which the writing process fills in.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +46,10 @@ class RequestTrace:
     def failed(self, status: int, message: str) -> None:
         self.status, self.error = status, message
 
+    def _guard_json(self) -> str | None:
+        record = self.guard.record() if self.guard is not None else None
+        return None if record is None else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
     def to_record(self, log_prompts: bool) -> DecisionRecord | None:
         """The decision record, or None for a request rejected before any decision was made."""
         route, decision = self.route, self.decision
@@ -58,5 +64,6 @@ class RequestTrace:
             fallback_reason=decision.fallback_reason, upstream_ms=self.upstream_ms,
             prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
             reasoning_tokens=details.get("reasoning_tokens"), error=self.error,
+            decision_tokens=decision.tokens or None, score_method=decision.method, guard=self._guard_json(),
             prompt=self.text if log_prompts else None,
         )

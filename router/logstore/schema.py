@@ -13,12 +13,16 @@ from typing import Callable, Literal
 
 Dialect = Literal["sqlite", "postgresql"]
 
-# Columns of `decisions` after `id`, in storage order. `instance` (host:pid of the writing process) came
-# with schema version 2, so that rows from a fleet of instances or workers can be told apart.
+# Columns of `decisions` after `id`, as rows are written and read (stores name them, so this is not the
+# physical order). `instance` (host:pid of the writing process) came with schema version 2, so that rows from a
+# fleet of instances or workers can be told apart; version 3 added what a decision itself cost
+# (`decision_tokens`, the self-select question), how its score was read (`score_method`) and the guard's
+# attempts, verdicts and reasons as JSON (`guard`).
 COLUMNS: tuple[str, ...] = (
     "time", "request_id", "route", "upstream_model", "policy", "decision", "score", "decision_ms",
     "decision_source", "fallback_reason", "upstream_ms", "prompt_tokens", "completion_tokens",
-    "reasoning_tokens", "status", "error", "stream", "prompt", "instance",
+    "reasoning_tokens", "status", "error", "stream", "prompt", "decision_tokens", "score_method", "guard",
+    "instance",
 )
 
 # Portable types; `_TYPE_NAMES` spells them per dialect.
@@ -60,6 +64,11 @@ def _v2(dialect: Dialect) -> list[str]:
     return [f"ALTER TABLE decisions ADD COLUMN instance {_type('text', dialect)}"]
 
 
+def _v3(dialect: Dialect) -> list[str]:
+    return [f"ALTER TABLE decisions ADD COLUMN {name} {_type(spec, dialect)}"
+            for name, spec in (("decision_tokens", "int"), ("score_method", "text"), ("guard", "text"))]
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -70,6 +79,8 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "decisions table, indexed by time and by route + time", _v1),
     Migration(2, "decisions.instance: which process (host:pid) wrote the row", _v2),
+    Migration(3, "decisions.decision_tokens, score_method, guard: a decision's own cost and the guard's attempts",
+              _v3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

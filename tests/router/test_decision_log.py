@@ -24,7 +24,8 @@ from router.log_cli import main, parse_since
 
 FIELDS = {"id", "time", "request_id", "route", "upstream_model", "policy", "decision", "score",
           "decision_ms", "decision_source", "fallback_reason", "upstream_ms", "prompt_tokens",
-          "completion_tokens", "reasoning_tokens", "status", "error", "stream", "prompt", "instance"}
+          "completion_tokens", "reasoning_tokens", "status", "error", "stream", "prompt", "decision_tokens",
+          "score_method", "guard", "instance"}
 
 
 def make(i: int = 0, **overrides) -> DecisionRecord:
@@ -409,9 +410,9 @@ def test_an_old_log_is_migrated_once_keeping_its_rows(target: str, capsys) -> No
     with pytest.raises(ConfigError, match="thinkgate log migrate"):
         export(target)  # a reader never changes the schema; it says what to do
     assert main(["migrate", "--db", target]) == 0
-    assert "migrated from 1 to schema version 2" in capsys.readouterr().err
+    assert f"migrated from 1 to schema version {SCHEMA_VERSION}" in capsys.readouterr().err
     assert main(["migrate", "--db", target]) == 0  # idempotent
-    assert "already at schema version 2" in capsys.readouterr().err
+    assert f"already at schema version {SCHEMA_VERSION}" in capsys.readouterr().err
 
     log = DecisionLog(target)
     log.start()  # the proxy's start migrates too (here: nothing left to do)

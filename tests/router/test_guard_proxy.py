@@ -7,6 +7,7 @@ unverified, off) is reached with and without streaming.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -200,3 +201,26 @@ def test_bad_guard_options_are_a_config_error(proxy):
     with pytest.raises(ConfigError, match="max_attempts"):
         with proxy({**GUARD, "strategy_options": {"max_attempts": 0}}):
             pass
+
+
+def _logged(tmp_path) -> list[dict[str, Any]]:
+    import io
+    import json
+
+    from router.decision_log import export_jsonl
+
+    out = io.StringIO()
+    export_jsonl(tmp_path / "decisions.sqlite3", out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_the_decision_log_keeps_the_guards_attempts_and_reasons(proxy, mock, tmp_path):
+    mock.reply = _script("Tea, hot and strong.", think="tea is calm")  # direct breaks both checks; think passes
+    with proxy(GUARD) as server:
+        _ask(server, stream=False)
+        _ask(server, stream=False, prompt=PLAIN)
+    guarded, plain = _logged(tmp_path)  # the server has stopped: the log is drained
+    record = json.loads(guarded["guard"])
+    assert record["outcome"] == "escalated"
+    assert "comma" in json.dumps(record).lower()  # the failed check's reason is kept
+    assert json.loads(plain["guard"])["outcome"] == "unverified"

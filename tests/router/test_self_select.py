@@ -126,3 +126,19 @@ def test_calibration_round_trip_and_errors(tmp_path):
         Calibration.load(tmp_path / "junk.json")
     with pytest.raises(ConfigError, match="No such file"):
         Calibration.load(tmp_path / "missing.json")
+
+
+def test_the_decision_log_keeps_the_questions_cost_and_method(proxy, mock, tmp_path):
+    import io
+
+    from router.decision_log import export_jsonl
+
+    mock.reply = answer_or_question
+    mock.logprobs = yes_no_logprobs(0.6, 0.2)
+    with proxy({"policy": "self-select"}) as server:
+        raw = openai_client(server).chat.completions.with_raw_response.create(model="mock-model", messages=USER)
+    out = io.StringIO()
+    export_jsonl(tmp_path / "decisions.sqlite3", out)
+    (row,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert row["score_method"] == "logprobs" and row["guard"] is None
+    assert row["decision_tokens"] == int(raw.headers["x-thinkgate-decision-tokens"]) > 0
