@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from benchmarks.ab.results import IFEVAL, Measure
 from training.costs import Spend
-from training.outcome_report import METRICS
-from training.outcomes import Pair
+from training.outcomes import Pair, requirement_count
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,12 @@ class Row:
     pair: Pair
     spend: dict[str, Spend]
     score: float | None = None
+    measure: Measure = IFEVAL
 
     @property
     def instructions(self) -> int:
-        return max(1, len(self.pair.direct.scores.get("per_instruction") or {}))
+        """The example's weight: its IFEval instructions or ComplexBench scoring questions."""
+        return requirement_count(self.pair.direct.scores)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Choice:
     prompt_tokens: float
     output_tokens: float
     usd: float
-    metrics: dict[str, float]  # the four IFEval metrics of the returned answer, fractions
+    metrics: dict[str, float]  # the measure's metrics of the returned answer, fractions
 
 
 def answer(row: Row, mode: str) -> Choice:
@@ -55,7 +57,7 @@ def answer(row: Row, mode: str) -> Choice:
     spend = row.spend[mode]
     scores = row.pair.of(mode).scores
     return Choice(float(mode == "think"), 1.0, spend.prompt_tokens, spend.output_tokens, spend.usd,
-                  {m: float(scores[m]) for m in METRICS})
+                  {m: float(scores[m]) for m in row.measure.metrics})
 
 
 def mix(direct: Choice, think: Choice, p: float) -> Choice:
@@ -63,7 +65,7 @@ def mix(direct: Choice, think: Choice, p: float) -> Choice:
     blend = lambda a, b: (1 - p) * a + p * b  # noqa: E731
     return Choice(blend(direct.think, think.think), blend(direct.calls, think.calls),
                   blend(direct.prompt_tokens, think.prompt_tokens), blend(direct.output_tokens, think.output_tokens),
-                  blend(direct.usd, think.usd), {m: blend(direct.metrics[m], think.metrics[m]) for m in METRICS})
+                  blend(direct.usd, think.usd), {m: blend(direct.metrics[m], think.metrics[m]) for m in direct.metrics})
 
 
 ArmFn = Callable[[Row, Context], Choice]

@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thinkgate bench replay", description=__doc__.split("\n\n")[0])
     p.add_argument("table", help="outcome table (JSONL, from `thinkgate collect` or `thinkgate import`)")
     p.add_argument("--data", required=True, help="the dataset file the table was built on (for the prompts)")
-    p.add_argument("--dataset", default="ifeval")
+    p.add_argument("--dataset", default="ifeval", choices=("ifeval", "complexbench"),
+                   help="the dataset loader for --data (default ifeval); the metrics follow the table's scores")
     p.add_argument("--artifact", help="decision model for the classifier arm (its held-out ids are replayed)")
     p.add_argument("--arms", default=DEFAULT_ARMS, help=f"comma-separated (default {DEFAULT_ARMS})")
     p.add_argument("--ids", default="auto", help="held-out, all, auto (held-out with the classifier) or a file")
@@ -62,9 +63,11 @@ def _prices(args: argparse.Namespace):
 
 def run(args: argparse.Namespace, command: str) -> tuple[object, list[str]]:
     from benchmarks.ab.cli import select_ids
+    from benchmarks.ab.results import COMPLEXBENCH, IFEVAL
     from training.costs import CostModel
     from training.datasets import load
     from training.outcomes import pair_outcomes, read_outcomes
+    from training.scoring.complexbench import METRIC_DRFR
 
     from .arms import Context, Row
     from .results import build
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace, command: str) -> tuple[object, list[str]]:
         raise ValueError("--reasoning-tokens must be >= 0")
     ids, ids_note = select_ids(args.ids, arms, args.artifact)
     pairs = {p.id: p for p in pair_outcomes(read_outcomes(args.table))}
+    measure = COMPLEXBENCH if any(METRIC_DRFR in p.direct.scores for p in pairs.values()) else IFEVAL
     prompts = {e.id: e.prompt for e in load(args.dataset, args.data).examples}
     chosen = [i for i in (ids if ids is not None else list(pairs)) if i in pairs and i in prompts]
     missing = len(ids) - len(chosen) if ids is not None else 0
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace, command: str) -> tuple[object, list[str]]:
         scores = [float(s) for s in model.score_many([prompts[i] for i in chosen])]
         ctx = Context(threshold=model.threshold.value)
     rows = [Row(i, prompts[i], pairs[i], {m: costs.spend(pairs[i].of(m), prompts[i]) for m in ("direct", "think")},
-                s) for i, s in zip(chosen, scores)]
+                s, measure) for i, s in zip(chosen, scores)]
     if "classifier" in arms and rows:
         ctx = Context(threshold=ctx.threshold, rate=sum(r.score >= ctx.threshold for r in rows) / len(rows))
     results = build(rows, arms, ctx, resamples=args.resamples)

@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks.ab.report import _md_table
-from benchmarks.ab.results import IFEVAL
-from training.outcome_report import METRICS
-
 from .arms import ARMS
-from .results import GOAL_HEADROOM_SHARE, GOAL_MAX_THINK_RATE, HEADLINE, ReplayResults
+from .results import GOAL_HEADROOM_SHARE, GOAL_MAX_THINK_RATE, ReplayResults
 
 COLOURS = {"classifier": "#d62728", "oracle": "#7f7f7f", "never": "#1f77b4", "always": "#ff7f0e",
            "random": "#9467bd"}
 
 
 def arm_rows(results: ReplayResults) -> tuple[list[str], list[list[str]]]:
-    header = ["arm", *(IFEVAL.labels[m] for m in METRICS), "think-rate", "calls", "in tok", "out tok", "USD / 1k req"]
-    rows = [[a.arm, *(f"{a.metrics[m]:.2f}" for m in METRICS), f"{a.think_rate:.3f}", f"{a.calls:.2f}",
+    metrics = results.measure.metrics
+    header = ["arm", *(results.measure.labels[m] for m in metrics), "think-rate", "calls", "in tok", "out tok",
+              "USD / 1k req"]
+    rows = [[a.arm, *(f"{a.metrics[m]:.2f}" for m in metrics), f"{a.think_rate:.3f}", f"{a.calls:.2f}",
              f"{a.prompt_tokens:.0f}", f"{a.output_tokens:.0f}", f"{a.usd_per_1k:.3f}"]
             for a in results.arms.values()]
     return header, rows
@@ -44,6 +43,7 @@ def curve_plot(results: ReplayResults, path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    headline = results.measure.headline
     money = any(a.usd_per_1k > 0 for a in results.arms.values())
     x_of = (lambda p: p.usd_per_1k) if money else (lambda p: p.output_tokens)  # noqa: E731
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
@@ -51,11 +51,11 @@ def curve_plot(results: ReplayResults, path: Path, title: str) -> Path:
         ax.plot([x_of(p) for p in results.curve], [p.accuracy for p in results.curve], color="#d62728", alpha=0.6,
                 marker=".", markersize=3, label="classifier, every threshold")
     for arm in results.arms.values():
-        ax.scatter([x_of(arm)], [arm.metrics[HEADLINE]], s=80 if arm.arm != "oracle" else 140, zorder=3,
+        ax.scatter([x_of(arm)], [arm.metrics[headline]], s=80 if arm.arm != "oracle" else 140, zorder=3,
                    color=COLOURS.get(arm.arm, "#2ca02c"), marker="*" if arm.arm == "oracle" else "o",
-                   label=f"{arm.arm} ({arm.metrics[HEADLINE]:.1f}, think {arm.think_rate:.2f})")
+                   label=f"{arm.arm} ({arm.metrics[headline]:.1f}, think {arm.think_rate:.2f})")
     ax.set_xlabel("USD per 1,000 requests" if money else "mean output tokens per request")
-    ax.set_ylabel("instruction-level loose accuracy (%)")
+    ax.set_ylabel(f"{results.measure.headline_name} accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title, fontsize=10)
@@ -66,13 +66,14 @@ def curve_plot(results: ReplayResults, path: Path, title: str) -> Path:
 
 
 def markdown(results: ReplayResults, title: str, context: Sequence[str]) -> str:
+    m = results.measure
     comparisons = [[f"{c.arm} − {c.reference}", f"{c.diff:+.2f}", f"[{c.low:+.2f}, {c.high:+.2f}]",
                     "yes" if c.low > 0 or c.high < 0 else "no"] for c in results.comparisons]
     return "\n".join([
         f"# {title}", "", *context, "", "## Arms (replayed on recorded answers; no model called)", "",
-        "Accuracy in % (IFEval; instruction-level loose first); means per request.", "",
+        f"Accuracy in % ({m.benchmark}; {m.headline_name} first); means per request.", "",
         *_md_table(*arm_rows(results)), "", *[f"- `{a}`: {ARMS[a].description}" for a in results.arms], "",
-        "## Accuracy differences (instruction-level loose, paired bootstrap 95% CI over examples)", "",
+        f"## Accuracy differences ({m.headline_name}, paired bootstrap 95% CI over examples)", "",
         *_md_table(["difference", "points", "95% CI", "excludes 0"], comparisons), "",
         "## Goal (classifier arm)", "", *goal_lines(results), "",
         "## Accuracy against cost over the classifier's thresholds", "", "![accuracy-cost curve](curve.png)", "",

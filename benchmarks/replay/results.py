@@ -1,4 +1,4 @@
-"""Replay every arm over the same rows and summarise: accuracy (IFEval metrics), think-rate, calls, tokens,
+"""Replay every arm over the same rows and summarise: accuracy (the table's benchmark: IFEval or ComplexBench), think-rate, calls, tokens,
 dollars, paired bootstrap intervals, the accuracy–cost curve over classifier thresholds, and the goal check."""
 
 from __future__ import annotations
@@ -8,12 +8,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmarks.ab.results import Comparison, paired_bootstrap
-from training.outcome_report import METRICS
+from benchmarks.ab.results import IFEVAL, Comparison, Measure, paired_bootstrap
+from training.scoring.complexbench import METRIC_DRFR
 
 from .arms import ARMS, Choice, Context, Row
 
-HEADLINE = METRICS[0]
+# micro-averaged over requirements (instructions / scoring questions); the other metrics are means over examples
+PER_REQUIREMENT = {"inst_level_loose", "inst_level_strict", METRIC_DRFR}
 GOAL_HEADROOM_SHARE = 1 / 3  # the issue's goal: a third of the oracle's headroom over the better fixed mode
 GOAL_MAX_THINK_RATE = 0.30
 
@@ -22,7 +23,7 @@ GOAL_MAX_THINK_RATE = 0.30
 class ArmSummary:
     arm: str
     n: int
-    metrics: dict[str, float]  # % (instruction-level ones micro-averaged over instructions)
+    metrics: dict[str, float]  # % (instruction-level ones and DRFR micro-averaged over requirements)
     think_rate: float
     calls: float  # means per request
     prompt_tokens: float
@@ -33,12 +34,16 @@ class ArmSummary:
         return dict(self.__dict__)
 
 
+def _measure(rows: Sequence[Row]) -> Measure:
+    return rows[0].measure if rows else IFEVAL
+
+
 def summarise(arm: str, rows: Sequence[Row], choices: Sequence[Choice]) -> ArmSummary:
     weights = np.array([r.instructions for r in rows], dtype=float)
     metrics = {}
-    for m in METRICS:
+    for m in _measure(rows).metrics:
         values = np.array([c.metrics[m] for c in choices])
-        metrics[m] = round(100 * float((values * weights).sum() / weights.sum() if m.startswith("inst")
+        metrics[m] = round(100 * float((values * weights).sum() / weights.sum() if m in PER_REQUIREMENT
                                        else values.mean()), 2)
     mean = lambda attr: float(np.mean([getattr(c, attr) for c in choices]))  # noqa: E731
     return ArmSummary(arm, len(rows), metrics, round(mean("think"), 3), round(mean("calls"), 3),
@@ -61,7 +66,7 @@ def curve(rows: Sequence[Row]) -> list[CurvePoint]:
     for t in [np.inf, *sorted(set(scores.tolist()), reverse=True)]:
         choices = [ARMS["classifier"].fn(r, Context(threshold=float(t))) for r in rows]
         s = summarise("curve", rows, choices)
-        points.append(CurvePoint(float(t), s.think_rate, s.metrics[HEADLINE], s.usd_per_1k, s.output_tokens))
+        points.append(CurvePoint(float(t), s.think_rate, s.metrics[_measure(rows).headline], s.usd_per_1k, s.output_tokens))
     return points
 
 
@@ -72,12 +77,13 @@ class ReplayResults:
     comparisons: list[Comparison] = field(default_factory=list)
     curve: list[CurvePoint] = field(default_factory=list)
     goal: dict[str, Any] | None = None
+    measure: Measure = IFEVAL
 
 
-def goal_check(arms: dict[str, ArmSummary]) -> dict[str, Any] | None:
+def goal_check(arms: dict[str, ArmSummary], measure: Measure = IFEVAL) -> dict[str, Any] | None:
     if not {"classifier", "never", "always", "oracle"} <= set(arms):
         return None
-    acc = {a: arms[a].metrics[HEADLINE] for a in arms}
+    acc = {a: arms[a].metrics[measure.headline] for a in arms}
     best = max(("never", "always"), key=lambda a: acc[a])
     headroom = acc["oracle"] - acc[best]
     needed = GOAL_HEADROOM_SHARE * headroom
@@ -98,13 +104,17 @@ def build(rows: Sequence[Row], arm_names: Sequence[str], ctx: Context, *, resamp
         raise ValueError(f"unknown replay arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
     choices = {a: [ARMS[a].fn(r, ctx) for r in rows] for a in arm_names}
     arms = {a: summarise(a, rows, c) for a, c in choices.items()}
+    measure = _measure(rows)
+    if any(r.measure is not measure for r in rows):
+        raise ValueError("the rows mix benchmarks (IFEval and ComplexBench): replay one benchmark at a time")
     totals = np.array([r.instructions for r in rows], dtype=float)
-    followed = {a: (np.array([ch.metrics[HEADLINE] for ch in c]) * totals, totals) for a, c in choices.items()}
+    followed = {a: (np.array([ch.metrics[measure.headline] for ch in c]) * totals, totals)
+                for a, c in choices.items()}
     pairs = [(a, ref) for ref in ("never", "always") if ref in arms for a in arms if a != ref
              and not (ref == "always" and a == "never")]
     results = ReplayResults([r.id for r in rows], arms, paired_bootstrap(followed, pairs, resamples=resamples,
-                                                                           seed=seed))
+                                                                           seed=seed), measure=measure)
     if all(r.score is not None for r in rows):
         results.curve = curve(rows)
-    results.goal = goal_check(arms)
+    results.goal = goal_check(arms, measure)
     return results
