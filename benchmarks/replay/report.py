@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks.ab.report import _md_table
+
 from .arms import ARMS
 from .results import GOAL_HEADROOM_SHARE, GOAL_MAX_THINK_RATE, ReplayResults
 

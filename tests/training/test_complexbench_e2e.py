@@ -301,3 +301,27 @@ def test_bad_generation_files_are_one_line_errors(tmp_path, capsys, lines, messa
                       "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_replay_on_a_complexbench_table_reports_drfr(mock, upstream_url, judge, tmp_path, capsys):
+    """`thinkgate bench replay` on the collected table: DRFR micro-averaged over the 12 scoring questions."""
+    _, judge_url = judge
+    mock.reply = model_reply
+    table, out, prices = tmp_path / "t.jsonl", tmp_path / "report", tmp_path / "prices.toml"
+    assert thinkgate(_collect(FIXTURE, table, upstream_url, judge_url, tmp_path)) == 0
+    prices.write_text('[models.upstream-model]\ninput_per_mtok = 1\noutput_per_mtok = 2\n')
+    capsys.readouterr()
+    assert thinkgate(["bench", "replay", str(table), "--dataset", "complexbench", "--data", str(FIXTURE),
+                      "--arms", "never,always,oracle", "--ids", "all", "--prices", str(prices),
+                      "--resamples", "100", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"arm +DRFR +all passed +think-rate", printed)
+    arms = json.loads((out / "results.json").read_text())["arms"]
+    # DRFR: direct 9/12, think 5/12, oracle 12/12 (think only on Monday); all passed: 3/4, 1/4, 4/4
+    assert {a: s["metrics"]["complexbench_drfr"] for a, s in arms.items()} == {
+        "never": 75.0, "always": 41.67, "oracle": 100.0}
+    assert {a: s["metrics"]["complexbench_all_passed"] for a, s in arms.items()} == {
+        "never": 75.0, "always": 25.0, "oracle": 100.0}
+    assert arms["oracle"]["think_rate"] == 0.25
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "Accuracy in % (ComplexBench; DRFR first)" in report and "## Accuracy differences (DRFR," in report
