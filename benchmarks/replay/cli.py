@@ -79,7 +79,10 @@ def run(args: argparse.Namespace, command: str) -> tuple[object, list[str]]:
         raise ValueError("--reasoning-tokens must be >= 0")
     ids, ids_note = select_ids(args.ids, arms, args.artifact)
     pairs = {p.id: p for p in pair_outcomes(read_outcomes(args.table))}
-    measure = COMPLEXBENCH if any(METRIC_DRFR in p.direct.scores for p in pairs.values()) else IFEVAL
+    kinds = {METRIC_DRFR in p.direct.scores for p in pairs.values()}
+    if len(kinds) > 1:
+        raise ValueError(f"{args.table} mixes IFEval and ComplexBench outcomes: replay one benchmark at a time")
+    measure = COMPLEXBENCH if True in kinds else IFEVAL
     prompts = {e.id: e.prompt for e in load(args.dataset, args.data).examples}
     chosen = [i for i in (ids if ids is not None else list(pairs)) if i in pairs and i in prompts]
     missing = len(ids) - len(chosen) if ids is not None else 0

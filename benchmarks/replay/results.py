@@ -1,5 +1,6 @@
-"""Replay every arm over the same rows and summarise: accuracy (the table's benchmark: IFEval or ComplexBench), think-rate, calls, tokens,
-dollars, paired bootstrap intervals, the accuracy–cost curve over classifier thresholds, and the goal check."""
+"""Replay every arm over the same rows and summarise: accuracy (the table's benchmark: IFEval or ComplexBench),
+think-rate, calls, tokens, dollars, paired bootstrap intervals, the accuracy–cost curve over classifier
+thresholds, and the goal check."""
 
 from __future__ import annotations
 
@@ -62,11 +63,11 @@ class CurvePoint:
 def curve(rows: Sequence[Row]) -> list[CurvePoint]:
     """The classifier's policy at every threshold that changes a decision, from never to always thinking."""
     scores = np.array([r.score for r in rows], dtype=float)
-    points = []
+    headline, points = _measure(rows).headline, []
     for t in [np.inf, *sorted(set(scores.tolist()), reverse=True)]:
         choices = [ARMS["classifier"].fn(r, Context(threshold=float(t))) for r in rows]
         s = summarise("curve", rows, choices)
-        points.append(CurvePoint(float(t), s.think_rate, s.metrics[_measure(rows).headline], s.usd_per_1k, s.output_tokens))
+        points.append(CurvePoint(float(t), s.think_rate, s.metrics[headline], s.usd_per_1k, s.output_tokens))
     return points
 
 
@@ -105,8 +106,6 @@ def build(rows: Sequence[Row], arm_names: Sequence[str], ctx: Context, *, resamp
     choices = {a: [ARMS[a].fn(r, ctx) for r in rows] for a in arm_names}
     arms = {a: summarise(a, rows, c) for a, c in choices.items()}
     measure = _measure(rows)
-    if any(r.measure is not measure for r in rows):
-        raise ValueError("the rows mix benchmarks (IFEval and ComplexBench): replay one benchmark at a time")
     totals = np.array([r.instructions for r in rows], dtype=float)
     followed = {a: (np.array([ch.metrics[measure.headline] for ch in c]) * totals, totals)
                 for a, c in choices.items()}

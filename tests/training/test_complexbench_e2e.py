@@ -325,3 +325,15 @@ def test_replay_on_a_complexbench_table_reports_drfr(mock, upstream_url, judge, 
     assert arms["oracle"]["think_rate"] == 0.25
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "Accuracy in % (ComplexBench; DRFR first)" in report and "## Accuracy differences (DRFR," in report
+    # one table mixing the benchmarks is refused with one line, not scored on the wrong metric
+    lines = [json.loads(line) for line in table.read_text(encoding="utf-8").splitlines()]
+    rows = [next(r for r in lines if r["mode"] == mode) for mode in ("direct", "think")]
+    with table.open("a", encoding="utf-8") as f:
+        for r in rows:
+            r["id"] = "ifeval:1"
+            r["scores"] = {m: 1.0 for m in ("inst_level_loose", "inst_level_strict", "prompt_level_loose",
+                                            "prompt_level_strict")}
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    assert thinkgate(["bench", "replay", str(table), "--dataset", "complexbench", "--data", str(FIXTURE),
+                      "--arms", "never,always", "--ids", "all", "--prices", str(prices)]) == 2
+    assert "mixes IFEval and ComplexBench outcomes" in capsys.readouterr().err
