@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -49,9 +50,7 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
                                    isolation_level=None)
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                _migrate(conn, self.where)
+                _set_up(conn, self.where)
                 limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 999 before SQLite 3.32
                 self._chunk = max(1, min(CHUNK_ROWS, limit // len(COLUMNS)))
             except BaseException:
@@ -115,6 +114,30 @@ class SqliteStore:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _set_up(conn: sqlite3.Connection, where: str) -> None:
+    """WAL mode and the schema, retried while another process does the same on a fresh file.
+
+    Switching a new file to WAL takes an exclusive lock for which SQLite does not always call the busy
+    handler, so several workers starting at once can see "database is locked" here; retrying for up to the
+    busy timeout makes a simultaneous start of N workers safe.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            _migrate(conn, where)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                raise
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        time.sleep(delay)
+        delay = min(0.2, delay * 2)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
