@@ -61,6 +61,15 @@ def resolve_route(args: argparse.Namespace) -> tuple[str, Any]:
     return alias, routes[alias]
 
 
+def resolve_strategy(args: argparse.Namespace, cfg: Any) -> Any:
+    """The route's strategy over its switch; `--profile` replaces both (their options belong to them)."""
+    from router.strategies import build_strategy
+
+    if args.profile:
+        return build_strategy(args.profile)
+    return build_strategy(cfg.profile, cfg.profile_options, cfg.strategy, cfg.strategy_options)
+
+
 def _scorer(dataset: str) -> Any:
     if dataset == "ifeval":
         from .scoring.ifeval import ensure_punkt_tab, score_example
@@ -73,7 +82,6 @@ def _scorer(dataset: str) -> Any:
 async def _run(args: argparse.Namespace) -> int:
     from router.errors import ThinkgateError
     from router.routes import build_backend
-    from router.strategies import build_strategy
 
     from .collect import Target, collect
     from .datasets import load
@@ -87,10 +95,7 @@ async def _run(args: argparse.Namespace) -> int:
     judging = _complexbench_judging(args, loaded.examples) if args.dataset == "complexbench" else None
     scorer = judging.scorer if judging is not None else _scorer(args.dataset)
     alias, cfg = resolve_route(args)
-    if args.profile:  # --profile replaces the route's switch and strategy (its options belong to them)
-        strategy = build_strategy(args.profile)
-    else:
-        strategy = build_strategy(cfg.profile, cfg.profile_options, cfg.strategy, cfg.strategy_options)
+    strategy = resolve_strategy(args, cfg)
     backend = build_backend(alias, cfg, environ=os.environ)
     target = Target(backend=backend, strategy=strategy, model=cfg.model or alias,
                     think_budget=args.think_budget or cfg.think_budget, max_tokens=args.max_tokens)

@@ -103,7 +103,7 @@ def select_and_fit(ts: TrainingSet, *, candidates: Sequence[Candidate] = DEFAULT
         threshold = calibration.threshold(scores, ts)
         result = evaluate(threshold, scores, ts.weighted(ts.direct), ts.weighted(ts.think))
         inner.append({"estimator": candidate[0], "params": candidate[1], "oof_accuracy": result["accuracy"],
-                      "oof_think_rate": result["think_rate"], "oof_auc": _auc(ts.labels, scores)})
+                      "oof_think_rate": result["think_rate"], "oof_auc": auc(ts.labels, scores)})
         objective = threshold.train_metric if calibration.method != "think_rate" else result["accuracy"]
         if best is None or objective > best[0] + 1e-12:
             best = (objective, candidate, threshold)
@@ -118,8 +118,9 @@ def select_and_fit(ts: TrainingSet, *, candidates: Sequence[Candidate] = DEFAULT
     return Fitted(model, candidate, inner)
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    if len(set(labels.tolist())) < 2:
+def auc(labels: Any, scores: Any) -> float | None:
+    """ROC AUC of `scores` for the positive `labels`; None when only one class is present."""
+    if len(set(np.asarray(labels).tolist())) < 2:
         return None
     from sklearn.metrics import roc_auc_score
 
@@ -144,7 +145,7 @@ def evaluate_model(model: DecisionModel, ts: TrainingSet) -> dict[str, Any]:
         "cost_unit": ts.cost_unit,
         "random_accuracy": 100 * _random_at(out["think_rate"], ts),
         "classifier_accuracy": float((think.astype(int) == labels).mean()),
-        "auc": _auc(labels, scores),
+        "auc": auc(labels, scores),
         "positives": int(labels.sum()),
     }
 

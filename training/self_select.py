@@ -23,6 +23,7 @@ from router.deciders.self_select import CALIBRATION_FORMAT, SelfSelectDecider
 
 NEVER = 1.5  # a threshold above every possible score (scores are shares in [0, 1])
 
+from .fit import auc
 from .jobs import JobSpec, Summary, prepare_table, read_table, run_jobs
 from .labels import TrainingSet
 from .records import Example
@@ -80,14 +81,6 @@ def _arrays(ts: TrainingSet, scores: dict[str, SelfSelectScore]) -> np.ndarray:
         raise ValueError(f"{len(missing)} example(s) have no self-select score (first: {missing[0]}); "
                          "run `thinkgate self-select score` to finish the scores file")
     return np.array([scores[i].score for i in ts.ids], dtype=float)
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    if len(set(labels.tolist())) < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores))
 
 
 def policy_report(threshold: Threshold | float, ts: TrainingSet, scores: np.ndarray) -> dict[str, Any]:

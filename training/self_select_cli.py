@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .collect_cli import add_route_arguments, resolve_route
+from .collect_cli import add_route_arguments, resolve_route, resolve_strategy
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,17 +59,13 @@ def _parser() -> argparse.ArgumentParser:
 async def _score(args: argparse.Namespace) -> int:
     from router.deciders.self_select import SelfSelectDecider
     from router.routes import build_backend
-    from router.strategies import build_strategy
 
     from .datasets import load
     from .self_select import collect_scores
 
     loaded = load(args.dataset, args.data, limit=args.limit)
     alias, cfg = resolve_route(args)
-    if args.profile:  # as in collect: --profile replaces the route's switch and strategy
-        strategy = build_strategy(args.profile)
-    else:
-        strategy = build_strategy(cfg.profile, cfg.profile_options, cfg.strategy, cfg.strategy_options)
+    strategy = resolve_strategy(args, cfg)
     backend = build_backend(alias, cfg, environ=os.environ)
     decider = SelfSelectDecider({"method": args.method, "timeout_s": args.timeout}, backend=backend,
                                 direct_body=strategy.direct_body,

@@ -76,10 +76,10 @@ def self_select_lines(results: Results) -> list[str]:
                 f"({100 * len(scored) / max(1, len(records)):.1f}%); think-rate {results.arms[arm].think_rate:.2f}")
         if gains is not None and scored:
             labels = [gains[r.id] > 0 for r in scored]
-            if 0 < sum(labels) < len(labels):
-                from sklearn.metrics import roc_auc_score
+            from training.fit import auc as roc_auc
 
-                auc = roc_auc_score(labels, [r.score for r in scored])
+            auc = roc_auc(labels, [r.score for r in scored])
+            if auc is not None:
                 line += f"; AUC of its score for \"thinking helps\" (always beat never here): {auc:.3f}"
         spent = [r.extra.get("decision_tokens") for r in records if r.extra.get("decision_tokens")]
         if spent:
