@@ -85,6 +85,9 @@ class ServerSettings(_Strict):
     # With client keys configured: /metrics needs a key too (true) or stays open to scrapers (false).
     # /healthz and /readyz are always open (probes carry no keys); /readyz then hides route names.
     metrics_require_key: bool = True
+    # Exempt the objects alive after start-up from garbage collection (router/gc_tuning.py): full passes
+    # over them otherwise stall the event loop for milliseconds at a time under load.
+    gc_freeze: bool = True
 
 
 class DecisionLogSettings(_Strict):
