@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         run.decisions = bench_decisions(prompts, policies, samples=args.decision_samples)
         run.decisions_note = (f"`router.deciders.decide_with_fallback` awaited in one event loop, timed around the "
                               f"call (perf_counter_ns), over the `prompt` field of {len(prompts)} prompts from "
-                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls. "
+                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls, each text with a "
+                              "unique suffix \" (request dR.I)\" so the classifier's score cache never answers. "
                               "self-select is not timed: it asks the upstream, so it costs a model call."
                               + ("" if args.artifact else " classifier: no --artifact given."))
     else:
