@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--decision-samples", type=int, default=5000, help="decisions timed per policy")
     p.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM's proxy")
     p.add_argument("--litellm-python", help="interpreter that has litellm[proxy] (default: --python)")
+    p.add_argument("--litellm-requests", type=int, default=500,
+                   help="sequential (and at most as many streamed) requests for LiteLLM's proxy, which takes "
+                   "~10-40 ms a request here (default 500)")
     p.add_argument("--no-floor", dest="floor", action="store_false",
                    help="skip the floor (bare aiohttp forwarder); the verdicts need it")
     p.add_argument("--local", action="store_true", help="also run benchmarks.local_throughput (if present)")
@@ -240,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"litellm-w{n}", f"LiteLLM proxy (reference), {n} workers")
                 try:
                     svc = services.start(litellm_service(mock.url, workdir, litellm_python, n), timeout_s=180)
-                    run.targets.append(Target(key, label, f"litellm {package_version('litellm')}, --num_workers {n}, "
-                                              f"openai/{MODEL}", svc.url, kind="litellm", workers=n,
+                    run.targets.append(Target(key, label, f"litellm {package_version('litellm')}, --num_workers {n}"
+                                              + (" --run_gunicorn" if n > 1 else " (uvicorn)")
+                                              + f", openai/{MODEL}, no master key", svc.url, kind="litellm", workers=n,
                                               pid=svc.proc.pid if svc.proc else None))
                 except ServiceError as exc:
                     failed.append(f"{n} worker(s): {exc}")

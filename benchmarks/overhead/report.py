@@ -360,7 +360,9 @@ def render_markdown(run: RunResult) -> str:
         f"- bodies (`--bodies`): {run.bodies or 'fixed'}. The same rotation feeds the sequential, streamed and "
         "wrk requests.",
         f"- sequential: {s.get('requests')} non-streaming requests after {s.get('warmup')} warm-up, httpx "
-        f"{package_version('httpx')} sync client, one keep-alive connection.",
+        f"{package_version('httpx')} sync client, one keep-alive connection"
+        + (f" (LiteLLM's proxy: {min(s.get('requests') or 0, s.get('litellm_requests') or 0)}, and as many "
+           "streamed at most)" if any(t.kind == "litellm" for t in run.targets) else "") + ".",
         f"- streaming: {s.get('stream_requests')} sequential streamed requests; TTFB = time from sending to the "
         "first body byte (the proxy sends its headers only after the upstream's first chunk arrived).",
         (f"- throughput: wrk, {s.get('threads')} threads, {s.get('connections')} connections, "

@@ -58,12 +58,16 @@ def measure_target(target: Target, args: argparse.Namespace, workdir: Path, log:
     meter = CpuMeter({"server": target.pid})
     meter.start()
     t0 = time.perf_counter()
-    result.seq = measure_sequential(target.url, target.model, args.requests, args.warmup,
+    requests, stream_requests = args.requests, args.stream_requests
+    if target.kind == "litellm":  # slow: fewer sequential requests (--litellm-requests)
+        limit = getattr(args, "litellm_requests", requests)
+        requests, stream_requests = min(requests, limit), min(stream_requests, limit)
+    result.seq = measure_sequential(target.url, target.model, requests, args.warmup,
                                     bodies.iter_bytes(target.model, f"s.{tag}"))
     used = meter.stop()
     if "server" in used:
-        result.seq_cpu = CpuSample(used["server"], args.requests + args.warmup, time.perf_counter() - t0)
-    result.stream = measure_stream(target.url, target.model, args.stream_requests, min(args.warmup, 20),
+        result.seq_cpu = CpuSample(used["server"], requests + args.warmup, time.perf_counter() - t0)
+    result.stream = measure_stream(target.url, target.model, stream_requests, min(args.warmup, 20),
                                    bodies.iter_bytes(target.model, f"st.{tag}", stream=True))
     if args.wrk:
         pids = {"server": target.pid}
