@@ -157,7 +157,8 @@ def test_cpu_meter_and_sample_arithmetic() -> None:
         pass
     used = meter.stop()
     assert set(used) == {"self", "machine"}
-    assert used["self"] >= 0.09 and used["machine"] >= 0.09 and machine_busy_seconds() > 0
+    # psutil counts in clock ticks (10 ms): 0.1 s of burning reads as 0.09 now and then
+    assert used["self"] >= 0.08 and used["machine"] >= 0.08 and machine_busy_seconds() > 0
     sample = CpuSample(seconds=0.5, requests=1000, wall_s=2.0)
     assert sample.ms_per_request == pytest.approx(0.5) and sample.cores == pytest.approx(0.25)
     assert CpuSample(0.5, 0, 2.0).ms_per_request is None and CpuSample(float("nan"), 10, 1.0).cores is None
