@@ -138,7 +138,7 @@ def test_tree_cpu_counts_children_and_grandchildren(tmp_path: Path) -> None:
         import psutil
 
         own = sum(psutil.Process(root.pid).cpu_times()[:2])
-        assert own >= 0.2 and total >= own + 0.3 - 0.02  # the grandchild's CPU is in the tree's
+        assert own >= 0.18 and total >= own + 0.27  # the grandchild's CPU is in the tree's (10 ms ticks)
     finally:
         import psutil
 
