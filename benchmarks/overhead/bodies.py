@@ -158,7 +158,8 @@ def wrk_lua(bodies: Bodies, model: str, tag: str) -> str:
         "function request()",
         "  counter = counter + 1",
         "  local head = heads[(counter + tid * 97) % #heads + 1]",
-        "  return wrk.format(nil, nil, nil, head .. \" (request \" .. tag .. \".t\" .. tid .. \".\" .. counter .. \")\" .. tail)",
+        "  local extra = \" (request \" .. tag .. \".t\" .. tid .. \".\" .. counter .. \")\"",
+        "  return wrk.format(nil, nil, nil, head .. extra .. tail)",
         "end",
     ]
     return "\n".join(lines) + "\n\n" + DONE_LUA

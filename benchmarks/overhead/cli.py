@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 run.litellm = "installed, but failed to start: " + "; ".join(failed)
             elif available:
-                run.litellm = f"installed ({litellm_python}), measured at --num_workers {', '.join(map(str, worker_counts))}"
+                counts = ", ".join(map(str, worker_counts))
+                run.litellm = f"installed ({litellm_python}), measured at --num_workers {counts}"
             for i in range(args.rounds):
                 log(f"round {i + 1}/{args.rounds}")
                 order = run.targets if i % 2 == 0 else [run.targets[0], *reversed(run.targets[1:])]
@@ -278,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         run.decisions = bench_decisions(prompts, policies, samples=args.decision_samples)
         run.decisions_note = (f"`router.deciders.decide_with_fallback` awaited in one event loop, timed around the "
                               f"call (perf_counter_ns), over the `prompt` field of {len(prompts)} prompts from "
-                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls, each text with a "
-                              "unique suffix \" (request dR.I)\" so the classifier's score cache never answers. "
-                              "self-select is not timed: it asks the upstream, so it costs a model call."
+                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls, "
+                              "each text with a unique suffix \" (request dR.I)\" so the classifier's score cache "
+                              "never answers. self-select is not timed: it asks the upstream, so it costs a model call."
                               + ("" if args.artifact else " classifier: no --artifact given."))
     else:
         run.decisions_note = f"skipped: IFEval data not found at {data}"

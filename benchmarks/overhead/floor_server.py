@@ -105,7 +105,7 @@ async def _serve(app: web.Application, *, sock: socket.socket | None = None, hos
     site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None else
                           web.TCPSite(runner, host, port, backlog=1024, reuse_address=True))
     await site.start()
-    bound = (sock or site._server.sockets[0]).getsockname()[1]  # type: ignore[union-attr]
+    bound = runner.addresses[0][1]
     on_started(bound)
     try:
         await stop.wait()

@@ -215,8 +215,8 @@ class Criterion:
         return f"- {mark} **{self.target}**: {self.name} {self.value} (criterion {self.limit})"
 
 
-def _check(row: dict[str, Any], check: str, name: str, value: float | None, limit: float, *, at_most: bool, value_fmt: str,
-           limit_fmt: str) -> Criterion:
+def _check(row: dict[str, Any], check: str, name: str, value: float | None, limit: float, *, at_most: bool,
+           value_fmt: str, limit_fmt: str) -> Criterion:
     ok = None if value is None or math.isnan(value) else (value <= limit if at_most else value >= limit)
     shown = "–" if value is None else value_fmt.format(value)
     return Criterion(row["target"], row["workers"], check, name, shown, limit_fmt.format(limit), ok)
@@ -230,10 +230,10 @@ def criteria(run: RunResult, workers: int = 1) -> list[Criterion]:
         if row["kind"] != "thinkgate" or row["workers"] != workers or row["policy"] not in CRITERIA_POLICIES:
             continue
         policy = row["policy"]
-        out.append(_check(row, "p50", "added p50 − floor's added p50", row["vs_floor_p50"], ADDED_VS_FLOOR_MS, at_most=True,
-                          value_fmt="{:+.3f} ms", limit_fmt="≤ {:g} ms"))
-        c = _check(row, "cpu", "CPU/request ÷ floor's", row["cpu_x_floor"], CPU_X_FLOOR[policy], at_most=True, value_fmt="{:.2f}×",
-                   limit_fmt="≤ {:g}×")
+        out.append(_check(row, "p50", "added p50 − floor's added p50", row["vs_floor_p50"], ADDED_VS_FLOOR_MS,
+                          at_most=True, value_fmt="{:+.3f} ms", limit_fmt="≤ {:g} ms"))
+        c = _check(row, "cpu", "CPU/request ÷ floor's", row["cpu_x_floor"], CPU_X_FLOOR[policy], at_most=True,
+                   value_fmt="{:.2f}×", limit_fmt="≤ {:g}×")
         if row["cpu_ms"] is not None:
             c.value += f" ({row['cpu_ms']:.3f} ms/req)"
         out.append(c)
@@ -243,8 +243,8 @@ def criteria(run: RunResult, workers: int = 1) -> list[Criterion]:
             if row["rps"] is not None:
                 c.value += f" ({row['rps']:,.0f} req/s)"
             out.append(c)
-        c = _check(row, "tail", "c=32 p99 ÷ p50", row["p99_over_p50"], P99_OVER_P50, at_most=True, value_fmt="{:.1f}×",
-                   limit_fmt="≤ {:g}×")
+        c = _check(row, "tail", "c=32 p99 ÷ p50", row["p99_over_p50"], P99_OVER_P50, at_most=True,
+                   value_fmt="{:.1f}×", limit_fmt="≤ {:g}×")
         if row["wrk_p50"] is not None and row["wrk_p99"] is not None:
             c.value += f" ({row['wrk_p99']:.2f} / {row['wrk_p50']:.2f} ms)"
         out.append(c)

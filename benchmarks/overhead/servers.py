@@ -96,7 +96,8 @@ def litellm_service(upstream_url: str, workdir: Path, python: str, workers: int 
     port = free_port()
     # the proxy's CLI as a module: the `litellm` console script need not sit beside `python` (e.g. a side venv
     # that reaches the main one's packages through a .pth file)
-    argv = [python, "-m", "litellm.proxy.proxy_cli", "--model", f"openai/{MODEL}", "--alias", MODEL, "--api_base", f"{upstream_url}/v1",
+    argv = [python, "-m", "litellm.proxy.proxy_cli", "--model", f"openai/{MODEL}", "--alias", MODEL,
+            "--api_base", f"{upstream_url}/v1",
             "--host", HOST, "--port", str(port), "--num_workers", str(workers)]
     if workers > 1:
         # LiteLLM's own CLI with uvicorn and --num_workers > 1 loses its workers at start-up ("Child process

@@ -41,7 +41,8 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
     data = tmp_path / "ifeval.jsonl"
     # awkward prompts too: wrk's Lua script must carry them intact (the mock answers 400 to invalid JSON)
     prompts = [f"Write {i} words without commas." for i in range(3)] + [
-        'Quote "this" and a back\\slash, then ]] and ]=] and ]==] in brackets.\nNew line, tab\t, é ü 日本 🙂', "end ]="]
+        'Quote "this" and a back\\slash, then ]] and ]=] and ]==] in brackets.\nNew line, tab\t, é ü 日本 🙂',
+        "end ]="]
     data.write_text("\n".join(json.dumps({"key": i, "prompt": p}) for i, p in enumerate(prompts)) + "\n")
     out = tmp_path / "overhead.md"
     argv = ["--requests", "20", "--warmup", "2", "--stream-requests", "5", "--duration", "1",
