@@ -23,7 +23,7 @@ from benchmarks.overhead.bodies import (Bodies, body_dict, load_bodies, long_bra
 from benchmarks.overhead.cpu import CpuMeter, CpuSample, machine_busy_seconds, tree_cpu_seconds
 from benchmarks.overhead.probes import Latency, StreamResult
 from benchmarks.overhead.report import RunResult, criteria, render_markdown, scaling, summary_rows, verdicts
-from benchmarks.overhead.servers import floor_service, mock_service
+from benchmarks.overhead.servers import floor_service, litellm_proxy_available, litellm_service, mock_service
 from benchmarks.overhead.targets import Target, TargetRound
 from benchmarks.overhead.wrk import WrkResult
 from benchmarks.services import Services
@@ -263,3 +263,15 @@ def test_floor_passes_requests_through_byte_for_byte(tmp_path: Path, workers: in
 
             assert len(psutil.Process(floor.proc.pid).children()) == workers
     assert floor.proc is None
+
+
+def test_litellm_service_at_worker_counts(tmp_path: Path) -> None:
+    one = litellm_service("http://127.0.0.1:9", tmp_path, "/venv/bin/python", 1)
+    two = litellm_service("http://127.0.0.1:9", tmp_path, "/venv/bin/python", 2)
+    assert one.argv[:3] == ["/venv/bin/python", "-m", "litellm.proxy.proxy_cli"]
+    assert one.argv[one.argv.index("--num_workers") + 1] == "1" and "--run_gunicorn" not in one.argv
+    assert two.argv[two.argv.index("--num_workers") + 1] == "2" and "--run_gunicorn" in two.argv
+    assert one.log_path != two.log_path and one.ready_path == "/health/readiness"
+    assert two.env["LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"] == "true"  # no keys, like thinkgate here
+    ok, why = litellm_proxy_available(str(tmp_path / "no-such-python"))
+    assert not ok and "not installed" in why
