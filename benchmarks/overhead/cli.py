@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..services import REPO_ROOT, ServiceError, Services
+from .bodies import load_bodies
 from .decisions import bench_decisions, load_prompts
 from .machine import load_average, machine_info, package_version
 from .probes import MODEL
 from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts
-from .servers import ProxyVariant, litellm_proxy_available, litellm_service, mock_service, proxy_service
+from .floor_server import loop_name
+from .servers import (ProxyVariant, floor_service, litellm_proxy_available, litellm_service, mock_service,
+                      proxy_service)
 from .targets import Target, measure_target
 from .wrk import wrk_path
 
@@ -68,9 +71,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-log-variant", dest="log_variant", action="store_false",
                    help="skip the extra 'never, decision log off' proxy")
     p.add_argument("--artifact", help="decision-model directory: adds the classifier policy")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for decision latency")
+    p.add_argument("--data", default=str(DEFAULT_DATA),
+                   help="IFEval input_data.jsonl: the load's bodies (--bodies ifeval) and decision latency")
+    p.add_argument("--bodies", choices=("fixed", "ifeval"),
+                   help="what the load sends: 'ifeval' cycles through the IFEval prompts with a unique suffix per "
+                   "request (no score-cache hits); 'fixed' one body every time (default: ifeval when --data "
+                   "exists, else fixed)")
     p.add_argument("--decision-samples", type=int, default=5000, help="decisions timed per policy")
     p.add_argument("--no-litellm", dest="litellm", action="store_false", help="skip LiteLLM's proxy")
+    p.add_argument("--litellm-python", help="interpreter that has litellm[proxy] (default: --python)")
+    p.add_argument("--litellm-requests", type=int, default=500,
+                   help="sequential (and at most as many streamed) requests for LiteLLM's proxy, which takes "
+                   "~10-40 ms a request here (default 500)")
+    p.add_argument("--no-floor", dest="floor", action="store_false",
+                   help="skip the floor (bare aiohttp forwarder); the verdicts need it")
     p.add_argument("--local", action="store_true", help="also run benchmarks.local_throughput (if present)")
     p.add_argument("--local-args", default="", help="arguments for benchmarks.local_throughput, e.g. "
                    "'--concurrency 1,8 --new-tokens 32'")
@@ -167,8 +181,22 @@ def main(argv: list[str] | None = None) -> int:
                                     label=f"{v.label}, {n} workers" if n > 1 else v.label, workers=n)
                 for v in variants for n in worker_counts if n == 1 or not v.key.startswith("compare-")]
 
+    run.settings["worker_counts"] = worker_counts
+    data = Path(args.data)
+    if not data.is_absolute():
+        data = (REPO_ROOT / data).resolve()
+    try:
+        bodies = load_bodies(args.bodies, data)
+    except (OSError, ValueError) as exc:
+        print(f"--bodies: {exc}", file=sys.stderr)
+        return 2
+    run.bodies = bodies.describe()
+    if bodies.note:
+        run.notes.append(bodies.note)
+
+    litellm_python = args.litellm_python or args.python
     if args.litellm:
-        available, run.litellm = litellm_proxy_available(args.python)
+        available, run.litellm = litellm_proxy_available(litellm_python)
     else:
         available, run.litellm = False, "skipped (--no-litellm)"
 
@@ -178,8 +206,23 @@ def main(argv: list[str] | None = None) -> int:
         try:
             log("starting the mock upstream ...")
             mock = services.start(mock_service(workdir, args.python))
+            mock_pid = mock.proc.pid if mock.proc else None
             run.targets.append(Target("direct", "direct to mock", "no proxy: the client talks to the mock",
-                                      mock.url))
+                                      mock.url, kind="direct", pid=mock_pid))
+            for n in worker_counts if args.floor else []:
+                log(f"starting the floor (bare aiohttp forwarder, {n} worker(s)) ...")
+                key, label = ("floor", "floor (bare forwarder)") if n == 1 else (
+                    f"floor-w{n}", f"floor (bare forwarder), {n} workers")
+                try:
+                    svc = services.start(floor_service(mock.url, workdir, args.python, n))
+                except ServiceError as exc:
+                    run.notes.append(f"{label}: could not start: {exc}")
+                    log(f"  could not start: {exc}")
+                    code = 1
+                    continue
+                run.targets.append(Target(key, label, f"aiohttp server + one pooled aiohttp client, {loop_name()}, "
+                                          f"{n} process(es), no logic (benchmarks/overhead/floor_server.py)",
+                                          svc.url, kind="floor", workers=n, pid=svc.proc.pid if svc.proc else None))
             for v in variants:
                 log(f"starting thinkgate ({v.describe()}) ...")
                 try:
@@ -190,20 +233,32 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"  could not start: {exc}")
                     code = 1
                     continue
-                run.targets.append(Target(v.key, v.label, v.describe(), svc.url))
-            if available:
-                log("starting LiteLLM's proxy ...")
+                run.targets.append(Target(v.key, v.label, v.describe(), svc.url, kind="thinkgate",
+                                          workers=v.workers, policy=v.policy,
+                                          pid=svc.proc.pid if svc.proc else None))
+            failed = []
+            for n in worker_counts if available else []:
+                log(f"starting LiteLLM's proxy ({n} worker(s)) ...")
+                key, label = ("litellm", "LiteLLM proxy (reference)") if n == 1 else (
+                    f"litellm-w{n}", f"LiteLLM proxy (reference), {n} workers")
                 try:
-                    svc = services.start(litellm_service(mock.url, workdir, args.python), timeout_s=120)
-                    run.targets.append(Target("litellm", "LiteLLM proxy (reference)",
-                                              f"litellm {package_version('litellm')}, 1 worker, openai/{MODEL}", svc.url))
+                    svc = services.start(litellm_service(mock.url, workdir, litellm_python, n), timeout_s=180)
+                    run.targets.append(Target(key, label, f"litellm {package_version('litellm')}, --num_workers {n}"
+                                              + (" --run_gunicorn" if n > 1 else " (uvicorn)")
+                                              + f", openai/{MODEL}, no master key", svc.url, kind="litellm", workers=n,
+                                              pid=svc.proc.pid if svc.proc else None))
                 except ServiceError as exc:
-                    run.litellm = f"installed, but failed to start: {exc}"
+                    failed.append(f"{n} worker(s): {exc}")
+            if failed:
+                run.litellm = "installed, but failed to start: " + "; ".join(failed)
+            elif available:
+                counts = ", ".join(map(str, worker_counts))
+                run.litellm = f"installed ({litellm_python}), measured at --num_workers {counts}"
             for i in range(args.rounds):
                 log(f"round {i + 1}/{args.rounds}")
                 order = run.targets if i % 2 == 0 else [run.targets[0], *reversed(run.targets[1:])]
                 for target in order:
-                    measure_target(target, args, workdir, log)
+                    measure_target(target, args, workdir, log, bodies=bodies, mock_pid=mock_pid)
                     if target.rounds[-1].stream and not target.rounds[-1].stream.sample_ok:
                         run.notes.append(f"{target.label}: a streamed reply lacked content or [DONE]")
         except (KeyboardInterrupt, _Terminated):
@@ -215,9 +270,6 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
 
     # decision latency in-process (after the servers are gone, so it has the CPU to itself)
-    data = Path(args.data)
-    if not data.is_absolute():
-        data = (REPO_ROOT / data).resolve()
     if data.is_file():
         prompts = load_prompts(data)
         policies: list[tuple[str, dict[str, Any]]] = [("never", {}), ("always", {}), ("random", {"seed": 0})]
@@ -227,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         run.decisions = bench_decisions(prompts, policies, samples=args.decision_samples)
         run.decisions_note = (f"`router.deciders.decide_with_fallback` awaited in one event loop, timed around the "
                               f"call (perf_counter_ns), over the `prompt` field of {len(prompts)} prompts from "
-                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls. "
-                              "self-select is not timed: it asks the upstream, so it costs a model call."
+                              f"`{data}`, cycled to ≥ {args.decision_samples} samples after 50 warm-up calls, "
+                              "each text with a unique suffix \" (request dR.I)\" so the classifier's score cache "
+                              "never answers. self-select is not timed: it asks the upstream, so it costs a model call."
                               + ("" if args.artifact else " classifier: no --artifact given."))
     else:
         run.decisions_note = f"skipped: IFEval data not found at {data}"

@@ -36,7 +36,10 @@ def load_prompts(path: Path) -> list[str]:
 
 
 def bench_decisions(prompts: list[str], policies: list[tuple[str, dict[str, Any]]], *, samples: int,
-                    warmup: int = 50) -> list[DecisionBench]:
+                    warmup: int = 50, unique: bool = True) -> list[DecisionBench]:
+    """Each policy's decision time over the prompts, cycled to `samples`. `unique`: every decision text gets a
+    suffix " (request dR.I)" of its own, so a policy's score cache never answers (as with `--bodies ifeval`);
+    False repeats the same texts every cycle (cache hits after the first cycle)."""
     from router.deciders import DecisionContext, decide_with_fallback, make_decider
 
     results = []
@@ -48,17 +51,20 @@ def bench_decisions(prompts: list[str], policies: list[tuple[str, dict[str, Any]
             bench.error = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
             results.append(bench)
             continue
-        contexts = [DecisionContext(text=p, route="bench", body={}) for p in prompts]
-        rounds = max(1, math.ceil(samples / len(contexts)))
+        rounds = max(1, math.ceil(samples / len(prompts)))
+
+        def contexts(tag: str) -> list[Any]:
+            return [DecisionContext(text=f"{p} (request {tag}.{i})" if unique else p, route="bench", body={})
+                    for i, p in enumerate(prompts)]
 
         async def run() -> tuple[list[float], int, int]:
-            for ctx in contexts[:warmup]:
+            for ctx in contexts("dw")[:warmup]:
                 await decide_with_fallback(decider, ctx, timeout_s=5.0, default_think=False)
             times: list[float] = []
             thinks = fallbacks = 0
             clock = time.perf_counter_ns
-            for _ in range(rounds):
-                for ctx in contexts:
+            for r in range(rounds):
+                for ctx in contexts(f"d{r}"):  # built before the clock starts
                     t0 = clock()
                     decision = await decide_with_fallback(decider, ctx, timeout_s=5.0, default_think=False)
                     times.append((clock() - t0) / 1000)

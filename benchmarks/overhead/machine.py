@@ -36,6 +36,8 @@ def machine_info(python: str) -> dict[str, str]:
         "pydantic": package_version("pydantic"),
         "uvloop (uvicorn loop)": package_version("uvloop"),
         "httptools (uvicorn http)": package_version("httptools"),
+        "aiohttp (thinkgate's upstream client, the floor)": package_version("aiohttp"),
+        "psutil (CPU per request)": package_version("psutil"),
         "wrk": wrk_version(),
         "load average at start": load_average(),
         "git": _git_rev(),

@@ -1,4 +1,4 @@
-"""What the overhead benchmark sends: one fixed chat request, timed sequentially and streamed."""
+"""Sequential and streamed timings of chat requests (the bodies come from `bodies`; default one fixed request)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
@@ -42,14 +42,22 @@ class Latency:
                    statistics.fmean(samples_ms), errors)
 
 
-def measure_sequential(url: str, model: str, n: int, warmup: int) -> Latency:
-    """n sequential non-streaming requests over one keep-alive connection."""
-    body = json.dumps(chat_body(model)).encode()
+def _fixed(body: dict[str, Any]) -> Iterator[bytes]:
+    data = json.dumps(body).encode()
+    while True:
+        yield data
+
+
+def measure_sequential(url: str, model: str, n: int, warmup: int, bodies: Iterator[bytes] | None = None) -> Latency:
+    """n sequential non-streaming requests over one keep-alive connection; `bodies` (default: the fixed body)
+    gives each request's body (built before the clock starts)."""
+    bodies = bodies or _fixed(chat_body(model))
     headers = {"content-type": "application/json"}
     samples: list[float] = []
     errors = 0
     with httpx.Client(base_url=url, timeout=30.0) as client:
         for i in range(warmup + n):
+            body = next(bodies)
             t0 = time.perf_counter()
             try:
                 response = client.post("/v1/chat/completions", content=body, headers=headers)
@@ -73,9 +81,10 @@ class StreamResult:
     sample_ok: bool  # the last stream carried content and ended with [DONE]
 
 
-def measure_stream(url: str, model: str, n: int, warmup: int) -> StreamResult:
-    """n sequential streaming requests: time to the first body byte, and to the end of the stream."""
-    body = json.dumps(chat_body(model, stream=True)).encode()
+def measure_stream(url: str, model: str, n: int, warmup: int, bodies: Iterator[bytes] | None = None) -> StreamResult:
+    """n sequential streaming requests: time to the first body byte, and to the end of the stream; `bodies`
+    must ask for a stream (default: the fixed body with "stream": true)."""
+    bodies = bodies or _fixed(chat_body(model, stream=True))
     headers = {"content-type": "application/json"}
     ttfb: list[float] = []
     total: list[float] = []
@@ -83,6 +92,7 @@ def measure_stream(url: str, model: str, n: int, warmup: int) -> StreamResult:
     last = b""
     with httpx.Client(base_url=url, timeout=30.0) as client:
         for i in range(warmup + n):
+            body = next(bodies)
             t0 = time.perf_counter()
             first = None
             try:

@@ -1,4 +1,4 @@
-"""The processes the overhead benchmark starts: the mock upstream, thinkgate variants, LiteLLM's proxy."""
+"""The processes the overhead benchmark starts: the mock upstream, the floor, thinkgate variants, LiteLLM's proxy."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ def mock_service(workdir: Path, python: str) -> Service:
     port = free_port()
     argv = [python, "-m", "benchmarks.mock_upstream_server", "--host", HOST, "--port", str(port)]
     return Service("mock upstream", argv, port, workdir / "mock.log")
+
+
+def floor_service(upstream_url: str, workdir: Path, python: str, workers: int = 1) -> Service:
+    """The floor: `benchmarks/overhead/floor_server.py`, a bare aiohttp forwarder (see its docstring)."""
+    port = free_port()
+    argv = [python, "-m", "benchmarks.overhead.floor_server", "--host", HOST, "--port", str(port),
+            "--upstream", upstream_url, "--workers", str(workers)]
+    suffix = f"-w{workers}" if workers > 1 else ""
+    return Service(f"floor ({workers} worker{'s' if workers > 1 else ''})", argv, port,
+                   workdir / f"floor{suffix}.log", ready_path="/healthz")
 
 
 @dataclass
@@ -76,16 +86,29 @@ def litellm_proxy_available(python: str) -> tuple[bool, str]:
         return False, f"not installed ({exc})"
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["import failed"])[-1]
-        return False, f"not installed (`{code}` fails: {last})"
+        return False, (f"not installed in {python} (`{code}` fails: {last}); "
+                       "`bash benchmarks/overhead/litellm_venv.sh DIR` builds a side venv for --litellm-python")
     return True, "installed"
 
 
-def litellm_service(upstream_url: str, workdir: Path, python: str) -> Service:
+def litellm_service(upstream_url: str, workdir: Path, python: str, workers: int = 1) -> Service:
+    """LiteLLM's proxy in front of the mock: one uvicorn process, or gunicorn + N uvicorn workers."""
     port = free_port()
-    litellm_bin = Path(python).with_name("litellm")
-    exe = [str(litellm_bin)] if litellm_bin.exists() else [python, "-m", "litellm"]
-    argv = [*exe, "--model", f"openai/{MODEL}", "--alias", MODEL, "--api_base", f"{upstream_url}/v1",
-            "--host", HOST, "--port", str(port), "--num_workers", "1"]
+    # the proxy's CLI as a module: the `litellm` console script need not sit beside `python` (e.g. a side venv
+    # that reaches the main one's packages through a .pth file)
+    argv = [python, "-m", "litellm.proxy.proxy_cli", "--model", f"openai/{MODEL}", "--alias", MODEL,
+            "--api_base", f"{upstream_url}/v1",
+            "--host", HOST, "--port", str(port), "--num_workers", str(workers)]
+    if workers > 1:
+        # LiteLLM's own CLI with uvicorn and --num_workers > 1 loses its workers at start-up ("Child process
+        # died", nothing logged; litellm 1.110); its --run_gunicorn mode ("better for managing multiple
+        # workers", says its help) runs them
+        argv.append("--run_gunicorn")
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-benchmark-mock",
-           "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "True"}
-    return Service("LiteLLM proxy", argv, port, workdir / "litellm.log", ready_path="/health/readiness", env=env)
+           "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "True",
+           # no client keys, as thinkgate is measured (loopback only): newer LiteLLM refuses to start without a
+           # master key unless told this is deliberate
+           "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
+    suffix = f"-w{workers}" if workers > 1 else ""
+    return Service(f"LiteLLM proxy ({workers} worker{'s' if workers > 1 else ''})", argv, port,
+                   workdir / f"litellm{suffix}.log", ready_path="/health/readiness", env=env)

@@ -1,33 +1,20 @@
-"""Throughput at concurrency with wrk: an embedded Lua script reports wrk's summary as one JSON line."""
+"""Throughput at concurrency with wrk: a generated Lua script (`bodies.wrk_lua`) sends the run's bodies and
+reports wrk's summary as one JSON line."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import re
+import resource
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..services import ServiceError
-from .probes import chat_body
-
-WRK_LUA = """\
-wrk.method = "POST"
-wrk.body = [==[{body}]==]
-wrk.headers["Content-Type"] = "application/json"
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "THINKGATE_WRK {{\\"requests\\":%d,\\"duration_us\\":%d,\\"connect\\":%d,\\"read\\":%d," ..
-    "\\"write\\":%d,\\"status\\":%d,\\"timeout\\":%d,\\"p50_us\\":%d,\\"p90_us\\":%d,\\"p99_us\\":%d," ..
-    "\\"mean_us\\":%.1f,\\"max_us\\":%d}}\\n",
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
-end
-"""
+from .bodies import Bodies, wrk_lua
+from .cpu import CpuMeter, CpuSample
 
 
 @dataclass
@@ -40,31 +27,46 @@ class WrkResult:
     requests: int
     errors: int  # socket errors + non-2xx/3xx responses
     duration_s: float
+    cpu: dict[str, CpuSample] = field(default_factory=dict)  # per process tree ("server", "mock", "wrk") and "machine"
 
 
 def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_wrk(url: str, model: str, *, duration_s: float, connections: int, threads: int,
-            workdir: Path) -> WrkResult:
+            workdir: Path, bodies: Bodies | None = None, tag: str = "w",
+            cpu_pids: dict[str, int | None] | None = None) -> WrkResult:
+    """One wrk run; `cpu_pids` names process trees ("server", "mock") whose CPU time is sampled around it
+    (wrk's own CPU comes from this process's reaped-children usage, the whole machine's as "machine")."""
     wrk = wrk_path()
     if wrk is None:
         raise ServiceError("wrk is not installed")
-    script = workdir / "post.lua"
-    script.write_text(WRK_LUA.format(body=json.dumps(chat_body(model))))
+    script = workdir / f"post-{tag}.lua"
+    script.write_text(wrk_lua(bodies or Bodies.fixed(), model, tag))
     argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s",
             "--latency", "-s", str(script), f"{url}/v1/chat/completions"]
+    meter = CpuMeter(cpu_pids or {}, machine=True)
+    children_before = _children_cpu_s()
+    meter.start()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    used = meter.stop()
+    used["wrk"] = _children_cpu_s() - children_before
     match = re.search(r"^THINKGATE_WRK (\{.*\})$", done.stdout, re.M)
     if done.returncode != 0 or match is None:
         raise ServiceError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     data = json.loads(match.group(1))
     errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
     seconds = data["duration_us"] / 1e6
+    cpu = {name: CpuSample(s, data["requests"], seconds) for name, s in used.items()}
     return WrkResult(rps=data["requests"] / seconds, p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000,
                      p99_ms=data["p99_us"] / 1000, mean_ms=data["mean_us"] / 1000, requests=data["requests"],
-                     errors=errors, duration_s=seconds)
+                     errors=errors, duration_s=seconds, cpu=cpu)
 
 
 def wrk_version() -> str:

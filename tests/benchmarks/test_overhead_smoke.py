@@ -39,8 +39,11 @@ def test_mock_stream_events_and_chunked_bodies() -> None:
 
 def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
     data = tmp_path / "ifeval.jsonl"
-    data.write_text("\n".join(json.dumps({"key": i, "prompt": f"Write {i} words without commas."})
-                              for i in range(5)) + "\n")
+    # awkward prompts too: wrk's Lua script must carry them intact (the mock answers 400 to invalid JSON)
+    prompts = [f"Write {i} words without commas." for i in range(3)] + [
+        'Quote "this" and a back\\slash, then ]] and ]=] and ]==] in brackets.\nNew line, tab\t, é ü 日本 🙂',
+        "end ]="]
+    data.write_text("\n".join(json.dumps({"key": i, "prompt": p}) for i, p in enumerate(prompts)) + "\n")
     out = tmp_path / "overhead.md"
     argv = ["--requests", "20", "--warmup", "2", "--stream-requests", "5", "--duration", "1",
             "--connections", "4", "--threads", "1", "--policies", "never", "--no-log-variant", "--no-litellm",
@@ -56,12 +59,18 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
         assert expected in report
     assert "lacked content" not in report and "could not start" not in report
     summary = {row["key"]: row for row in json.loads(out.with_suffix(".json").read_text())["summary"]}
-    assert set(summary) == {"direct", "never-log", "never-log-w2"}
+    assert set(summary) == {"direct", "floor", "floor-w2", "never-log", "never-log-w2"}
+    assert "bodies (`--bodies`): ifeval: the 5 IFEval prompts" in report
+    assert "floor (bare forwarder), 2 workers" in report and "One worker, against the floor" in report
     assert summary["direct"]["seq_p50"] > 0 and summary["never-log"]["added_p50"] is not None
     assert all(summary[key]["errors"] == 0 for key in summary)
     assert "thinkgate never, 2 workers" in report
     if overhead.wrk_path() is not None:
         assert summary["never-log"]["rps"] > 0
+        for key in ("floor", "never-log", "never-log-w2"):
+            assert summary[key]["cpu_ms"] > 0 and summary[key]["cpu_x_floor" if key != "floor" else "cpu_ms"] > 0
+            assert summary[key]["mock_cpu_ms"] > 0 and summary[key]["machine_cores"] > 0
+        assert "PASS" in report or "MISS" in report
 
 
 def test_services_are_stopped_even_on_error(tmp_path: Path) -> None:
