@@ -249,6 +249,10 @@ class _TfidfPart(_Part):
         if packed is not None:
             t_num, t_w = num_w, weight
             log = np.log
+            # tf for every count a prompt shorter than the table can have (a count is at most its length)
+            tf_of = np.ones(_TF_TABLE) if binary else np.arange(_TF_TABLE, dtype=np.float64)
+            if sublinear and not binary:
+                tf_of[1:] = log(tf_of[1:]) + 1.0
 
             def packed_dot(text: str, dets: Sequence[DetectedConstraint]) -> float:
                 got = packed.counts(text)
@@ -257,11 +261,12 @@ class _TfidfPart(_Part):
                 pos, cnt = got
                 if not len(pos):
                     return 0.0
-                if binary:
+                if len(text) < _TF_TABLE:
+                    tf = tf_of.take(cnt)
+                elif binary:
                     tf = np.ones(len(cnt))
                 elif sublinear:
-                    tf = log(cnt)
-                    tf += 1.0
+                    tf = log(cnt) + 1.0
                 else:
                     tf = cnt.astype(np.float64)
                 num = float(tf @ t_num.take(pos))
@@ -278,12 +283,18 @@ class _TfidfPart(_Part):
         num_at = num_w.tolist().__getitem__
         norm_w = (weight * weight) if norm == "l2" else np.abs(weight) if norm == "l1" else np.zeros(self.dim)
         norm_at = norm_w.tolist().__getitem__
-        analyze = build_analyzer_from(self.config) if self.config is not None else self.analyze
-        get = self.vocab.get
+        columns = _word_columns(self.config, self.vocab)
+        if columns is None:
+            analyze = build_analyzer_from(self.config) if self.config is not None else self.analyze
+            get = self.vocab.get
+
+            def columns(text: str) -> Counter[int]:
+                return Counter(map(get, analyze(text), repeat(-1)))
+
         flog = math.log
 
         def python_dot(text: str, dets: Sequence[DetectedConstraint]) -> float:
-            counts = Counter(map(get, analyze(text), repeat(-1)))
+            counts = columns(text)
             counts.pop(-1, None)
             num = float(sum(map(num_at, counts)))
             total = float(sum(map(norm_at, counts)))  # sum of w^2 (l2) or |w| (l1) over tf = 1
@@ -520,6 +531,7 @@ def analyzer_config(vec: Any) -> dict[str, Any] | None:
 
 
 _WHITE_SPACES = re.compile(r"\s\s+")
+_TF_TABLE = 4096
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
@@ -556,6 +568,34 @@ def build_analyzer_from(config: dict[str, Any]) -> Callable[[str], list[str]]:
         return grams
 
     return word_ngrams
+
+
+def _word_columns(config: dict[str, Any] | None, vocab: dict[str, int]) -> Callable[[str], Counter[int]] | None:
+    """For scikit-learn's default token pattern: text -> Counter of the vocabulary columns of its word n-grams
+    (-1 for unknown ones), without building the n-gram strings. Its tokens never contain a space, so an n-gram
+    is in the vocabulary exactly when its tuple of tokens is the split of a term, and tuples from `zip` hash
+    without allocating. None for any other analyzer."""
+    if config is None or config["analyzer"] != "word" or config["token_pattern"] != _DEFAULT_TOKEN_PATTERN:
+        return None
+    lo, hi = (int(n) for n in config["ngram_range"])
+    lower = bool(config["lowercase"])
+    tokenize = re.compile(r"\w{2,}").findall  # the same tokens as the default pattern (see build_analyzer_from)
+    by_n: dict[int, dict[tuple[str, ...], int]] = {n: {} for n in range(max(lo, 2), hi + 1)}
+    for term, j in vocab.items():
+        parts = tuple(term.split(" "))
+        if len(parts) in by_n:
+            by_n[len(parts)][parts] = j
+    unigram = vocab.get if lo == 1 else None
+    longer = [(n, by_n[n].get) for n in sorted(by_n)]
+
+    def columns(text: str) -> Counter[int]:
+        tokens = tokenize(text.lower() if lower else text)
+        counts = Counter(map(unigram, tokens, repeat(-1))) if unigram is not None else Counter()
+        for n, get in longer:
+            counts.update(map(get, zip(*[tokens[k:] for k in range(n)]), repeat(-1)))
+        return counts
+
+    return columns
 
 
 def tfidf_part_from(config: dict[str, Any], terms: Sequence[str], *, binary: bool, sublinear: bool,

@@ -157,7 +157,7 @@ BOUND_TEXTS = UNSEEN + ["  Tabs\tand\n\nnew   lines ", "ÉCOLE Ünïcode 東京 
 @pytest.mark.parametrize("analyzer,ngrams", [("char", (2, 4)), ("char", (1, 3)), ("char", (4, 4)), ("word", (1, 2)),
                                               ("word", (1, 1)), ("word", (2, 3)), ("char_wb", (2, 4))])
 @pytest.mark.parametrize("options", [{}, {"sublinear_tf": True}, {"binary": True}, {"norm": "l1"}, {"norm": None},
-                                     {"use_idf": False, "sublinear_tf": True}])
+                                     {"use_idf": False, "sublinear_tf": True}, {"lowercase": False}])
 def test_bound_tfidf_dot_equals_the_vectorizer(analyzer, ngrams, options) -> None:
     """`_TfidfPart.bind(coef)` (counts, then plain arithmetic) gives the dot product of the vectorizer's own
     transform with the coefficients, for every analyzer and TF-IDF option the fast path handles."""
