@@ -61,11 +61,11 @@ class _Part:
 class _PackedCharNgrams:
     """Character n-gram lookups done with numpy instead of one Python string per n-gram.
 
-    The vocabulary's n-grams form a trie. Each trie node (an n-gram that is a vocabulary term or the start of
-    one) gets a row of B = A + 1 entries, one per character of the vocabulary's alphabet (digits 1..A) plus
-    digit 0 for any other character; an entry holds the child node's row offset (`child * B`) and, in a
-    parallel table, the child's vocabulary column (-1 if the child is no term). Row 0 is a dead end: every
-    entry leads back to it. A prompt's n-grams of length n are then found for all positions at once, one
+    The vocabulary's n-grams form a trie. Each trie node that starts a longer term gets a row of B = A + 1
+    entries, one per character of the vocabulary's alphabet (digits 1..A) plus digit 0 for any other
+    character; an entry holds the child node's row offset (`child * B`, 0 if the child starts no longer term)
+    and, in a parallel table, the child's vocabulary column (-1 if the child is no term). Row 0 is a dead end:
+    every entry leads back to it. A prompt's n-grams of length n are then found for all positions at once, one
     level per n: `offset = step[offset_of_previous_level[:-1] + digit[n - 1:]]`, the column is `column[...]`
     at the same index. No strings, no search: a few array operations whose cost barely grows with the
     prompt. Same n-grams as scikit-learn's `_char_ngrams` (same preprocessing and whitespace folding).
@@ -80,22 +80,23 @@ class _PackedCharNgrams:
         alphabet = sorted({ch for t in terms for ch in t})
         digit_of = {ch: k for k, ch in enumerate(alphabet, 1)}
         self.base = base = len(alphabet) + 1
-        # trie nodes: every prefix of a term; node 0 is the dead end, nodes of length 1 are numbered by digit
-        node: dict[str, int] = {ch: digit_of[ch] for ch in alphabet}
-        for t in sorted(terms, key=lambda t: (len(t), t)):
-            for n in range(2, len(t) + 1):
-                node.setdefault(t[:n], len(node) + 1)
-        rows = 1 + len(node)
+        # trie nodes with a row: every character of the alphabet (numbered by its digit) and every longer proper
+        # prefix of a term; row 0 is the dead end. A term that starts no longer term needs no row of its own:
+        # its entry in its parent's row leads to the dead end and holds its column.
+        row: dict[str, int] = {ch: digit_of[ch] for ch in alphabet}
+        for prefix in sorted({t[:n] for t in terms for n in range(2, len(t))}, key=lambda t: (len(t), t)):
+            row[prefix] = len(row) + 1
+        rows = 1 + len(row)
         if rows * base >= 2 ** 31:
             raise ValueError("character n-gram vocabulary too large for the packed tables")
         col_type = np.int16 if len(vocab) < 2 ** 15 else np.int32
         step = np.zeros(rows * base, dtype=np.int32)
         column = np.full(rows * base, -1, dtype=col_type)
-        for prefix, k in node.items():
-            if len(prefix) > 1:
-                at = node[prefix[:-1]] * base + digit_of[prefix[-1]]
-                step[at] = k * base
-                column[at] = terms.get(prefix, -1)
+        for gram in {*terms, *row}:
+            if len(gram) > 1:
+                at = row[gram[:-1]] * base + digit_of[gram[-1]]
+                step[at] = row.get(gram, 0) * base
+                column[at] = terms.get(gram, -1)
         self.step, self.column = step, column
         # per code point: its digit and (for 1-grams) its column; code points past the tables clip to their
         # last entry, which is no character of the alphabet
