@@ -8,7 +8,9 @@ statistics, coefficients) and computes the same number directly:
 * the constraint detector runs once per prompt and feeds every part that needs it;
 * a TF-IDF part is computed as a sparse (index, value) pair with the vectorizer's own analyzer;
 * for a linear final model the score is `intercept + sum(part . coef_slice)` (then the logistic function for a
-  classifier), so no feature matrix is ever built;
+  classifier), so no feature matrix is ever built. Each part is bound to its coefficient slice once
+  (`_Part.bind`): a TF-IDF part then only counts the prompt's known n-grams (char n-grams through numpy trie
+  tables, word n-grams as token tuples) and sums tf * (idf * coef) / norm; the dense parts sum plain floats;
 * any other final model gets one assembled feature row.
 
 The result equals the pipeline's own score up to floating-point summation order (tests check this), so
