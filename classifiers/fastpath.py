@@ -8,7 +8,9 @@ statistics, coefficients) and computes the same number directly:
 * the constraint detector runs once per prompt and feeds every part that needs it;
 * a TF-IDF part is computed as a sparse (index, value) pair with the vectorizer's own analyzer;
 * for a linear final model the score is `intercept + sum(part . coef_slice)` (then the logistic function for a
-  classifier), so no feature matrix is ever built;
+  classifier), so no feature matrix is ever built. Each part is bound to its coefficient slice once
+  (`_Part.bind`): a TF-IDF part then only counts the prompt's known n-grams (char n-grams through numpy trie
+  tables, word n-grams as token tuples) and sums tf * (idf * coef) / norm; the dense parts sum plain floats;
 * any other final model gets one assembled feature row.
 
 The result equals the pipeline's own score up to floating-point summation order (tests check this), so
@@ -20,18 +22,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import repeat
+from operator import mul
 from typing import Any
 
 import numpy as np
 
 from .constraints import DetectedConstraint, detect_constraints
-from .rows import STRUCTURE_COLUMNS, constraint_row, structure_row
+from .rows import STRUCTURE_COLUMNS, constraint_row, structure_row, structure_values
 
 __all__ = ["LinearScorer", "Scorer", "compile_scorer"]
 
 Scorer = Callable[[str], float]
+BoundDot = Callable[[str, Sequence[DetectedConstraint]], float]
 
 
 class _Part:
@@ -46,28 +51,63 @@ class _Part:
     def dot(self, text: str, dets: Sequence[DetectedConstraint], coef: np.ndarray) -> float:
         return float(self.dense(text, dets) @ coef)
 
+    def values(self, text: str, dets: Sequence[DetectedConstraint]) -> list[float]:
+        """`dense` as a Python list (cheaper than numpy for the few columns of the dense parts)."""
+        return self.dense(text, dets).tolist()
+
+    def bind(self, coef: np.ndarray) -> BoundDot:
+        """`(text, dets) -> self.dot(text, dets, coef)`, with what depends only on `coef` prepared once."""
+        return lambda text, dets: self.dot(text, dets, coef)
+
 
 class _PackedCharNgrams:
     """Character n-gram lookups done with numpy instead of one Python string per n-gram.
 
-    For `analyzer="char"` with n <= 4, an n-gram of characters below U+10000 packs losslessly into one uint64
-    (16 bits per character). The vocabulary's n-grams are packed once into a sorted array per n; a prompt's
-    n-grams are packed with shifts over its code points and found with `searchsorted`. Same n-grams as
-    scikit-learn's `_char_ngrams` (same preprocessing and whitespace folding), at a cost that barely grows with
-    the prompt. `indices` returns None for text it cannot pack (astral characters), which then takes the
+    The vocabulary's n-grams form a trie. Each trie node that starts a longer term gets a row of B = A + 1
+    entries, one per character of the vocabulary's alphabet (digits 1..A) plus digit 0 for any other
+    character; an entry holds the child node's row offset (`child * B`, 0 if the child starts no longer term)
+    and, in a parallel table, the child's vocabulary column (-1 if the child is no term). Row 0 is a dead end:
+    every entry leads back to it. A prompt's n-grams of length n are then found for all positions at once, one
+    level per n: `offset = step[offset_of_previous_level[:-1] + digit[n - 1:]]`, the column is `column[...]`
+    at the same index. No strings, no search: a few array operations whose cost barely grows with the
+    prompt. Same n-grams as scikit-learn's `_char_ngrams` (same preprocessing and whitespace folding).
+    `indices`/`counts` return None for text they cannot encode (lone surrogates), which then takes the
     ordinary path."""
 
     def __init__(self, preprocess: Callable[[str], str], white_spaces: "re.Pattern[str]", lo: int, hi: int,
                  vocab: dict[str, int]) -> None:
         self.preprocess, self.white_spaces = preprocess, white_spaces
         self.lo, self.hi = lo, hi
-        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for n in range(self.lo, self.hi + 1):
-            terms = [(t, j) for t, j in vocab.items() if len(t) == n and all(ord(ch) < 0x10000 for ch in t)]
-            keys = np.array([self._pack(t) for t, _ in terms], dtype=np.uint64)
-            cols = np.array([j for _, j in terms], dtype=np.intp)
-            order = np.argsort(keys, kind="stable")
-            self.tables[n] = (keys[order], cols[order])
+        terms = {t: j for t, j in vocab.items() if lo <= len(t) <= hi}
+        alphabet = sorted({ch for t in terms for ch in t})
+        digit_of = {ch: k for k, ch in enumerate(alphabet, 1)}
+        self.base = base = len(alphabet) + 1
+        # trie nodes with a row: every character of the alphabet (numbered by its digit) and every longer proper
+        # prefix of a term; row 0 is the dead end. A term that starts no longer term needs no row of its own:
+        # its entry in its parent's row leads to the dead end and holds its column.
+        row: dict[str, int] = {ch: digit_of[ch] for ch in alphabet}
+        for prefix in sorted({t[:n] for t in terms for n in range(2, len(t))}, key=lambda t: (len(t), t)):
+            row[prefix] = len(row) + 1
+        rows = 1 + len(row)
+        if rows * base >= 2 ** 31:
+            raise ValueError("character n-gram vocabulary too large for the packed tables")
+        col_type = np.int16 if len(vocab) < 2 ** 15 else np.int32
+        step = np.zeros(rows * base, dtype=np.int32)
+        column = np.full(rows * base, -1, dtype=col_type)
+        for gram in {*terms, *row}:
+            if len(gram) > 1:
+                at = row[gram[:-1]] * base + digit_of[gram[-1]]
+                step[at] = row.get(gram, 0) * base
+                column[at] = terms.get(gram, -1)
+        self.step, self.column = step, column
+        # per code point: its digit and (for 1-grams) its column; code points past the tables clip to their
+        # last entry, which is no character of the alphabet
+        size = max(0x10000, max((ord(ch) for ch in alphabet), default=0) + 2)
+        self.digit = np.zeros(size, dtype=np.int32)
+        self.first_column = np.full(size, -1, dtype=col_type)
+        for ch, k in digit_of.items():
+            self.digit[ord(ch)] = k
+            self.first_column[ord(ch)] = terms.get(ch, -1)
 
     @classmethod
     def from_vectorizer(cls, vec: Any, vocab: dict[str, int]) -> "_PackedCharNgrams | None":
@@ -78,41 +118,52 @@ class _PackedCharNgrams:
                 and 1 <= lo <= hi <= 4 and vec.input == "content"):
             return None
         decode, preprocess = vec.decode, vec.build_preprocessor()
-        return cls(lambda text: preprocess(decode(text)), vec._white_spaces, lo, hi, vocab)
-
-    @staticmethod
-    def _pack(term: str) -> int:
-        key = 0
-        for ch in term:
-            key = (key << 16) | ord(ch)
-        return key
+        try:
+            return cls(lambda text: preprocess(decode(text)), vec._white_spaces, lo, hi, vocab)
+        except ValueError:
+            return None
 
     def indices(self, text: str) -> np.ndarray | None:
         """Vocabulary columns of every n-gram occurrence in `text` that is in the vocabulary (unsorted)."""
         doc = self.white_spaces.sub(" ", self.preprocess(text))
         size = len(doc)
-        if not size:
-            return np.zeros(0, dtype=np.intp)
+        if size < self.lo:
+            return np.zeros(0, dtype=self.column.dtype)
         try:
             codes = np.frombuffer(doc.encode("utf-32-le"), dtype=np.uint32)
         except UnicodeEncodeError:  # lone surrogates
             return None
-        if int(codes.max()) >= 0x10000:
-            return None
-        codes = codes.astype(np.uint64)
-        found = []
-        keys = codes  # the n-grams of length n, built from those of length n - 1: one shift and one OR per n
-        for n in range(1, min(self.hi, size) + 1):
-            if n > 1:
-                keys = (keys[:-1] << np.uint64(16)) | codes[n - 1:]
-            if n < self.lo:
-                continue
-            keys_table, cols = self.tables[n]
-            if not len(keys_table):
-                continue
-            pos = np.minimum(np.searchsorted(keys_table, keys), len(keys_table) - 1)
-            found.append(cols[pos[keys_table[pos] == keys]])
-        return np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+        digits = self.digit.take(codes, mode="clip")
+        offsets = digits * self.base  # the row of each character's node (digit 0, no such node: the dead end)
+        step, lo, hi = self.step, self.lo, self.hi
+        entries: list[np.ndarray] = []
+        for n in range(2, min(hi, size) + 1):
+            at = offsets[:-1] + digits[n - 1:]  # the entry of each n-gram: its prefix's row, its last character
+            if n >= lo:
+                entries.append(at)
+            if n < hi:
+                offsets = step.take(at)
+        column = self.column
+        cols: np.ndarray = column.take(np.concatenate(entries) if len(entries) > 1 else entries[0]) if entries \
+            else column[:0]
+        if lo == 1:
+            cols = np.concatenate([self.first_column.take(codes, mode="clip"), cols])
+        return cols[cols >= 0]
+
+    def counts(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(columns, counts) of the distinct vocabulary n-grams in `text`, columns ascending."""
+        cols = self.indices(text)
+        if cols is None or not len(cols):
+            return None if cols is None else (cols, np.zeros(0, dtype=np.intp))
+        cols.sort(kind="stable")  # a radix sort for 16-bit columns
+        # the last index of each run of equal columns, after a -1 (numpy's helpers for this cost more here)
+        inner = np.flatnonzero(cols[1:] != cols[:-1])
+        ends = np.empty(len(inner) + 2, dtype=np.intp)
+        ends[0] = -1
+        ends[1:-1] = inner
+        ends[-1] = len(cols) - 1
+        last = ends[1:]
+        return cols[last], last - ends[:-1]
 
 
 class _TfidfPart(_Part):
@@ -187,6 +238,82 @@ class _TfidfPart(_Part):
         index, values = self.sparse(text)
         return float(values @ coef[index]) if len(index) else 0.0
 
+    def bind(self, coef: np.ndarray) -> BoundDot:
+        """The part's dot product with `coef` without building the TF-IDF vector.
+
+        With tf the (binary / sublinear) term frequency of each distinct known n-gram and w its idf weight, the
+        vector is tf * w / norm(tf * w), so its dot product is sum(tf * (w * coef)) / norm(tf * w): the products
+        `w * coef` are computed here once. Equal to `dot` up to floating-point rounding."""
+        coef = np.asarray(coef, dtype=np.float64)
+        weight = self.idf if self.idf is not None else np.ones(self.dim)
+        num_w = weight * coef
+        binary, sublinear, norm = self.binary, self.sublinear, self.norm
+        packed = self.packed
+        if packed is not None:
+            t_num, t_w = num_w, weight
+            log = np.log
+            # tf for every count a prompt shorter than the table can have (a count is at most its length)
+            tf_of = np.ones(_TF_TABLE) if binary else np.arange(_TF_TABLE, dtype=np.float64)
+            if sublinear and not binary:
+                tf_of[1:] = log(tf_of[1:]) + 1.0
+
+            def packed_dot(text: str, dets: Sequence[DetectedConstraint]) -> float:
+                got = packed.counts(text)
+                if got is None:
+                    return self.dot(text, dets, coef)
+                pos, cnt = got
+                if not len(pos):
+                    return 0.0
+                if len(text) < _TF_TABLE:
+                    tf = tf_of.take(cnt)
+                elif binary:
+                    tf = np.ones(len(cnt))
+                elif sublinear:
+                    tf = log(cnt) + 1.0
+                else:
+                    tf = cnt.astype(np.float64)
+                num = float(tf @ t_num.take(pos))
+                if norm is None:
+                    return num
+                v = tf * t_w.take(pos)
+                n = math.sqrt(float(v @ v)) if norm == "l2" else float(np.abs(v).sum())
+                return num / n if n > 0 else num
+
+            return packed_dot
+
+        # any other analyzer: one Counter over the n-gram strings' columns, then plain-float arithmetic. Most
+        # n-grams occur once (tf = 1 for every option), so the sums start as if all did, then correct the rest.
+        num_at = num_w.tolist().__getitem__
+        norm_w = (weight * weight) if norm == "l2" else np.abs(weight) if norm == "l1" else np.zeros(self.dim)
+        norm_at = norm_w.tolist().__getitem__
+        columns = _word_columns(self.config, self.vocab)
+        if columns is None:
+            analyze = build_analyzer_from(self.config) if self.config is not None else self.analyze
+            get = self.vocab.get
+
+            def columns(text: str) -> Counter[int]:
+                return Counter(map(get, analyze(text), repeat(-1)))
+
+        flog = math.log
+
+        def python_dot(text: str, dets: Sequence[DetectedConstraint]) -> float:
+            counts = columns(text)
+            counts.pop(-1, None)
+            num = float(sum(map(num_at, counts)))
+            total = float(sum(map(norm_at, counts)))  # sum of w^2 (l2) or |w| (l1) over tf = 1
+            if not binary and sum(counts.values()) != len(counts):
+                for j, c in counts.items():
+                    if c > 1:
+                        tf = flog(c) + 1.0 if sublinear else float(c)
+                        num += (tf - 1.0) * num_at(j)
+                        total += (tf * tf - 1.0 if norm == "l2" else tf - 1.0) * norm_at(j)
+            if norm is None:
+                return num
+            n = math.sqrt(total) if norm == "l2" else total
+            return num / n if n > 0 else num
+
+        return python_dot
+
 
 class _ConstraintPart(_Part):
     needs_detections = True
@@ -197,6 +324,16 @@ class _ConstraintPart(_Part):
 
     def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
         return constraint_row(self.kinds, dets, self.binary)
+
+    def bind(self, coef: np.ndarray) -> BoundDot:
+        weight = dict(zip(self.kinds, np.asarray(coef, dtype=np.float64).tolist()))
+        get = weight.get
+
+        def constraint_dot(text: str, dets: Sequence[DetectedConstraint]) -> float:
+            kinds = dict.fromkeys([d.kind for d in dets]) if self.binary else [d.kind for d in dets]
+            return float(sum(map(get, kinds, repeat(0.0))))
+
+        return constraint_dot
 
 
 class _StructurePart(_Part):
@@ -210,6 +347,9 @@ class _StructurePart(_Part):
     def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
         return structure_row(text, dets)
 
+    def values(self, text: str, dets: Sequence[DetectedConstraint]) -> list[float]:
+        return structure_values(text, dets)
+
 
 class _AffinePart(_Part):
     """A dense part followed by fitted scalers, folded into one `x * mul + add`."""
@@ -221,6 +361,18 @@ class _AffinePart(_Part):
 
     def dense(self, text: str, dets: Sequence[DetectedConstraint]) -> np.ndarray:
         return self.inner.dense(text, dets) * self.mul + self.add
+
+    def bind(self, coef: np.ndarray) -> BoundDot:
+        # (x * mul + add) . coef = x . (mul * coef) + add . coef
+        coef = np.asarray(coef, dtype=np.float64)
+        weight = (self.mul * coef).tolist()
+        const = float(self.add @ coef)
+        values = self.inner.values
+
+        def affine_dot(text: str, dets: Sequence[DetectedConstraint]) -> float:
+            return const + float(sum(map(mul, values(text, dets), weight)))
+
+        return affine_dot
 
 
 class _GenericPart(_Part):
@@ -351,12 +503,13 @@ class LinearScorer:
         self.slices = list(slices)
         self.intercept, self.proba = intercept, proba
         self.needs_detections = any(part.needs_detections for part, _ in self.slices)
+        self._dots = [part.bind(c) for part, c in self.slices]
 
     def __call__(self, text: str) -> float:
         dets = detect_constraints(text) if self.needs_detections else ()
         z = self.intercept
-        for part, c in self.slices:
-            z += part.dot(text, dets, c)
+        for dot in self._dots:
+            z += dot(text, dets)
         if not self.proba:
             return z
         # expit, written to avoid overflow for large |z|
@@ -381,6 +534,8 @@ def analyzer_config(vec: Any) -> dict[str, Any] | None:
 
 
 _WHITE_SPACES = re.compile(r"\s\s+")
+_TF_TABLE = 4096
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
 def build_analyzer_from(config: dict[str, Any]) -> Callable[[str], list[str]]:
@@ -400,19 +555,50 @@ def build_analyzer_from(config: dict[str, Any]) -> Callable[[str], list[str]]:
             return grams
 
         return char_ngrams
-    tokenize = re.compile(config["token_pattern"]).findall
+    # scikit-learn's default token pattern matches exactly the runs of two or more word characters; written
+    # without the word boundaries, `re` finds them in about half the time
+    pattern = r"\w{2,}" if config["token_pattern"] == _DEFAULT_TOKEN_PATTERN else config["token_pattern"]
+    tokenize = re.compile(pattern).findall
 
     def word_ngrams(doc: str) -> list[str]:
         tokens = tokenize(doc.lower() if lower else doc)
         if hi == 1:
             return tokens
         grams = list(tokens) if lo == 1 else []
-        count = len(tokens)
-        for n in range(max(lo, 2), min(hi + 1, count + 1)):
-            grams.extend(" ".join(tokens[i:i + n]) for i in range(count - n + 1))
+        for n in range(max(lo, 2), min(hi + 1, len(tokens) + 1)):
+            # the n-grams in order: zip(tokens, tokens[1:], ...) stops at the last full one
+            grams.extend(map(" ".join, zip(*[tokens[k:] for k in range(n)])))
         return grams
 
     return word_ngrams
+
+
+def _word_columns(config: dict[str, Any] | None, vocab: dict[str, int]) -> Callable[[str], Counter[int]] | None:
+    """For scikit-learn's default token pattern: text -> Counter of the vocabulary columns of its word n-grams
+    (-1 for unknown ones), without building the n-gram strings. Its tokens never contain a space, so an n-gram
+    is in the vocabulary exactly when its tuple of tokens is the split of a term, and tuples from `zip` hash
+    without allocating. None for any other analyzer."""
+    if config is None or config["analyzer"] != "word" or config["token_pattern"] != _DEFAULT_TOKEN_PATTERN:
+        return None
+    lo, hi = (int(n) for n in config["ngram_range"])
+    lower = bool(config["lowercase"])
+    tokenize = re.compile(r"\w{2,}").findall  # the same tokens as the default pattern (see build_analyzer_from)
+    by_n: dict[int, dict[tuple[str, ...], int]] = {n: {} for n in range(max(lo, 2), hi + 1)}
+    for term, j in vocab.items():
+        parts = tuple(term.split(" "))
+        if len(parts) in by_n:
+            by_n[len(parts)][parts] = j
+    unigram = vocab.get if lo == 1 else None
+    longer = [(n, by_n[n].get) for n in sorted(by_n)]
+
+    def columns(text: str) -> Counter[int]:
+        tokens = tokenize(text.lower() if lower else text)
+        counts = Counter(map(unigram, tokens, repeat(-1))) if unigram is not None else Counter()
+        for n, get in longer:
+            counts.update(map(get, zip(*[tokens[k:] for k in range(n)]), repeat(-1)))
+        return counts
+
+    return columns
 
 
 def tfidf_part_from(config: dict[str, Any], terms: Sequence[str], *, binary: bool, sublinear: bool,

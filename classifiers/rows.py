@@ -15,7 +15,7 @@ import numpy as np
 
 from .constraints import DetectedConstraint
 
-__all__ = ["FEATURE_VERSION", "STRUCTURE_COLUMNS", "constraint_row", "structure_row"]
+__all__ = ["FEATURE_VERSION", "STRUCTURE_COLUMNS", "constraint_row", "structure_row", "structure_values"]
 
 # The meaning of the feature columns; see features.py.
 FEATURE_VERSION = "1"
@@ -67,6 +67,11 @@ _SENTENCE_ENDS = (". ", "? ", "! ", ".\n", "?\n", "!\n")
 
 def structure_row(text: str, detections: Sequence[DetectedConstraint]) -> np.ndarray:
     """Shape statistics of one prompt (`STRUCTURE_COLUMNS`), from its text and detections."""
+    return np.array(structure_values(text, detections), dtype=np.float64)
+
+
+def structure_values(text: str, detections: Sequence[DetectedConstraint]) -> list[float]:
+    """`structure_row` as a list of Python numbers (what the serving path sums without numpy)."""
     n = len(text)
     count = text.count
     raw = text.encode("utf-8", "surrogatepass")
@@ -80,23 +85,20 @@ def structure_row(text: str, detections: Sequence[DetectedConstraint]) -> np.nda
             rel = d.params.get("relation")
             upper += rel in _UPPER
             lower += rel in _LOWER
-    return np.array(
-        [
-            math.log1p(n),
-            math.log1p(len(text.split())),
-            math.log1p(sentences),
-            math.log1p(count("\n") + 1 if n else 0),
-            count("?"),
-            math.log1p(size - len(raw.translate(None, _DIGITS))),
-            count('"') + count("“") + count("”"),
-            (size - len(raw.translate(None, _UPPERCASE))) / n if n else 0.0,  # ASCII capitals
-            (size - n) / n if n else 0.0,  # extra UTF-8 bytes: 0 for ASCII text
-            count("```"),
-            len(detections),
-            len(kinds),
-            upper,
-            lower,
-        ],
-        dtype=np.float64,
-    )
+    return [
+        math.log1p(n),
+        math.log1p(len(text.split())),
+        math.log1p(sentences),
+        math.log1p(count("\n") + 1 if n else 0),
+        count("?"),
+        math.log1p(size - len(raw.translate(None, _DIGITS))),
+        count('"') + count("“") + count("”"),
+        (size - len(raw.translate(None, _UPPERCASE))) / n if n else 0.0,  # ASCII capitals
+        (size - n) / n if n else 0.0,  # extra UTF-8 bytes: 0 for ASCII text
+        count("```"),
+        len(detections),
+        len(kinds),
+        upper,
+        lower,
+    ]
 

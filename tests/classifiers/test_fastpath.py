@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
@@ -145,3 +147,117 @@ def _TfidfPart_sparse(vec, text):
     from classifiers.fastpath import _TfidfPart
 
     return _TfidfPart.from_vectorizer(vec).sparse(text)
+
+
+BOUND_TEXTS = UNSEEN + ["  Tabs\tand\n\nnew   lines ", "ÉCOLE Ünïcode 東京 café", "a", "ab", " ", "emoji 😀 outside the BMP",
+                        "İstanbul ß ﬁ", "lone \ud800 surrogate", "nul \x00 byte", "aaaa aaaa aaaa " * 30,
+                        "unseen 😀😀 x", "\u10ffff \U0010ffff"]
+
+
+@pytest.mark.parametrize("analyzer,ngrams", [("char", (2, 4)), ("char", (1, 3)), ("char", (4, 4)), ("word", (1, 2)),
+                                              ("word", (1, 1)), ("word", (2, 3)), ("char_wb", (2, 4))])
+@pytest.mark.parametrize("options", [{}, {"sublinear_tf": True}, {"binary": True}, {"norm": "l1"}, {"norm": None},
+                                     {"use_idf": False, "sublinear_tf": True}, {"lowercase": False}])
+def test_bound_tfidf_dot_equals_the_vectorizer(analyzer, ngrams, options) -> None:
+    """`_TfidfPart.bind(coef)` (counts, then plain arithmetic) gives the dot product of the vectorizer's own
+    transform with the coefficients, for every analyzer and TF-IDF option the fast path handles."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classifiers.fastpath import _TfidfPart
+
+    fit_texts = BOUND_TEXTS[:-3] + ["😀😀 x", "a dozen words, repeated: words words words."]
+    vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=1, **options).fit(fit_texts)
+    coef = np.random.default_rng(0).normal(size=len(vec.vocabulary_))
+    parts = [_TfidfPart.from_vectorizer(vec)]
+    if analyzer != "char_wb":  # the serving form's copy, without scikit-learn
+        from classifiers.fastpath import analyzer_config, tfidf_part_from
+
+        config = analyzer_config(vec)
+        assert config is not None
+        parts.append(tfidf_part_from(config, sorted(vec.vocabulary_, key=vec.vocabulary_.get), binary=vec.binary,
+                                     sublinear=vec.sublinear_tf, idf=vec.idf_ if vec.use_idf else None,
+                                     norm=vec.norm))
+    for part in parts:
+        dot = part.bind(coef)
+        for t in BOUND_TEXTS:
+            expected = float(vec.transform([t]).toarray()[0] @ coef)
+            assert dot(t, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12), t
+            assert part.dot(t, (), coef) == pytest.approx(expected, rel=1e-12, abs=1e-12), t
+
+
+def test_packed_counts_are_the_counts_of_the_known_ngrams() -> None:
+    from collections import Counter
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classifiers.fastpath import _TfidfPart
+
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(2, 4), min_df=1).fit(BOUND_TEXTS[:-3])
+    part = _TfidfPart.from_vectorizer(vec)
+    packed = part.packed
+    assert packed is not None
+    analyze = vec.build_analyzer()
+    for t in BOUND_TEXTS:
+        got = packed.counts(t)
+        if got is None:  # text the packed form cannot encode (a lone surrogate) takes the ordinary path
+            assert "\ud800" in t
+            continue
+        cols, cnt = got
+        assert cols.tolist() == sorted(set(cols.tolist())), t
+        expected = Counter(vec.vocabulary_[g] for g in analyze(t) if g in vec.vocabulary_)
+        assert dict(zip(cols.tolist(), cnt.tolist())) == expected, t
+
+
+def test_bound_dense_parts_equal_their_rows(synthetic) -> None:
+    """The constraint-count and scaled structure parts, bound to coefficients, give row . coef."""
+    from classifiers.constraints import detect_constraints
+    from classifiers.fastpath import _compile_part
+
+    prompts, _, _ = synthetic
+    rng = np.random.default_rng(1)
+    transformers = [ConstraintFeatures(binary=False), ConstraintFeatures(binary=True),
+                    Pipeline([("s", StructureFeatures()), ("m", MaxAbsScaler())])]
+    for tr in transformers:
+        tr.fit(prompts[:50])
+        part = _compile_part(tr)
+        assert part is not None
+        coef = rng.normal(size=part.dim)
+        dot = part.bind(coef)
+        for t in UNSEEN + prompts[:30]:
+            expected = float(np.asarray(tr.transform([t]), dtype=np.float64).ravel() @ coef)
+            assert dot(t, detect_constraints(t)) == pytest.approx(expected, rel=1e-12, abs=1e-12), t
+
+
+_ODD_TEXT = st.text(alphabet=st.sampled_from(list("ab AB_1-é\t\n\r\x0b\x0c\u00a0\u2003\u3000ǅ²٣東😀'.,\x00")) | st.characters(),
+                    max_size=80)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_ODD_TEXT)
+def test_the_shorter_default_token_pattern_finds_the_same_tokens(text: str) -> None:
+    import re
+
+    from classifiers.fastpath import _DEFAULT_TOKEN_PATTERN, build_analyzer_from
+
+    config = {"analyzer": "word", "lowercase": True, "token_pattern": _DEFAULT_TOKEN_PATTERN, "ngram_range": [1, 1]}
+    assert build_analyzer_from(config)(text) == re.compile(_DEFAULT_TOKEN_PATTERN).findall(text.lower())
+
+
+@pytest.fixture(scope="module")
+def odd_vectorizers():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    fit = BOUND_TEXTS[:-3] + ["ab ab AB_1 é東 ² ٣ ǅ", "a\u00a0b\u2003c\u3000d"]
+    return [TfidfVectorizer(analyzer=a, ngram_range=n, min_df=1, sublinear_tf=True).fit(fit)
+            for a, n in (("word", (1, 2)), ("char", (2, 4)), ("char", (1, 3)))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_ODD_TEXT)
+def test_bound_tfidf_dot_equals_the_vectorizer_on_odd_text(text: str, odd_vectorizers) -> None:
+    from classifiers.fastpath import _TfidfPart
+
+    for vec in odd_vectorizers:
+        coef = np.linspace(-1.0, 1.0, len(vec.vocabulary_))
+        expected = float(vec.transform([text]).toarray()[0] @ coef)
+        assert _TfidfPart.from_vectorizer(vec).bind(coef)(text, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12)
