@@ -98,7 +98,7 @@ def proxy_config(args: argparse.Namespace, arms: Sequence[str], out: Path) -> di
         if route["policy"] == "self-select":
             # Under a full batch on a CPU the question waits its turn; the default 5 s deadline would turn
             # most decisions into fallbacks and measure the queue, not the policy.
-            route["policy_options"] = {"timeout_s": 600}
+            route["policy_options"] = {**route.get("policy_options", {}), "timeout_s": 600}
     return {
         "server": {"host": "127.0.0.1", "decider_timeout_s": 600, "ready_wait_s": 600, "log_level": "warning"},
         "decision_log": {"path": str((out / "decisions.sqlite3").resolve())},

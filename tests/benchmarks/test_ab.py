@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.ab.arms import parse_arms
-from benchmarks.ab.cli import main, select_ids
+from benchmarks.ab.cli import _parser, main, proxy_config, select_ids
 from benchmarks.ab.records import read_records
 from benchmarks.ab.results import build_results, goal_check
 from router.profiles.cot import ANSWER_WITH_REASONING
@@ -197,6 +197,18 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, dataset, capsys):
     assert "not a file" in capsys.readouterr().err
     assert main(["--data", str(dataset), "--out", str(tmp_path), "--arms", "never", "--report-only"]) == 2
     assert "no example has a finished record" in capsys.readouterr().err
+
+
+def test_the_calibrated_self_select_route_keeps_its_calibration(tmp_path):
+    """Both self-select routes get the long decider deadline; only the calibrated one reads the calibration
+    file (a regression: the deadline once replaced the calibration, so both arms decided alike)."""
+    calibration = tmp_path / "cal.json"
+    calibration.write_text("{}")
+    args = _parser().parse_args(["--self-select-calibration", str(calibration)])
+    routes = proxy_config(args, ["self-select", "self-select-calibrated"], tmp_path)["routes"]
+    assert routes["ab-self-select"]["policy_options"] == {"timeout_s": 600}
+    assert routes["ab-self-select-calibrated"]["policy_options"] == {"calibration": str(calibration.resolve()),
+                                                                     "timeout_s": 600}
 
 
 def test_parse_arms_keeps_canonical_order():
