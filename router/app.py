@@ -18,7 +18,7 @@ from .backends.base import Backend
 from .chat import ChatEndpoint
 from .decision_log import DecisionLog
 from .errors import InvalidRequest, ThinkgateError
-from .gc_tuning import freeze_startup_heap
+from .gc_tuning import tune_collector
 from .http_io import check_api_key, error_response, json_response, new_request_id
 from .inflight import TrackInflight
 from .metrics import Metrics
@@ -49,8 +49,7 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
             decision_log.start()
         for backend in unique_backends(routes):
             await backend.start()
-        if config.server.gc_freeze:
-            freeze_startup_heap()
+        tune_collector(config.server.gc_young_threshold, freeze=config.server.gc_freeze)
         try:
             yield
         finally:

@@ -88,6 +88,9 @@ class ServerSettings(_Strict):
     # Exempt the objects alive after start-up from garbage collection (router/gc_tuning.py): full passes
     # over them otherwise stall the event loop for milliseconds at a time under load.
     gc_freeze: bool = True
+    # Generation-0 threshold of the garbage collector (Python's default is 700, which requests in flight
+    # cross on their own; router/gc_tuning.py has the measurements).
+    gc_young_threshold: int = Field(default=10000, ge=100, le=10_000_000)
 
 
 class DecisionLogSettings(_Strict):

@@ -31,11 +31,14 @@ def shared_data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _unfreeze_gc() -> Iterator[None]:
-    """An app started in this process freezes the heap (server.gc_freeze): right for a server, not for a
-    test process that goes on to create and drop thousands of objects; thaw after each test."""
+    """An app started in this process tunes the collector (router/gc_tuning.py): right for a server, not for a
+    test process that goes on to create and drop thousands of objects; thaw after each test, and put the
+    collector's thresholds (server.gc_young_threshold) back."""
+    thresholds = gc.get_threshold()
     yield
     if gc.get_freeze_count():
         gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""server.gc_freeze: a started app exempts its start-up heap from collection; the switch turns it off."""
+"""server.gc_freeze / gc_young_threshold: a started app tunes the collector as configured."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from router.app import create_app
+from router.errors import ConfigError
 from router.gc_tuning import freeze_startup_heap
 from router.settings import parse_config
 from support.scripted import ScriptedBackend
@@ -27,6 +28,18 @@ def test_start_up_freezes_the_heap_only_when_enabled(enabled: bool):
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert (gc.get_freeze_count() > 1000) is enabled
+
+
+@pytest.mark.parametrize("threshold", [700, 25_000])
+def test_start_up_sets_the_young_generation_threshold(threshold: int):
+    before = gc.get_threshold()
+    with TestClient(_app(gc_young_threshold=threshold)):
+        assert gc.get_threshold() == (threshold, before[1], before[2])
+
+
+def test_a_threshold_that_would_turn_the_collector_off_is_a_config_error():
+    with pytest.raises(ConfigError, match="gc_young_threshold"):
+        _app(gc_young_threshold=0)
 
 
 def test_frozen_objects_are_skipped_and_new_garbage_is_still_collected():
