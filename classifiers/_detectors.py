@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ._phrasing import (
@@ -117,18 +117,102 @@ class _Spans:
 
 
 
+# Where every trigger needle occurs, found in one regex scan per prompt: a prefix trie of all the needles
+# (`_NEEDLES`, filled in below the detector table) matches the longest needle starting at a position, and the needles
+# that are prefixes of it start there too. A scan does not look inside its own matches, so at each offset inside a
+# match where another needle could start (`_PROBES`, worked out from the needles), the trie is tried once more.
+# This finds exactly the occurrences `str.find` would, for all needles at once: the gates and `positions` read it.
+
+_NEEDLES: tuple[str, ...] = ()
+_NEEDLE_RX: re.Pattern[str] = re.compile(r"(?!)")
+_PREFIXES: dict[str, tuple[str, ...]] = {}
+_PROBES: dict[str, tuple[int, ...]] = {}
+_EMPTY_INDEX: dict[str, Sequence[int]] = {}
+
+
+def _literal_trie(words: Iterable[str]) -> str:
+    """A regex matching the longest of `words` that starts where it is tried (each character literal)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+def _set_needles(needles: Iterable[str]) -> None:
+    global _NEEDLES, _NEEDLE_RX, _PREFIXES, _PROBES, _EMPTY_INDEX
+    _NEEDLES = tuple(sorted({n for n in needles if n}))
+    _NEEDLE_RX = re.compile(_literal_trie(_NEEDLES))
+    _PREFIXES = {a: tuple(b for b in _NEEDLES if a.startswith(b)) for a in _NEEDLES}
+    _PROBES = {
+        a: tuple(k for k in range(1, len(a)) if any(b.startswith(a[k:]) or a[k:].startswith(b) for b in _NEEDLES))
+        for a in _NEEDLES
+    }
+    _EMPTY_INDEX = dict.fromkeys(_NEEDLES, ())
+
+
+def _find_all(low: str, n: str) -> list[int]:
+    found = []
+    i = low.find(n)
+    while i != -1:
+        found.append(i)
+        i = low.find(n, i + 1)
+    return found
+
+
+def _needle_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
+    """Every offset of every needle in `_NEEDLES` (ascending; an empty tuple for a needle that does not occur), and
+    the set of longest needles matched (every needle that occurs is a prefix of one of them)."""
+    index = _EMPTY_INDEX.copy()
+    hits: set[str] = set()
+    rx = _NEEDLE_RX
+    for m in rx.finditer(low):
+        i = m.start()
+        a = m.group()
+        hits.add(a)
+        for n in _PREFIXES[a]:
+            found = index[n]
+            if found:
+                found.append(i)  # type: ignore[attr-defined]
+            else:
+                index[n] = [i]
+        for k in _PROBES[a]:  # needles that start inside this match: before the scan's next match
+            p = rx.match(low, i + k)
+            if p is not None:
+                b = p.group()
+                hits.add(b)
+                for n in _PREFIXES[b]:
+                    found = index[n]
+                    if found:
+                        found.append(i + k)  # type: ignore[attr-defined]
+                    else:
+                        index[n] = [i + k]
+    return index, hits
+
+
 class _Ctx:
     """What every detector sees: the text, its lower-cased twin, where each trigger needle occurs, the detections
     so far and the claimed spans."""
 
-    __slots__ = ("text", "low", "out", "claimed", "_pos")
+    __slots__ = ("text", "low", "out", "claimed", "_pos", "hits")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.low = lower_preserving(text)
         self.out: list[Found] = []
         self.claimed = _Spans()
-        self._pos: dict[str, list[int]] = {}
+        self._pos: dict[str, Sequence[int]]
+        self._pos, self.hits = _needle_index(self.low)
 
     def free(self, span: tuple[int, int]) -> bool:
         return not self.claimed.overlaps(span)
@@ -138,33 +222,28 @@ class _Ctx:
         self.claimed.append(span)
 
     def has(self, *needles: str) -> bool:
-        low = self.low
+        cache = self._pos
         for n in needles:
-            if n in low:
+            found = cache.get(n)
+            if found is None:
+                if n in self.low:
+                    return True
+            elif found:
                 return True
         return False
 
     def positions(self, needles: Iterable[str]) -> list[tuple[int, str]]:
-        """(offset, needle) of every occurrence of the needles (`str.find`, cached per needle)."""
+        """(offset, needle) of every occurrence of the needles (from the needle index; `str.find` for a needle
+        outside it, cached)."""
         out: list[tuple[int, str]] = []
         low = self.low
         cache = self._pos
         for n in needles:
             found = cache.get(n)
             if found is None:
-                i = low.find(n)
-                if i == -1:
-                    found = cache[n] = []
-                else:
-                    found = [i]
-                    i = low.find(n, i + 1)
-                    while i != -1:
-                        found.append(i)
-                        i = low.find(n, i + 1)
-                    cache[n] = found
-            if found:
-                for i in found:
-                    out.append((i, n))
+                found = cache[n] = _find_all(low, n)
+            for i in found:
+                out.append((i, n))
         return out
 
     def starts(self, needles: Iterable[str]) -> list[int]:
@@ -1082,10 +1161,21 @@ DETECTORS: tuple[Detector, ...] = (
 def run_detectors(text: str) -> list[Found]:
     """Every detection in `text`, in detector order (the raw form `constraints.detect_constraints` refines)."""
     ctx = _Ctx(text)
-    low = ctx.low
-    for detector in DETECTORS:
-        for n in detector.needles:
-            if n in low:
-                detector.run(ctx)
-                break
+    todo = set(_ALWAYS_RUN)  # the detectors one of whose needles occurs, from the needle index
+    for a in ctx.hits:
+        todo.update(_RUNS[a])
+    for j in sorted(todo):
+        _DETECTOR_FNS[j](ctx)
     return ctx.out
+
+
+_set_needles(
+    [n for d in DETECTORS for n in d.needles] + list(_OPENING_QUOTES) + list(_KW_FREQ_NEEDLES) + list(_FORBID_NEEDLES)
+    + list(_NOUN_NEEDLES) + ["mention", "[", "number of", "count", "limit", "section", "part", "phrase", "word",
+                             "point", "sentence", "passage", "stanza", "block", "chunk", "verse"]
+)
+_DETECTOR_FNS = tuple(d.run for d in DETECTORS)
+_ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
+_RUNS: dict[str, tuple[int, ...]] = {
+    a: tuple(j for j, d in enumerate(DETECTORS) if any(n in _PREFIXES[a] for n in d.needles)) for a in _NEEDLES
+}
