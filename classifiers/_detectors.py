@@ -118,15 +118,17 @@ class _Spans:
 
 
 # Where every trigger needle occurs, found in one regex scan per prompt: a prefix trie of all the needles
-# (`_NEEDLES`, filled in below the detector table) matches the longest needle starting at a position, and the needles
-# that are prefixes of it start there too. A scan does not look inside its own matches, so at each offset inside a
-# match where another needle could start (`_PROBES`, worked out from the needles), the trie is tried once more.
-# This finds exactly the occurrences `str.find` would, for all needles at once: the gates and `positions` read it.
+# (`_NEEDLES`, set below the detector table) matches the longest needle starting at a position, and the needles that
+# are prefixes of it start there too. A scan does not look inside its own matches; what starts inside a match is
+# known from the needle matched (`_INSIDE`: needles it contains), except needles that run past its end (`_STRADDLE`,
+# keyed by the character that must follow the match), which are checked with `startswith`. This finds exactly the
+# occurrences `str.find` would, for all needles at once: the detector gates and `positions` read it.
 
 _NEEDLES: tuple[str, ...] = ()
 _NEEDLE_RX: re.Pattern[str] = re.compile(r"(?!)")
 _PREFIXES: dict[str, tuple[str, ...]] = {}
-_PROBES: dict[str, tuple[int, ...]] = {}
+_INSIDE: dict[str, tuple[tuple[int, str], ...]] = {}
+_STRADDLE: dict[str, dict[str, tuple[tuple[int, str], ...]]] = {}
 _EMPTY_INDEX: dict[str, Sequence[int]] = {}
 
 
@@ -150,14 +152,20 @@ def _literal_trie(words: Iterable[str]) -> str:
 
 
 def _set_needles(needles: Iterable[str]) -> None:
-    global _NEEDLES, _NEEDLE_RX, _PREFIXES, _PROBES, _EMPTY_INDEX
+    global _NEEDLES, _NEEDLE_RX, _PREFIXES, _INSIDE, _STRADDLE, _EMPTY_INDEX
     _NEEDLES = tuple(sorted({n for n in needles if n}))
     _NEEDLE_RX = re.compile(_literal_trie(_NEEDLES))
     _PREFIXES = {a: tuple(b for b in _NEEDLES if a.startswith(b)) for a in _NEEDLES}
-    _PROBES = {
-        a: tuple(k for k in range(1, len(a)) if any(b.startswith(a[k:]) or a[k:].startswith(b) for b in _NEEDLES))
-        for a in _NEEDLES
-    }
+    _INSIDE = {a: tuple((k, b) for k in range(1, len(a)) for b in _NEEDLES if a.startswith(b, k)) for a in _NEEDLES}
+    _STRADDLE = {}
+    for a in _NEEDLES:
+        after: dict[str, list[tuple[int, str]]] = {}
+        for k in range(1, len(a)):
+            rest = a[k:]
+            for b in _NEEDLES:
+                if len(b) > len(rest) and b.startswith(rest):
+                    after.setdefault(b[len(rest)], []).append((k, b))
+        _STRADDLE[a] = {ch: tuple(v) for ch, v in after.items()}
     _EMPTY_INDEX = dict.fromkeys(_NEEDLES, ())
 
 
@@ -172,11 +180,10 @@ def _find_all(low: str, n: str) -> list[int]:
 
 def _needle_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
     """Every offset of every needle in `_NEEDLES` (ascending; an empty tuple for a needle that does not occur), and
-    the set of longest needles matched (every needle that occurs is a prefix of one of them)."""
+    a set of needles that occur such that every needle that occurs is a substring of one of them."""
     index = _EMPTY_INDEX.copy()
     hits: set[str] = set()
-    rx = _NEEDLE_RX
-    for m in rx.finditer(low):
+    for m in _NEEDLE_RX.finditer(low):
         i = m.start()
         a = m.group()
         hits.add(a)
@@ -186,17 +193,22 @@ def _needle_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
                 found.append(i)  # type: ignore[attr-defined]
             else:
                 index[n] = [i]
-        for k in _PROBES[a]:  # needles that start inside this match: before the scan's next match
-            p = rx.match(low, i + k)
-            if p is not None:
-                b = p.group()
-                hits.add(b)
-                for n in _PREFIXES[b]:
-                    found = index[n]
-                    if found:
-                        found.append(i + k)  # type: ignore[attr-defined]
-                    else:
-                        index[n] = [i + k]
+        inside = _INSIDE[a]
+        straddle = _STRADDLE[a]
+        if straddle:
+            e = m.end()
+            cands = straddle.get(low[e:e + 1])
+            if cands:
+                extra = [(k, b) for k, b in cands if low.startswith(b, i + k)]
+                if extra:
+                    hits.update(b for _, b in extra)
+                    inside = tuple(sorted(inside + tuple(extra)))
+        for k, n in inside:  # ascending k: the offsets of each needle stay sorted
+            found = index[n]
+            if found:
+                found.append(i + k)  # type: ignore[attr-defined]
+            else:
+                index[n] = [i + k]
     return index, hits
 
 
@@ -1176,6 +1188,6 @@ _set_needles(
 )
 _DETECTOR_FNS = tuple(d.run for d in DETECTORS)
 _ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
-_RUNS: dict[str, tuple[int, ...]] = {
-    a: tuple(j for j, d in enumerate(DETECTORS) if any(n in _PREFIXES[a] for n in d.needles)) for a in _NEEDLES
+_RUNS: dict[str, tuple[int, ...]] = {  # the gated detectors with a needle inside each needle
+    a: tuple(j for j, d in enumerate(DETECTORS) if any(n and n in a for n in d.needles)) for a in _NEEDLES
 }

@@ -137,3 +137,23 @@ def test_same_detections_on_any_text(text: str) -> None:
 
 def test_phrasing_helpers_agree() -> None:
     assert live_phrasing.parse_number("two hundred and fifty") == v1_phrasing.parse_number("two hundred and fifty")
+
+
+def _check_index(text: str) -> None:
+    low = live_detectors.lower_preserving(text)
+    index, hits = live_detectors._needle_index(low)
+    for n in live_detectors._NEEDLES:
+        assert list(index[n]) == live_detectors._find_all(low, n), (n, text)
+        assert (n in low) == any(n in h for h in hits), (n, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_texts(), _mutated()))
+def test_needle_index_is_str_find(text: str) -> None:
+    _check_index(text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.text(alphabet="*' \"“‘[<p.swordkeynt’-", max_size=40))
+def test_needle_index_on_overlapping_needles(text: str) -> None:
+    _check_index(text + " " + text.replace(" ", ""))
