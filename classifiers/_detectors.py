@@ -1070,9 +1070,27 @@ _LANG_CONTEXT_RE = re.compile(
 )
 
 
+def _is_token_edge(ch: str) -> bool:
+    """True for a character that ends a token of `low.translate(_NON_ALPHA_TO_SPACE).split()`."""
+    return (ch < "\x80" and not ch.isalpha()) or ch.isspace()
+
+
 def _d_language(c: _Ctx) -> None:
+    # The names that are whole tokens of the prompt (tokens: runs between ASCII non-letters and white space). The
+    # language names are in the needle index, so only the names that occur at all are looked at.
     low = c.low
-    names = _LANG_NAMES.intersection(low.translate(_NON_ALPHA_TO_SPACE).split())
+    index = c._pos
+    size = len(low)
+    names = set()
+    for a in c.hits:
+        for name in _LANG_IN.get(a, ()):
+            if name in names:
+                continue
+            k = len(name)
+            for i in index[name]:
+                if (i == 0 or _is_token_edge(low[i - 1])) and (i + k == size or _is_token_edge(low[i + k])):
+                    names.add(name)
+                    break
     if not names:
         return
     seen: set[str] = set()
@@ -1185,7 +1203,11 @@ _set_needles(
     [n for d in DETECTORS for n in d.needles] + list(_OPENING_QUOTES) + list(_KW_FREQ_NEEDLES) + list(_FORBID_NEEDLES)
     + list(_NOUN_NEEDLES) + ["mention", "[", "number of", "count", "limit", "section", "part", "phrase", "word",
                              "point", "sentence", "passage", "stanza", "block", "chunk", "verse"]
+    + list(LANGUAGES)
 )
+_LANG_IN: dict[str, tuple[str, ...]] = {  # the language names inside each needle
+    a: t for a in _NEEDLES if (t := tuple(name for name in LANGUAGES if name in a))
+}
 _DETECTOR_FNS = tuple(d.run for d in DETECTORS)
 _ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
 _RUNS: dict[str, tuple[int, ...]] = {  # the gated detectors with a needle inside each needle

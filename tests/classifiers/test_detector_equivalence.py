@@ -157,3 +157,14 @@ def test_needle_index_is_str_find(text: str) -> None:
 @given(st.text(alphabet="*' \"“‘[<p.swordkeynt’-", max_size=40))
 def test_needle_index_on_overlapping_needles(text: str) -> None:
     _check_index(text + " " + text.replace(" ", ""))
+
+
+_EDGES = [" ", "", "’", "'", "-", "\u00a0", "\u2003", "é", "x", "1", "_", ".", "\n", "ß", "\u200b", "«"]
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_EDGES), st.sampled_from(["english", "french", "lao", "polish", "thai",
+                                                                    "in", "respond", "only", "write", "Spanish"]),
+                          st.sampled_from(_EDGES)), min_size=1, max_size=12))
+def test_same_language_detections_at_token_edges(parts: list[tuple[str, str, str]]) -> None:
+    _same(" ".join(a + w + b for a, w, b in parts))
