@@ -343,6 +343,42 @@ class _Ctx:
         return self.text[m.start(group):m.end(group)]
 
 
+class _Anchored:
+    """A regex that is tried only where one of its possible first words starts.
+
+    Every match of `rx` begins with one of `firsts` (a property of the pattern, checked by a test), so a cheap scan
+    for those words (a plain alternation of literals: `re` skips on its first characters) finds every offset where a
+    match can start, and `rx.match` runs there alone. `finditer(low, s, e)` returns what `rx.finditer(low, s, e)`
+    yields, at a fraction of the cost for a pattern whose alternatives `re` cannot reject on their first character.
+    """
+
+    __slots__ = ("rx", "firsts", "_first")
+
+    def __init__(self, rx: re.Pattern[str], firsts: Iterable[str]) -> None:
+        self.rx = rx
+        self.firsts = tuple(sorted(set(firsts), key=lambda w: (-len(w), w)))
+        self._first = re.compile("|".join(re.escape(w) for w in self.firsts))
+
+    def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:
+        if e is None:
+            e = len(low)
+        out: list[re.Match[str]] = []
+        search = self._first.search
+        match = self.rx.match
+        pos = s
+        while True:
+            f = search(low, pos, e)
+            if f is None:
+                return out
+            p = f.start()
+            m = match(low, p, e)
+            if m is None:
+                pos = p + 1
+            else:
+                out.append(m)
+                pos = max(m.end(), p + 1)
+
+
 _OPENING_QUOTES = ("\"", "“", "‘", "'", "[")
 _PER_UNIT_RE = re.compile(r"\b(?:each|every|per|individual)\b")
 _NEGATED_RE = re.compile(r"\b(?:not|no|never|without|avoid\w*|refrain\s+from)\s+(?:\w+\s+)?$")
@@ -886,6 +922,11 @@ _FORBID_SUBJ_RE = re.compile(
     r"(?:should|must|may|can|is\s+to|are\s+to|do|does)\s*(?:not|n[’']t|never)\s+(?:\w+\s+)?"
     r"(?:appear|be\s+used|be\s+mentioned|be\s+included|occur|show\s+up|be\s+said|be\s+written|be\s+in)"
 )
+_FORBID_A = _Anchored(_FORBID_RE, (
+    "do", "never", "not", "refrain", "without", "must", "should", "can", "may", "make",  # _NEG
+    "avoid", "exclud", "omit", "ban", "skip", "leave",  # _SELF_NEG_VERB
+    "forbidden", "prohibited", "taboo", "disallowed",
+))
 _FORBID_NEEDLES = ("not", "n't", "n’t", "never", "avoid", "refrain", "without", "exclud", "omit", "forbid", "ban",
                    "prohibit", "taboo", "skip", "leave out", "make sure not")
 _NOUN_NEEDLES = ("word", "keyword", "key word", "key-word", "term", "phrase", "name")
@@ -911,7 +952,7 @@ def _d_forbidden(c: _Ctx) -> None:
                 windows[-1][1] = max(windows[-1][1], end)
             else:
                 windows.append([start, end])
-    matches = [m for s, e in windows for m in _FORBID_RE.finditer(low, s, min(len(low), e))]
+    matches = [m for s, e in windows for m in _FORBID_A.finditer(low, s, min(len(low), e))]
     if c.has("not", "n't", "n’t", "never"):
         matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES)
     matches.sort(key=lambda m: m.start())

@@ -168,3 +168,25 @@ _EDGES = [" ", "", "’", "'", "-", "\u00a0", "\u2003", "é", "x", "1", "_", "."
                           st.sampled_from(_EDGES)), min_size=1, max_size=12))
 def test_same_language_detections_at_token_edges(parts: list[tuple[str, str, str]]) -> None:
     _same(" ".join(a + w + b for a, w, b in parts))
+
+
+_ANCHORED = sorted(((name, a) for name, a in vars(live_detectors).items()
+                    if isinstance(a, live_detectors._Anchored)), key=lambda kv: kv[0])
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_texts(), _mutated()), st.integers(0, 400), st.integers(0, 400))
+def test_anchored_scans_are_finditer(text: str, a: int, b: int) -> None:
+    """Every `_Anchored` pattern finds what a plain `finditer` over the same range finds: its first words are
+    complete (no match starts elsewhere)."""
+    low = live_detectors.lower_preserving(text)
+    s, e = min(a, b, len(low)), min(max(a, b), len(low))
+    for name, anchored in _ANCHORED:
+        for lo, hi in ((0, len(low)), (s, e)):
+            expected = [m.span() for m in anchored.rx.finditer(low, lo, hi)]
+            assert all(x < y for x, y in expected), name  # never empty
+            assert [m.span() for m in anchored.finditer(low, lo, hi)] == expected, (name, lo, hi, text)
+
+
+def test_anchored_patterns_exist() -> None:
+    assert _ANCHORED
