@@ -275,7 +275,7 @@ class _Ctx:
                 end = m.end()
                 yield m
 
-    def scan_quotes(self, rx: re.Pattern[str], before: int) -> list[re.Match[str]]:
+    def scan_quotes(self, rx: _Scanner, before: int) -> list[re.Match[str]]:
         """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
         low = self.low
         size = len(low)
@@ -302,11 +302,11 @@ class _Ctx:
                 merged.append((s, e))
         return merged
 
-    def finditer(self, rx: re.Pattern[str], windows: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
+    def finditer(self, rx: _Scanner, windows: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
         for s, e in windows:
             yield from rx.finditer(self.low, s, e)
 
-    def scan(self, rx: re.Pattern[str], needles: Iterable[str], before: int = 0,
+    def scan(self, rx: _Scanner, needles: Iterable[str], before: int = 0,
              after: int = 120) -> Iterator[re.Match[str]]:
         for s, e in self.windows(needles, before, after):
             yield from rx.finditer(self.low, s, e)
@@ -379,6 +379,9 @@ class _Anchored:
                 pos = max(m.end(), p + 1)
 
 
+_Scanner = re.Pattern[str] | _Anchored
+
+
 _OPENING_QUOTES = ("\"", "“", "‘", "'", "[")
 _PER_UNIT_RE = re.compile(r"\b(?:each|every|per|individual)\b")
 _NEGATED_RE = re.compile(r"\b(?:not|no|never|without|avoid\w*|refrain\s+from)\s+(?:\w+\s+)?$")
@@ -404,9 +407,14 @@ _REPEAT_RE = re.compile(
 )
 
 
+_REPEAT_A = _Anchored(_REPEAT_RE, (
+    "repeat", "restate", "copy", "reproduce", "echo", "recite", "request", "prompt", "question", "instruction",
+))
+
+
 def _d_repeat(c: _Ctx) -> None:
     needles = ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo")
-    m = next(c.scan(_REPEAT_RE, needles, 60, 60), None)
+    m = next(c.scan(_REPEAT_A, needles, 60, 60), None)
     if m:
         c.emit("combination:repeat_prompt", m.span())
 
@@ -485,8 +493,14 @@ _QUOTATION_RE = re.compile(
 _WHOLE_RE = re.compile(r"\b(?:response|answer|reply|output|everything|entire|whole|all\s+of)\b")
 
 
+_QUOTATION_A = _Anchored(_QUOTATION_RE, (
+    "wrap", "enclose", "surround", "put", "place", "encase", "encapsulate", "bookend", "start", "begin", "double",
+    "quot",
+))
+
+
 def _d_quotation(c: _Ctx) -> None:
-    for m in c.scan(_QUOTATION_RE, ("quot",), 110, 120):
+    for m in c.scan(_QUOTATION_A, ("quot",), 110, 120):
         span = m.span("core") if m.group("core") else m.span()
         if not c.free(span):
             continue
@@ -503,9 +517,15 @@ _CONSTRAINED_RE = re.compile(
 )
 
 
+_CONSTRAINED_A = _Anchored(_CONSTRAINED_RE, (
+    "answer", "reply", "respond", "choose", "pick", "select", "say", "contain", "include", "one", "my", "options",
+    "choices",
+))
+
+
 def _d_constrained(c: _Ctx) -> None:
     needles = ("one of", "choose", "pick", "select", "my answer is", "options", "choices")
-    m = next(c.scan(_CONSTRAINED_RE, needles, 40, 40), None)
+    m = next(c.scan(_CONSTRAINED_A, needles, 40, 40), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:constrained_response", m.span())
 
@@ -520,9 +540,15 @@ _END_RE = re.compile(
 )
 
 
+_END_A = _Anchored(_END_RE, (
+    "end", "finish", "conclude", "clos", "wrap", "sign", "terminate", "must", "should", "has", "needs", "will",
+    "very", "last", "final",
+))
+
+
 def _d_end(c: _Ctx) -> None:
     needles = ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat")
-    for m in c.scan(_END_RE, needles, 40, 90):
+    for m in c.scan(_END_A, needles, 40, 90):
         if not c.free(m.span()):
             continue
         phrase, pe = phrase_after(c.text, c.low, m.end())
@@ -538,8 +564,11 @@ _START_RE = re.compile(
 )
 
 
+_START_A = _Anchored(_START_RE, ("start", "begin", "open", "response", "answer", "reply", "output", "very", "first"))
+
+
 def _d_start(c: _Ctx) -> None:
-    for m in c.scan(_START_RE, ("start", "begin", "open", "first"), 40, 90):
+    for m in c.scan(_START_A, ("start", "begin", "open", "first"), 40, 90):
         if not c.free(m.span()):
             continue
         phrase, pe = phrase_after(c.text, c.low, m.end())
@@ -760,12 +789,18 @@ _CAPS_AFTER_WORDS_RE = re.compile(
 _ALL_BEFORE_RE = re.compile(r"\b(?:all|every|each|entire|single)\s+(?:of\s+)?(?:your\s+|the\s+|my\s+)?$")
 
 
+_CAPWORDS_SUBJ_A = _Anchored(_CAPWORDS_SUBJ_RE, (
+    "some", "a", "several", "certain", "key", "important", "occasional", "few", "stress", "word", "all", "fully",
+    "capitali",
+))
+
+
 def _d_capital_frequency(c: _Ctx) -> None:
     for cnt, s, e in c.counts(_CAPS_AFTER_WORDS_RE, ("word",), 2):  # "at least 5 words in all caps"
         if c.free((s, e)):
             c.emit("change_case:capital_word_frequency", (s, e),
                    {"capital_relation": cnt.relation or "exactly", "capital_frequency": cnt.n})
-    for m in c.scan(_CAPWORDS_SUBJ_RE, ("capital", "caps", "upper"), 100, 20):
+    for m in c.scan(_CAPWORDS_SUBJ_A, ("capital", "caps", "upper"), 100, 20):
         if not c.free(m.span()) or _ALL_BEFORE_RE.search(c.low, max(0, m.start() - 20), m.start()):
             continue  # "write all words in capital letters" is the whole-response rule
         t = find_times(c.low, m.end(), 110)
@@ -797,9 +832,19 @@ _LOWER_RE = re.compile(
 )
 
 
+_LOWER_A = _Anchored(_LOWER_RE, (
+    "all", "in", "only", "entirely", "using", "solely", "lower", "no", "without", "never", "avoid", "zero", "do",
+    "capital",
+))
+_UPPER_A = _Anchored(_UPPER_RE, (
+    "in", "all", "only", "entirely", "written", "typed", "using", "solely", "capitali", "no", "without", "zero",
+    "lower",
+))
+
+
 def _d_case(c: _Ctx) -> None:
     wins = c.windows(("lower", "capital", "caps", "upper"), 60, 60)
-    for rx, kind in ((_LOWER_RE, "change_case:english_lowercase"), (_UPPER_RE, "change_case:english_capital")):
+    for rx, kind in ((_LOWER_A, "change_case:english_lowercase"), (_UPPER_A, "change_case:english_capital")):
         for s, e in wins:
             m = next((m for m in rx.finditer(c.low, s, e) if c.free(m.span())), None)
             if m:
@@ -979,10 +1024,16 @@ _EXIST_RE = re.compile(
 )
 
 
+_EXIST_A = _Anchored(_EXIST_RE, (
+    "includ", "contain", "us", "mention", "incorporat", "featur", "ha", "add", "work", "weave", "put", "with",
+    "name", "key", "term",
+))
+
+
 def _d_existence(c: _Ctx) -> None:
     if not c.has("word", "term", "phrase", "item", "\"", "“", "'", "‘"):
         return
-    matches = list(c.scan(_EXIST_RE, ("word", "term", "phrase", "item"), 45, 12)) + list(c.scan_quotes(_EXIST_RE, 15))
+    matches = list(c.scan(_EXIST_A, ("word", "term", "phrase", "item"), 45, 12)) + c.scan_quotes(_EXIST_A, 15)
     matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):

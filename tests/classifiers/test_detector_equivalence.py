@@ -190,3 +190,16 @@ def test_anchored_scans_are_finditer(text: str, a: int, b: int) -> None:
 
 def test_anchored_patterns_exist() -> None:
     assert _ANCHORED
+
+
+def test_anchored_scans_on_recorded_texts() -> None:
+    """The same on the IFEval prompts and the recorded adversarial texts, whole and glued without spaces."""
+    from test_detector_reference import adversarial_texts
+
+    texts = _SENTENCES + adversarial_texts()
+    texts += ["".join(texts[i:i + 3]).replace(" ", "") for i in range(0, len(texts), 3)]
+    for text in texts:
+        low = live_detectors.lower_preserving(text)
+        for name, anchored in _ANCHORED:
+            expected = [m.span() for m in anchored.rx.finditer(low)]
+            assert [m.span() for m in anchored.finditer(low)] == expected, (name, text)
