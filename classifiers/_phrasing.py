@@ -154,6 +154,7 @@ def relation(pre: str | None, post: str | None, plus: str | None, n: int, defaul
 
 
 _NUMBER_WORDS = frozenset(ONES) | frozenset(_TENS) | {"hundred", "thousand"}
+_NUMBERISH = _NUMBER_WORDS | {"dozen", "single", "of"}  # all-letter tokens `_number_back` can read a number at
 _STRIP = "([{\"'“”‘’"
 _MID_POST = frozenset({"more", "less", "fewer", "greater", "above", "below", "under", "longer", "shorter"})
 _NOT_ADJ = frozenset({"and", "or", "the", "than", "of", "to", "a", "an", "in", "with", "at", "by", "for", "on", "no",
@@ -180,6 +181,14 @@ def count_before(low: str, end: int, max_adj: int = 1) -> Count | None:
         return None  # the unit is glued to something ("keywords"), not a count's unit
     parts = low[lo:end].split()[-10:]
     if not parts:
+        return None
+    # The number is one of the last 4 + max_adj tokens ("-", "or more" and max_adj adjectives may follow it), and a
+    # token that is all letters can only be (the last word of) a number if it is a number word: without such a
+    # token there is no count, and the tokens need not be located.
+    for w in parts[-4 - max_adj:]:
+        if not w.isalpha() or w in _NUMBERISH:
+            break
+    else:
         return None
     toks: list[tuple[int, str]] = []  # (offset, token) from the end backwards
     pos = end

@@ -203,3 +203,11 @@ def test_anchored_scans_on_recorded_texts() -> None:
         for name, anchored in _ANCHORED:
             expected = [m.span() for m in anchored.rx.finditer(low)]
             assert [m.span() for m in anchored.finditer(low)] == expected, (name, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_texts(), _mutated()), st.integers(0, 3))
+def test_count_before_agrees(text: str, max_adj: int) -> None:
+    low = live_detectors.lower_preserving(text)
+    for end in range(len(low) + 1):
+        assert live_phrasing.count_before(low, end, max_adj) == v1_phrasing.count_before(low, end, max_adj), (end, text)
