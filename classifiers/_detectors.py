@@ -343,6 +343,9 @@ class _Ctx:
         return self.text[m.start(group):m.end(group)]
 
 
+ALL_ANCHORED: list[_Anchored] = []  # every anchored pattern, for the test that checks their first words
+
+
 class _Anchored:
     """A regex that is tried only where one of its possible first words starts.
 
@@ -357,7 +360,8 @@ class _Anchored:
     def __init__(self, rx: re.Pattern[str], firsts: Iterable[str]) -> None:
         self.rx = rx
         self.firsts = tuple(sorted(set(firsts), key=lambda w: (-len(w), w)))
-        self._first = re.compile("|".join(re.escape(w) for w in self.firsts))
+        self._first = re.compile(_literal_trie(self.firsts))
+        ALL_ANCHORED.append(self)
 
     def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:
         if e is None:
@@ -1051,14 +1055,14 @@ _LIMIT_VERB_RE = re.compile(r"\b(?:limit|keep|restrict|cap|trim|shorten|cut)\w*\
 
 
 def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...], subject: str | None = None,
-                     default: str = "exactly") -> Callable[[_Ctx], None]:
+                     default: str = "exactly", subject_firsts: tuple[str, ...] = ("number",)) -> Callable[[_Ctx], None]:
     """A detector for counts of one unit (words, sentences, ...): "[relation] N unit [relation]", ranges
     ("200-300 words", "between 3 and 5 sentences"), "limit it to N unit", and "the number of unit should be N"."""
     unit_re = re.compile(rf"(?:{unit})\b")
-    subj_re = re.compile(
+    subj_re = _Anchored(re.compile(
         rf"{subject}\s+(?:\w+\s+){{0,5}}?(?:(?:should|must|has\s+to|needs\s+to|will|shall)\s+(?:\w+\s+)?be|is|of|:|=)\s*"
         rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\b(?:\s*(?:{unit}))?(?:,?\s+(?P<post>{REL_POST})\b)?"
-    ) if subject else None
+    ), subject_firsts) if subject else None
     subject_needles = ("number of", "count", "limit") if subject else ()
 
     def detect(c: _Ctx) -> None:
@@ -1087,7 +1091,7 @@ def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...],
 
 _d_words = _length_detector(
     "length_constraints:number_words", "num_words", r"words?", ("word",),
-    r"(?:number\s+of\s+words|word\s+(?:count|limit))", default="about",
+    r"(?:number\s+of\s+words|word\s+(?:count|limit))", default="about", subject_firsts=("number", "word"),
 )
 _d_sentences = _length_detector(
     "length_constraints:number_sentences", "num_sentences", r"sentences?", ("sentence",), r"number\s+of\s+sentences"
@@ -1095,6 +1099,7 @@ _d_sentences = _length_detector(
 _d_characters = _length_detector(
     "length_constraints:number_characters", "num_characters", r"(?:characters?|chars)(?!\s+(?:before|after))",
     ("char",), r"(?:number\s+of\s+characters|character\s+(?:count|limit))", default="about",
+    subject_firsts=("number", "character"),
 )
 _d_paragraphs_plain = _length_detector(
     "length_constraints:number_paragraphs", "num_paragraphs", r"paragraphs?", ("paragraph",),
@@ -1162,6 +1167,9 @@ _LANG_CONTEXT_RE = re.compile(
 )
 
 
+_LANG_A = _Anchored(_LANG_RE, ("in", "us", "to", "only", *LANGUAGES))
+
+
 def _is_token_edge(ch: str) -> bool:
     """True for a character that ends a token of `low.translate(_NON_ALPHA_TO_SPACE).split()`."""
     return (ch < "\x80" and not ch.isalpha()) or ch.isspace()
@@ -1189,7 +1197,7 @@ def _d_language(c: _Ctx) -> None:
     for i, name in sorted(c.positions(names)):
         if (i and low[i - 1].isalpha()) or low[i + len(name):i + len(name) + 1].isalpha():
             continue
-        for m in _LANG_RE.finditer(low, max(0, i - 40), min(len(low), i + len(name) + 30)):
+        for m in _LANG_A.finditer(low, max(0, i - 40), min(len(low), i + len(name) + 30)):
             code = LANGUAGES[m.group("lang") or m.group("lang2") or m.group("lang3")]
             if code in seen or not c.free(m.span()):
                 continue
