@@ -330,7 +330,10 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     return None
 
 
-_SENT_END_RE = re.compile(r"(?<![a-z]\.[a-z])(?<!\b[a-z])[.!?](?=\s|$)|\n")
+# A sentence end: "." "!" "?" before white space or the end (not in "e.g." or after a lone letter), or a newline.
+# Written to start with the character class, so that `re` skips to candidate characters instead of testing the
+# look-behinds at every offset (same matches as `(?<![a-z]\.[a-z])(?<!\b[a-z])[.!?](?=\s|$)|\n`).
+_SENT_END_RE = re.compile(r"[.!?\n](?:(?<=\n)|(?<![a-z]\.[a-z][.!?])(?<!\b[a-z][.!?])(?=\s|$))")
 
 
 def _sentence_end(low: str, start: int, limit: int) -> int:

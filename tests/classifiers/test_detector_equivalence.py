@@ -210,3 +210,16 @@ def test_count_before_agrees(text: str, max_adj: int) -> None:
     low = live_detectors.lower_preserving(text)
     for end in range(len(low) + 1):
         assert live_phrasing.count_before(low, end, max_adj) == v1_phrasing.count_before(low, end, max_adj), (end, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_texts(), _mutated(), st.text(alphabet="ab .!?\n\t\u00a0é", max_size=60)))
+def test_rewritten_patterns_match_the_same(text: str) -> None:
+    """Patterns rewritten for speed (same language, different form) find the same matches as the v1 ones."""
+    low = live_detectors.lower_preserving(text)
+    for name in ("_SENT_END_RE",):
+        new, old = getattr(live_phrasing, name), getattr(v1_phrasing, name)
+        assert [m.span() for m in new.finditer(low)] == [m.span() for m in old.finditer(low)], (name, text)
+        for i in range(0, len(low), 7):
+            a, b = new.search(low, i, i + 40), old.search(low, i, i + 40)
+            assert (a and a.span()) == (b and b.span()), (name, i, text)
