@@ -306,7 +306,13 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     stop = _TIMES_STOP_RE.search(low, start + 1, end)
     if stop:
         end = stop.start()
-    m = _TIMES_RE.search(low, start, end)
+    # Every match of _TIMES_RE contains "time", "once", "twice" or "thrice": without one of them, skip the search.
+    find = low.find
+    if find("time", start, end) != -1 or find("once", start, end) != -1 or find("twice", start, end) != -1 \
+            or find("thrice", start, end) != -1:
+        m = _TIMES_RE.search(low, start, end)
+    else:
+        m = None
     if m:
         if m.group("word"):
             n = _SPECIAL[m.group("word")]

@@ -223,3 +223,11 @@ def test_rewritten_patterns_match_the_same(text: str) -> None:
         for i in range(0, len(low), 7):
             a, b = new.search(low, i, i + 40), old.search(low, i, i + 40)
             assert (a and a.span()) == (b and b.span()), (name, i, text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_texts(), _mutated()), st.integers(10, 120), st.booleans())
+def test_find_times_agrees(text: str, limit: int, bare: bool) -> None:
+    low = live_detectors.lower_preserving(text)
+    for start in range(len(low)):
+        assert live_phrasing.find_times(low, start, limit, bare) == v1_phrasing.find_times(low, start, limit, bare)
