@@ -263,11 +263,15 @@ class _Ctx:
         low = self.low
         return sorted({i for i, n in self.positions(needles) if not (i and n[0].isalnum() and low[i - 1].isalnum())})
 
-    def match_at(self, rx: re.Pattern[str], needles: Iterable[str]) -> Iterator[re.Match[str]]:
-        """Matches of `rx` anchored where a needle starts a word (one `match` each instead of a scan)."""
+    def match_at(self, rx: re.Pattern[str], needles: Iterable[str],
+                 before: int | None = None) -> Iterator[re.Match[str]]:
+        """Matches of `rx` anchored where a needle starts a word (one `match` each instead of a scan); with `before`,
+        only those starting before that offset."""
         low = self.low
         end = -1
         for i in self.starts(needles):
+            if before is not None and i >= before:
+                return
             if i < end:
                 continue
             m = rx.match(low, i)
@@ -932,9 +936,13 @@ _KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "to
 
 
 def _d_keyword_frequency(c: _Ctx) -> None:
-    if not c.has("time", "once", "twice", "thrice"):
+    times = c.positions(("time", "once", "twice", "thrice"))
+    if not times:
         return
-    for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES):
+    # The count is read after the match (`find_times` from its end), so a match can only count if one of these
+    # words starts after the match's start: matches from the last one on are not tried.
+    last = max(i for i, _ in times)
+    for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES, last):
         if not c.free(m.span()):
             continue
         group = next((k for k in ("q", "bare", "q2", "q3") if m.group(k)), None)
