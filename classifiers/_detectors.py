@@ -434,9 +434,12 @@ _TWO_RESP_RE = re.compile(
 )
 
 
+_TWO_RESP_A = _Anchored(_TWO_RESP_RE, ("two", "2", "six", "6", "******"))
+
+
 def _d_two_responses(c: _Ctx) -> None:
     needles = ("******", "asterisk", "different", "distinct", "separate", "alternative")
-    m = next(c.scan(_TWO_RESP_RE, needles, 10, 30), None)
+    m = next(c.scan(_TWO_RESP_A, needles, 10, 30), None)
     if m and c.free(m.span()):
         c.emit("combination:two_responses", m.span())
 
@@ -448,8 +451,11 @@ _PS_RE = re.compile(r"\bpost[\s-]?scripts?\b|(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 _PS_MARKER_RE = re.compile(r"(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 
 
+_PS_A = _Anchored(_PS_RE, ("post", "p."))
+
+
 def _d_postscript(c: _Ctx) -> None:
-    m = next(c.scan(_PS_RE, ("p.s", "p. s", "p.p", "script"), 6, 20), None)
+    m = next(c.scan(_PS_A, ("p.s", "p. s", "p.p", "script"), 6, 20), None)
     if m and c.free(m.span()):
         mk = _PS_MARKER_RE.search(c.low, m.start(), min(len(c.low), m.end() + 60))
         marker = c.cut(mk).replace(" ", "").upper() if mk else "P.S."
@@ -476,8 +482,11 @@ def _d_placeholders(c: _Ctx) -> None:
 _TITLE_RE = re.compile(r"<<[^<>\n]{0,100}>>|\b(?:double\s+)?angul?ar\s+brackets?\b|\bdouble\s+angle\s+brackets?\b")
 
 
+_TITLE_A = _Anchored(_TITLE_RE, ("<<", "double", "ang"))
+
+
 def _d_title(c: _Ctx) -> None:
-    m = next(c.scan(_TITLE_RE, ("<<", "angular", "angle bracket"), 8, 110), None)
+    m = next(c.scan(_TITLE_A, ("<<", "angular", "angle bracket"), 8, 110), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:title", m.span())
 
@@ -612,8 +621,13 @@ def _ordinal(s: str) -> int:
     return ONES.get(s, -1)
 
 
+_NTH_PARA_A = _Anchored(_NTH_PARA_RE, (
+    "the", "very", *ORDINALS, "last", "final", *"0123456789", "paragraph", "start", "begin", "open",
+))
+
+
 def _d_nth_paragraph(c: _Ctx) -> None:
-    for m in c.scan(_NTH_PARA_RE, ("paragraph",), 40, 110):
+    for m in c.scan(_NTH_PARA_A, ("paragraph",), 40, 110):
         if not c.free(m.span()):
             continue
         g = m.groupdict()
@@ -678,6 +692,9 @@ _HIGHLIGHT_RE = re.compile(
 )
 
 
+_HIGHLIGHT_A = _Anchored(_HIGHLIGHT_RE, ("*", "highlight", "italic", "bold", "emphasi", "underline"))
+
+
 def _d_highlights(c: _Ctx) -> None:
     low = c.low
     found: tuple[int, int, str, int] | None = None  # (start, end, relation, n)
@@ -705,9 +722,9 @@ def _d_highlights(c: _Ctx) -> None:
     if found is not None and c.free(found[:2]):
         c.emit("detectable_format:number_highlighted_sections", found[:2],
                {"relation": found[2], "num_highlights": found[3]})
-        c.claimed.extend(x.span() for x in c.finditer(_HIGHLIGHT_RE, wins))  # its "*italic text*" example
+        c.claimed.extend(x.span() for x in c.finditer(_HIGHLIGHT_A, wins))  # its "*italic text*" example
         return
-    m = next(c.finditer(_HIGHLIGHT_RE, wins), None)
+    m = next(c.finditer(_HIGHLIGHT_A, wins), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:number_highlighted_sections", m.span(), {"relation": "at least", "num_highlights": 1})
 
@@ -747,8 +764,11 @@ _NUMBERED_RE = re.compile(
 )
 
 
+_NUMBERED_A = _Anchored(_NUMBERED_RE, ("number", "enumerated", "as", "in"))
+
+
 def _d_numbered(c: _Ctx) -> None:
-    m = next(c.scan(_NUMBERED_RE, ("number", "enumerat"), 8, 30), None)
+    m = next(c.scan(_NUMBERED_A, ("number", "enumerat"), 8, 30), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:numbered_list", m.span())
 
@@ -759,8 +779,13 @@ _TABLE_RE = re.compile(
 )
 
 
+_TABLE_A = _Anchored(_TABLE_RE, (
+    "in", "as", "us", "with", "create", "make", "produce", "draw", "build", "give", "provide", "format", "tabular",
+))
+
+
 def _d_table(c: _Ctx) -> None:
-    m = next(c.scan(_TABLE_RE, ("table", "tabular"), 60, 12), None)
+    m = next(c.scan(_TABLE_A, ("table", "tabular"), 60, 12), None)
     if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
         c.emit("detectable_format:table", m.span())
 
@@ -772,10 +797,13 @@ _MARKDOWN_SIBLINGS = frozenset({
 })
 
 
+_MARKDOWN_A = _Anchored(_MARKDOWN_RE, ("markdown",))
+
+
 def _d_markdown(c: _Ctx) -> None:
     if any(d.kind in _MARKDOWN_SIBLINGS for d in c.out):
         return
-    for m in c.scan(_MARKDOWN_RE, ("markdown",), 1, 30):
+    for m in c.scan(_MARKDOWN_A, ("markdown",), 1, 30):
         if c.free(m.span()):
             c.emit("detectable_format:markdown", m.span())
             return
@@ -1122,10 +1150,13 @@ _DIVIDER_RE = re.compile(
 )
 
 
+_DIVIDER_A = _Anchored(_DIVIDER_RE, ("*", "markdown", "divider", "horizontal"))
+
+
 def _d_paragraphs(c: _Ctx) -> None:
     if c.has("paragraph"):
         _d_paragraphs_plain(c)
-    divider = next(c.scan(_DIVIDER_RE, ("***", "* * *", "divider", "horizontal rule"), 2, 20), None)
+    divider = next(c.scan(_DIVIDER_A, ("***", "* * *", "divider", "horizontal rule"), 2, 20), None)
     if divider:  # sections separated by a divider ("4 sections separated by ***") are paragraphs to IFEval
         before = len(c.out)
         _d_paragraphs_divided(c)
