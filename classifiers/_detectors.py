@@ -1333,8 +1333,9 @@ def run_detectors(text: str) -> list[Found]:
     todo = set(_ALWAYS_RUN)  # the detectors one of whose needles occurs, from the needle index
     for a in ctx.hits:
         todo.update(_RUNS[a])
+    detectors = DETECTORS  # read at call time (tests wrap the detectors)
     for j in sorted(todo):
-        _DETECTOR_FNS[j](ctx)
+        detectors[j].run(ctx)
     return ctx.out
 
 
@@ -1347,7 +1348,6 @@ _set_needles(
 _LANG_IN: dict[str, tuple[str, ...]] = {  # the language names inside each needle
     a: t for a in _NEEDLES if (t := tuple(name for name in LANGUAGES if name in a))
 }
-_DETECTOR_FNS = tuple(d.run for d in DETECTORS)
 _ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
 _RUNS: dict[str, tuple[int, ...]] = {  # the gated detectors with a needle inside each needle
     a: tuple(j for j, d in enumerate(DETECTORS) if any(n and n in a for n in d.needles)) for a in _NEEDLES
