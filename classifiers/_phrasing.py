@@ -303,16 +303,17 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     """An occurrence count ("at least 3 times", "twice", "10 or more times", "only once") right after `start`,
     in the same clause. Returns (relation, n, end offset)."""
     end = _sentence_end(low, start, limit)
+    # Every match of _TIMES_RE contains "time", "once", "twice" or "thrice": without one of them in the sentence
+    # there is no count to search for (and, without the bare relation, nothing to return).
+    find = low.find
+    has_word = find("time", start, end) != -1 or find("once", start, end) != -1 or find("twice", start, end) != -1 \
+        or find("thrice", start, end) != -1
+    if not has_word and not bare_relation:
+        return None
     stop = _TIMES_STOP_RE.search(low, start + 1, end)
     if stop:
         end = stop.start()
-    # Every match of _TIMES_RE contains "time", "once", "twice" or "thrice": without one of them, skip the search.
-    find = low.find
-    if find("time", start, end) != -1 or find("once", start, end) != -1 or find("twice", start, end) != -1 \
-            or find("thrice", start, end) != -1:
-        m = _TIMES_RE.search(low, start, end)
-    else:
-        m = None
+    m = _TIMES_RE.search(low, start, end) if has_word else None
     if m:
         if m.group("word"):
             n = _SPECIAL[m.group("word")]
