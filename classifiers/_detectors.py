@@ -1038,8 +1038,9 @@ def _d_forbidden(c: _Ctx) -> None:
             else:
                 windows.append([start, end])
     matches = [m for s, e in windows for m in _FORBID_A.finditer(low, s, min(len(low), e))]
-    if c.has("not", "n't", "n’t", "never"):
-        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES)
+    subj_negs = c.positions(("not", "n't", "n’t", "never"))
+    if subj_negs:  # the negation follows the noun a match starts at: nouns from the last negation on cannot match
+        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES, max(i for i, _ in subj_negs))
     matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):
