@@ -1,7 +1,7 @@
 """The detectors behind `constraints.detect_constraints`, one function per instruction kind.
 
-Each detector reads a `_Ctx` (the prompt, its lower-cased twin, cached needle positions, what was found so far)
-and records `Found(kind, span, params)` items. `DETECTORS` lists them from most to least specific with the
+Each detector reads a `_Ctx` (the prompt, its lower-cased twin, where every trigger needle occurs, what was found
+so far) and records `Found(kind, span, params)` items. `DETECTORS` lists them from most to least specific with the
 substrings that must occur for each to run at all; `constraints.py` drives them. See the design notes in
 `constraints.py`.
 """
