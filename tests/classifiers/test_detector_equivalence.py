@@ -231,3 +231,17 @@ def test_find_times_agrees(text: str, limit: int, bare: bool) -> None:
     low = live_detectors.lower_preserving(text)
     for start in range(len(low)):
         assert live_phrasing.find_times(low, start, limit, bare) == v1_phrasing.find_times(low, start, limit, bare)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_texts(), _mutated(), st.text(max_size=80)), st.booleans())
+def test_prompt_index_is_str_find(text: str, cold: bool) -> None:
+    """The token-cached index equals `str.find` for every needle, with the token cache empty or warm."""
+    if cold:
+        live_detectors._TOKEN_NEEDLES.clear()
+    low = live_detectors.lower_preserving(text)
+    index, present = live_detectors._prompt_index(low)
+    for n in live_detectors._NEEDLES:
+        expected = live_detectors._find_all(low, n)
+        assert list(index.get(n, ())) == expected, (n, text)
+        assert (n in present) == bool(expected), (n, text)
