@@ -153,7 +153,9 @@ def _literal_trie(words: Iterable[str]) -> str:
 
 def _set_needles(needles: Iterable[str]) -> None:
     global _NEEDLES, _NEEDLE_RX, _PREFIXES, _INSIDE, _STRADDLE, _EMPTY_INDEX
-    _NEEDLES = tuple(sorted({n for n in needles if n}))
+    needles = {n for n in needles if n}
+    needles |= {max(n.split(), key=len) for n in needles if any(ch.isspace() for ch in n)}
+    _NEEDLES = tuple(sorted(needles))
     _NEEDLE_RX = re.compile(_literal_trie(_NEEDLES))
     _PREFIXES = {a: tuple(b for b in _NEEDLES if a.startswith(b)) for a in _NEEDLES}
     _INSIDE = {a: tuple((k, b) for k in range(1, len(a)) for b in _NEEDLES if a.startswith(b, k)) for a in _NEEDLES}
@@ -168,7 +170,7 @@ def _set_needles(needles: Iterable[str]) -> None:
         _STRADDLE[a] = {ch: tuple(v) for ch, v in after.items()}
     _EMPTY_INDEX = dict.fromkeys(_NEEDLES, ())
     global _WS_NEEDLES, _NEEDLE_SET
-    _WS_NEEDLES = tuple(n for n in _NEEDLES if any(ch.isspace() for ch in n))
+    _WS_NEEDLES = tuple((n, max(n.split(), key=len)) for n in _NEEDLES if any(ch.isspace() for ch in n))
     _NEEDLE_SET = frozenset(_NEEDLES)
     _TOKEN_NEEDLES.clear()
 
@@ -225,7 +227,7 @@ def _needle_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
 
 _TOKEN_NEEDLES: dict[str, tuple[str, ...]] = {}
 _TOKEN_CACHE_SIZE = 50_000
-_WS_NEEDLES: tuple[str, ...] = ()
+_WS_NEEDLES: tuple[tuple[str, str], ...] = ()  # (needle with white space, its longest part: also a needle)
 _NEEDLE_SET: frozenset[str] = frozenset()
 
 
@@ -266,8 +268,8 @@ def _prompt_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
     if missing:
         for found in _learn_tokens(missing):
             present.update(found)
-    for n in _WS_NEEDLES:
-        if n in low:
+    for n, part in _WS_NEEDLES:  # a needle with white space occurs only if its longest part does
+        if part in present and n in low:
             present.add(n)
     return {n: _find_all(low, n) for n in present}, present
 
