@@ -255,7 +255,7 @@ def _learn_tokens(tokens: list[str]) -> list[tuple[str, ...]]:
 
 
 def _prompt_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
-    """Offsets of the needles that occur in `low` (ascending) and the set of those needles."""
+    """The needles that occur in `low` (with an empty offset cache: `_Ctx.positions` finds offsets on demand)."""
     cache = _TOKEN_NEEDLES
     present: set[str] = set()
     missing = []
@@ -271,7 +271,7 @@ def _prompt_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
     for n, part in _WS_NEEDLES:  # a needle with white space occurs only if its longest part does
         if part in present and n in low:
             present.add(n)
-    return {n: _find_all(low, n) for n in present}, present
+    return {}, present
 
 
 class _Ctx:
@@ -298,11 +298,10 @@ class _Ctx:
     def has(self, *needles: str) -> bool:
         cache = self._pos
         for n in needles:
-            found = cache.get(n)
-            if found is None:
-                if n not in _NEEDLE_SET and n in self.low:
+            if n in _NEEDLE_SET:
+                if n in self.hits:
                     return True
-            elif found:
+            elif n in self.low:
                 return True
         return False
 
@@ -315,7 +314,7 @@ class _Ctx:
         for n in needles:
             found = cache.get(n)
             if found is None:
-                if n in _NEEDLE_SET:
+                if n in _NEEDLE_SET and n not in self.hits:
                     continue  # an indexed needle that does not occur
                 found = cache[n] = _find_all(low, n)
             for i in found:
@@ -1283,7 +1282,6 @@ def _d_language(c: _Ctx) -> None:
     # The names that are whole tokens of the prompt (tokens: runs between ASCII non-letters and white space). The
     # language names are in the needle index, so only the names that occur at all are looked at.
     low = c.low
-    index = c._pos
     size = len(low)
     names = set()
     for a in c.hits:
@@ -1291,7 +1289,7 @@ def _d_language(c: _Ctx) -> None:
             if name in names:
                 continue
             k = len(name)
-            for i in index.get(name, ()):
+            for i, _ in c.positions((name,)):
                 if (i == 0 or _is_token_edge(low[i - 1])) and (i + k == size or _is_token_edge(low[i + k])):
                     names.add(name)
                     break
