@@ -169,6 +169,8 @@ def _set_needles(needles: Iterable[str]) -> None:
                     after.setdefault(b[len(rest)], []).append((k, b))
         _STRADDLE[a] = {ch: tuple(v) for ch, v in after.items()}
     _EMPTY_INDEX = dict.fromkeys(_NEEDLES, ())
+    _CONTAINED.clear()
+    _CONTAINED.update({a: frozenset(b for b in _NEEDLES if b in a) for a in _NEEDLES})
     global _WS_NEEDLES, _NEEDLE_SET
     _WS_NEEDLES = tuple((n, max(n.split(), key=len)) for n in _NEEDLES if any(ch.isspace() for ch in n))
     _NEEDLE_SET = frozenset(_NEEDLES)
@@ -226,30 +228,43 @@ def _needle_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
 # words of a prompt have been seen.
 
 _TOKEN_NEEDLES: dict[str, tuple[str, ...]] = {}
+_CONTAINED: dict[str, frozenset[str]] = {}  # the needles inside each needle (itself included)
 _TOKEN_CACHE_SIZE = 50_000
 _WS_NEEDLES: tuple[tuple[str, str], ...] = ()  # (needle with white space, its longest part: also a needle)
 _NEEDLE_SET: frozenset[str] = frozenset()
 
 
 def _learn_tokens(tokens: list[str]) -> list[tuple[str, ...]]:
-    """The needles inside each token (remembered in `_TOKEN_NEEDLES`)."""
+    """The needles inside each token (remembered in `_TOKEN_NEEDLES`): one trie scan over the tokens joined by
+    newlines (no needle contains one), each match adding the needles it contains and those running past its end."""
     joined = "\n".join(tokens)
     starts = []
     pos = 0
     for t in tokens:
         starts.append(pos)
         pos += len(t) + 1
-    inside: list[set[str]] = [set() for _ in tokens]
-    index, _ = _needle_index(joined)
-    for n, offsets in index.items():
-        for i in offsets:
-            inside[bisect_right(starts, i) - 1].add(n)
+    inside: dict[int, set[str]] = {}
+    for m in _NEEDLE_RX.finditer(joined):
+        i = m.start()
+        a = m.group()
+        j = bisect_right(starts, i) - 1
+        found = inside.get(j)
+        if found is None:
+            found = inside[j] = set()
+        found.update(_CONTAINED[a])
+        straddle = _STRADDLE[a]
+        if straddle:
+            e = m.end()
+            for k, n in straddle.get(joined[e:e + 1], ()):
+                if joined.startswith(n, i + k):
+                    found.update(_CONTAINED[n])
     cache = _TOKEN_NEEDLES
     if len(cache) + len(tokens) > _TOKEN_CACHE_SIZE:
         cache.clear()
     out = []
-    for t, found in zip(tokens, inside):
-        cache[t] = needles = tuple(sorted(found))
+    for j, t in enumerate(tokens):
+        found = inside.get(j)
+        cache[t] = needles = tuple(found) if found else ()
         out.append(needles)
     return out
 
