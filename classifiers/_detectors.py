@@ -326,11 +326,12 @@ class _Ctx:
         out: list[tuple[int, str]] = []
         low = self.low
         cache = self._pos
+        hits = self.hits
         for n in needles:
+            if n not in hits and n in _NEEDLE_SET:
+                continue  # an indexed needle that does not occur
             found = cache.get(n)
             if found is None:
-                if n in _NEEDLE_SET and n not in self.hits:
-                    continue  # an indexed needle that does not occur
                 found = cache[n] = _find_all(low, n)
             for i in found:
                 out.append((i, n))
