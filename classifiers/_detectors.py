@@ -440,10 +440,10 @@ class _Anchored:
 
     __slots__ = ("rx", "firsts", "_first")
 
-    def __init__(self, rx: re.Pattern[str], firsts: Iterable[str]) -> None:
+    def __init__(self, rx: re.Pattern[str], firsts: Iterable[str], first_rx: str | None = None) -> None:
         self.rx = rx
         self.firsts = tuple(sorted(set(firsts), key=lambda w: (-len(w), w)))
-        self._first = re.compile(_literal_trie(self.firsts))
+        self._first = re.compile(first_rx if first_rx is not None else _literal_trie(self.firsts))
         ALL_ANCHORED.append(self)
 
     def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:
@@ -730,6 +730,7 @@ _SECTION_UNIT_RES = {u: re.compile(rf"{u}s?\b") for u in _SECTION_NEEDLES}
 
 def _d_sections(c: _Ctx) -> None:
     text, low = c.text, c.low
+    unit_counts: dict[str, list[tuple[Count, int, int]]] = {}
     for i, needle in sorted(c.positions(_SECTION_NEEDLES)):
         if i and low[i - 1].isalnum():
             continue
@@ -737,7 +738,9 @@ def _d_sections(c: _Ctx) -> None:
         if m is None or not c.free(m.span()):
             continue
         sp = m.group("sp")
-        counts = c.counts(_SECTION_UNIT_RES[needle], (needle,), 1)
+        counts = unit_counts.get(needle)
+        if counts is None:  # the same for every marker of this unit ("Part 1 ... Part 2 ..."): read once
+            counts = unit_counts[needle] = list(c.counts(_SECTION_UNIT_RES[needle], (needle,), 1))
         count = next(((cnt, s, e) for cnt, s, e in counts if c.free((s, e))), None)
         if m.group("x").isdigit() and count is None:
             continue  # "Section 2 of the contract" is a reference, not a format rule
@@ -904,9 +907,8 @@ _CAPS_AFTER_WORDS_RE = re.compile(
 _ALL_BEFORE_RE = re.compile(r"\b(?:all|every|each|entire|single)\s+(?:of\s+)?(?:your\s+|the\s+|my\s+)?$")
 
 
-_CAPWORDS_SUBJ_A = _Anchored(_CAPWORDS_SUBJ_RE, (
-    "some", "a", "several", "certain", "key", "important", "occasional", "few", "stress", "word", "all", "fully",
-    "capitali",
+_CAPWORDS_SUBJ_A = _Anchored(_CAPWORDS_SUBJ_RE, (), (  # "a" only as in "a few"
+    r"some|a\s+few|several|certain|key|important|occasional|few|stress|word|all|fully|capitali"
 ))
 
 
