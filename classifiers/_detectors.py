@@ -1,7 +1,7 @@
 """The detectors behind `constraints.detect_constraints`, one function per instruction kind.
 
-Each detector reads a `_Ctx` (the prompt, its lower-cased twin, cached needle positions, what was found so far)
-and records `Found(kind, span, params)` items. `DETECTORS` lists them from most to least specific with the
+Each detector reads a `_Ctx` (the prompt, its lower-cased twin, where every trigger needle occurs, what was found
+so far) and records `Found(kind, span, params)` items. `DETECTORS` lists them from most to least specific with the
 substrings that must occur for each to run at all; `constraints.py` drives them. See the design notes in
 `constraints.py`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ._phrasing import (
@@ -117,18 +117,191 @@ class _Spans:
 
 
 
+# Where every trigger needle occurs, found in one regex scan per prompt: a prefix trie of all the needles
+# (`_NEEDLES`, set below the detector table) matches the longest needle starting at a position, and the needles that
+# are prefixes of it start there too. A scan does not look inside its own matches; what starts inside a match is
+# known from the needle matched (`_INSIDE`: needles it contains), except needles that run past its end (`_STRADDLE`,
+# keyed by the character that must follow the match), which are checked with `startswith`. This finds exactly the
+# occurrences `str.find` would, for all needles at once: the detector gates and `positions` read it.
+
+_NEEDLES: tuple[str, ...] = ()
+_NEEDLE_RX: re.Pattern[str] = re.compile(r"(?!)")
+_PREFIXES: dict[str, tuple[str, ...]] = {}
+_INSIDE: dict[str, tuple[tuple[int, str], ...]] = {}
+_STRADDLE: dict[str, dict[str, tuple[tuple[int, str], ...]]] = {}
+_EMPTY_INDEX: dict[str, Sequence[int]] = {}
+
+
+def _literal_trie(words: Iterable[str]) -> str:
+    """A regex matching the longest of `words` that starts where it is tried (each character literal)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+def _set_needles(needles: Iterable[str]) -> None:
+    global _NEEDLES, _NEEDLE_RX, _PREFIXES, _INSIDE, _STRADDLE, _EMPTY_INDEX
+    needles = {n for n in needles if n}
+    needles |= {max(n.split(), key=len) for n in needles if any(ch.isspace() for ch in n)}
+    _NEEDLES = tuple(sorted(needles))
+    _NEEDLE_RX = re.compile(_literal_trie(_NEEDLES))
+    _PREFIXES = {a: tuple(b for b in _NEEDLES if a.startswith(b)) for a in _NEEDLES}
+    _INSIDE = {a: tuple((k, b) for k in range(1, len(a)) for b in _NEEDLES if a.startswith(b, k)) for a in _NEEDLES}
+    _STRADDLE = {}
+    for a in _NEEDLES:
+        after: dict[str, list[tuple[int, str]]] = {}
+        for k in range(1, len(a)):
+            rest = a[k:]
+            for b in _NEEDLES:
+                if len(b) > len(rest) and b.startswith(rest):
+                    after.setdefault(b[len(rest)], []).append((k, b))
+        _STRADDLE[a] = {ch: tuple(v) for ch, v in after.items()}
+    _EMPTY_INDEX = dict.fromkeys(_NEEDLES, ())
+    _CONTAINED.clear()
+    _CONTAINED.update({a: frozenset(b for b in _NEEDLES if b in a) for a in _NEEDLES})
+    global _WS_NEEDLES, _NEEDLE_SET
+    _WS_NEEDLES = tuple((n, max(n.split(), key=len)) for n in _NEEDLES if any(ch.isspace() for ch in n))
+    _NEEDLE_SET = frozenset(_NEEDLES)
+    _TOKEN_NEEDLES.clear()
+
+
+def _find_all(low: str, n: str) -> list[int]:
+    found = []
+    i = low.find(n)
+    while i != -1:
+        found.append(i)
+        i = low.find(n, i + 1)
+    return found
+
+
+def _needle_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
+    """Every offset of every needle in `_NEEDLES` (ascending; an empty tuple for a needle that does not occur), and
+    a set of needles that occur such that every needle that occurs is a substring of one of them."""
+    index = _EMPTY_INDEX.copy()
+    hits: set[str] = set()
+    for m in _NEEDLE_RX.finditer(low):
+        i = m.start()
+        a = m.group()
+        hits.add(a)
+        for n in _PREFIXES[a]:
+            found = index[n]
+            if found:
+                found.append(i)  # type: ignore[attr-defined]
+            else:
+                index[n] = [i]
+        inside = _INSIDE[a]
+        straddle = _STRADDLE[a]
+        if straddle:
+            e = m.end()
+            cands = straddle.get(low[e:e + 1])
+            if cands:
+                extra = [(k, b) for k, b in cands if low.startswith(b, i + k)]
+                if extra:
+                    hits.update(b for _, b in extra)
+                    inside = tuple(sorted(inside + tuple(extra)))
+        for k, n in inside:  # ascending k: the offsets of each needle stay sorted
+            found = index[n]
+            if found:
+                found.append(i + k)  # type: ignore[attr-defined]
+            else:
+                index[n] = [i + k]
+    return index, hits
+
+
+# Most prompts are made of common words, so the needles inside each white-space-free token are remembered
+# (`_TOKEN_NEEDLES`, a bounded cache): a needle without white space occurs in the prompt exactly when it occurs in
+# one of its `split()` tokens. Tokens not seen before are looked up together, by the trie scan over them joined by
+# newlines; needles with white space (few) are checked with `in`. Offsets come from `str.find` for the needles that
+# occur, which are few. The result equals `_needle_index` (a test checks it), at a fraction of its cost once the
+# words of a prompt have been seen.
+
+_TOKEN_NEEDLES: dict[str, tuple[str, ...]] = {}
+_CONTAINED: dict[str, frozenset[str]] = {}  # the needles inside each needle (itself included)
+_TOKEN_CACHE_SIZE = 50_000
+_WS_NEEDLES: tuple[tuple[str, str], ...] = ()  # (needle with white space, its longest part: also a needle)
+_NEEDLE_SET: frozenset[str] = frozenset()
+
+
+def _learn_tokens(tokens: list[str]) -> list[tuple[str, ...]]:
+    """The needles inside each token (remembered in `_TOKEN_NEEDLES`): one trie scan over the tokens joined by
+    newlines (no needle contains one), each match adding the needles it contains and those running past its end."""
+    joined = "\n".join(tokens)
+    starts = []
+    pos = 0
+    for t in tokens:
+        starts.append(pos)
+        pos += len(t) + 1
+    inside: dict[int, set[str]] = {}
+    for m in _NEEDLE_RX.finditer(joined):
+        i = m.start()
+        a = m.group()
+        j = bisect_right(starts, i) - 1
+        found = inside.get(j)
+        if found is None:
+            found = inside[j] = set()
+        found.update(_CONTAINED[a])
+        straddle = _STRADDLE[a]
+        if straddle:
+            e = m.end()
+            for k, n in straddle.get(joined[e:e + 1], ()):
+                if joined.startswith(n, i + k):
+                    found.update(_CONTAINED[n])
+    cache = _TOKEN_NEEDLES
+    if len(cache) + len(tokens) > _TOKEN_CACHE_SIZE:
+        cache.clear()
+    out = []
+    for j, t in enumerate(tokens):
+        found = inside.get(j)
+        cache[t] = needles = tuple(found) if found else ()
+        out.append(needles)
+    return out
+
+
+def _prompt_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
+    """The needles that occur in `low` (with an empty offset cache: `_Ctx.positions` finds offsets on demand)."""
+    cache = _TOKEN_NEEDLES
+    present: set[str] = set()
+    missing = []
+    for t in set(low.split()):
+        found = cache.get(t)
+        if found is None:
+            missing.append(t)
+        elif found:
+            present.update(found)
+    if missing:
+        for found in _learn_tokens(missing):
+            present.update(found)
+    for n, part in _WS_NEEDLES:  # a needle with white space occurs only if its longest part does
+        if part in present and n in low:
+            present.add(n)
+    return {}, present
+
+
 class _Ctx:
     """What every detector sees: the text, its lower-cased twin, where each trigger needle occurs, the detections
     so far and the claimed spans."""
 
-    __slots__ = ("text", "low", "out", "claimed", "_pos")
+    __slots__ = ("text", "low", "out", "claimed", "_pos", "hits")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.low = lower_preserving(text)
         self.out: list[Found] = []
         self.claimed = _Spans()
-        self._pos: dict[str, list[int]] = {}
+        self._pos: dict[str, Sequence[int]]
+        self._pos, self.hits = _prompt_index(self.low)  # needles that do not occur are not in `_pos`
 
     def free(self, span: tuple[int, int]) -> bool:
         return not self.claimed.overlaps(span)
@@ -138,33 +311,30 @@ class _Ctx:
         self.claimed.append(span)
 
     def has(self, *needles: str) -> bool:
-        low = self.low
+        cache = self._pos
         for n in needles:
-            if n in low:
+            if n in _NEEDLE_SET:
+                if n in self.hits:
+                    return True
+            elif n in self.low:
                 return True
         return False
 
     def positions(self, needles: Iterable[str]) -> list[tuple[int, str]]:
-        """(offset, needle) of every occurrence of the needles (`str.find`, cached per needle)."""
+        """(offset, needle) of every occurrence of the needles (from the needle index; `str.find` for a needle
+        outside it, cached)."""
         out: list[tuple[int, str]] = []
         low = self.low
         cache = self._pos
+        hits = self.hits
         for n in needles:
+            if n not in hits and n in _NEEDLE_SET:
+                continue  # an indexed needle that does not occur
             found = cache.get(n)
             if found is None:
-                i = low.find(n)
-                if i == -1:
-                    found = cache[n] = []
-                else:
-                    found = [i]
-                    i = low.find(n, i + 1)
-                    while i != -1:
-                        found.append(i)
-                        i = low.find(n, i + 1)
-                    cache[n] = found
-            if found:
-                for i in found:
-                    out.append((i, n))
+                found = cache[n] = _find_all(low, n)
+            for i in found:
+                out.append((i, n))
         return out
 
     def starts(self, needles: Iterable[str]) -> list[int]:
@@ -172,11 +342,15 @@ class _Ctx:
         low = self.low
         return sorted({i for i, n in self.positions(needles) if not (i and n[0].isalnum() and low[i - 1].isalnum())})
 
-    def match_at(self, rx: re.Pattern[str], needles: Iterable[str]) -> Iterator[re.Match[str]]:
-        """Matches of `rx` anchored where a needle starts a word (one `match` each instead of a scan)."""
+    def match_at(self, rx: re.Pattern[str], needles: Iterable[str],
+                 before: int | None = None) -> Iterator[re.Match[str]]:
+        """Matches of `rx` anchored where a needle starts a word (one `match` each instead of a scan); with `before`,
+        only those starting before that offset."""
         low = self.low
         end = -1
         for i in self.starts(needles):
+            if before is not None and i >= before:
+                return
             if i < end:
                 continue
             m = rx.match(low, i)
@@ -184,7 +358,7 @@ class _Ctx:
                 end = m.end()
                 yield m
 
-    def scan_quotes(self, rx: re.Pattern[str], before: int) -> list[re.Match[str]]:
+    def scan_quotes(self, rx: _Scanner, before: int) -> list[re.Match[str]]:
         """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
         low = self.low
         size = len(low)
@@ -211,11 +385,11 @@ class _Ctx:
                 merged.append((s, e))
         return merged
 
-    def finditer(self, rx: re.Pattern[str], windows: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
+    def finditer(self, rx: _Scanner, windows: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
         for s, e in windows:
             yield from rx.finditer(self.low, s, e)
 
-    def scan(self, rx: re.Pattern[str], needles: Iterable[str], before: int = 0,
+    def scan(self, rx: _Scanner, needles: Iterable[str], before: int = 0,
              after: int = 120) -> Iterator[re.Match[str]]:
         for s, e in self.windows(needles, before, after):
             yield from rx.finditer(self.low, s, e)
@@ -252,6 +426,49 @@ class _Ctx:
         return self.text[m.start(group):m.end(group)]
 
 
+ALL_ANCHORED: list[_Anchored] = []  # every anchored pattern, for the test that checks their first words
+
+
+class _Anchored:
+    """A regex that is tried only where one of its possible first words starts.
+
+    Every match of `rx` begins with one of `firsts` (a property of the pattern, checked by a test), so a cheap scan
+    for those words (a plain alternation of literals: `re` skips on its first characters) finds every offset where a
+    match can start, and `rx.match` runs there alone. `finditer(low, s, e)` returns what `rx.finditer(low, s, e)`
+    yields, at a fraction of the cost for a pattern whose alternatives `re` cannot reject on their first character.
+    """
+
+    __slots__ = ("rx", "firsts", "_first")
+
+    def __init__(self, rx: re.Pattern[str], firsts: Iterable[str], first_rx: str | None = None) -> None:
+        self.rx = rx
+        self.firsts = tuple(sorted(set(firsts), key=lambda w: (-len(w), w)))
+        self._first = re.compile(first_rx if first_rx is not None else _literal_trie(self.firsts))
+        ALL_ANCHORED.append(self)
+
+    def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:
+        if e is None:
+            e = len(low)
+        out: list[re.Match[str]] = []
+        search = self._first.search
+        match = self.rx.match
+        pos = s
+        while True:
+            f = search(low, pos, e)
+            if f is None:
+                return out
+            p = f.start()
+            m = match(low, p, e)
+            if m is None:
+                pos = p + 1
+            else:
+                out.append(m)
+                pos = max(m.end(), p + 1)
+
+
+_Scanner = re.Pattern[str] | _Anchored
+
+
 _OPENING_QUOTES = ("\"", "“", "‘", "'", "[")
 _PER_UNIT_RE = re.compile(r"\b(?:each|every|per|individual)\b")
 _NEGATED_RE = re.compile(r"\b(?:not|no|never|without|avoid\w*|refrain\s+from)\s+(?:\w+\s+)?$")
@@ -277,9 +494,14 @@ _REPEAT_RE = re.compile(
 )
 
 
+_REPEAT_A = _Anchored(_REPEAT_RE, (
+    "repeat", "restate", "copy", "reproduce", "echo", "recite", "request", "prompt", "question", "instruction",
+))
+
+
 def _d_repeat(c: _Ctx) -> None:
     needles = ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo")
-    m = next(c.scan(_REPEAT_RE, needles, 60, 60), None)
+    m = next(c.scan(_REPEAT_A, needles, 60, 60), None)
     if m:
         c.emit("combination:repeat_prompt", m.span())
 
@@ -291,9 +513,12 @@ _TWO_RESP_RE = re.compile(
 )
 
 
+_TWO_RESP_A = _Anchored(_TWO_RESP_RE, ("two", "2", "six", "6", "******"))
+
+
 def _d_two_responses(c: _Ctx) -> None:
     needles = ("******", "asterisk", "different", "distinct", "separate", "alternative")
-    m = next(c.scan(_TWO_RESP_RE, needles, 10, 30), None)
+    m = next(c.scan(_TWO_RESP_A, needles, 10, 30), None)
     if m and c.free(m.span()):
         c.emit("combination:two_responses", m.span())
 
@@ -305,8 +530,11 @@ _PS_RE = re.compile(r"\bpost[\s-]?scripts?\b|(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 _PS_MARKER_RE = re.compile(r"(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 
 
+_PS_A = _Anchored(_PS_RE, ("post", "p."))
+
+
 def _d_postscript(c: _Ctx) -> None:
-    m = next(c.scan(_PS_RE, ("p.s", "p. s", "p.p", "script"), 6, 20), None)
+    m = next(c.scan(_PS_A, ("p.s", "p. s", "p.p", "script"), 6, 20), None)
     if m and c.free(m.span()):
         mk = _PS_MARKER_RE.search(c.low, m.start(), min(len(c.low), m.end() + 60))
         marker = c.cut(mk).replace(" ", "").upper() if mk else "P.S."
@@ -333,8 +561,11 @@ def _d_placeholders(c: _Ctx) -> None:
 _TITLE_RE = re.compile(r"<<[^<>\n]{0,100}>>|\b(?:double\s+)?angul?ar\s+brackets?\b|\bdouble\s+angle\s+brackets?\b")
 
 
+_TITLE_A = _Anchored(_TITLE_RE, ("<<", "double", "ang"))
+
+
 def _d_title(c: _Ctx) -> None:
-    m = next(c.scan(_TITLE_RE, ("<<", "angular", "angle bracket"), 8, 110), None)
+    m = next(c.scan(_TITLE_A, ("<<", "angular", "angle bracket"), 8, 110), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:title", m.span())
 
@@ -358,8 +589,14 @@ _QUOTATION_RE = re.compile(
 _WHOLE_RE = re.compile(r"\b(?:response|answer|reply|output|everything|entire|whole|all\s+of)\b")
 
 
+_QUOTATION_A = _Anchored(_QUOTATION_RE, (
+    "wrap", "enclose", "surround", "put", "place", "encase", "encapsulate", "bookend", "start", "begin", "double",
+    "quot",
+))
+
+
 def _d_quotation(c: _Ctx) -> None:
-    for m in c.scan(_QUOTATION_RE, ("quot",), 110, 120):
+    for m in c.scan(_QUOTATION_A, ("quot",), 110, 120):
         span = m.span("core") if m.group("core") else m.span()
         if not c.free(span):
             continue
@@ -376,9 +613,15 @@ _CONSTRAINED_RE = re.compile(
 )
 
 
+_CONSTRAINED_A = _Anchored(_CONSTRAINED_RE, (
+    "answer", "reply", "respond", "choose", "pick", "select", "say", "contain", "include", "one", "my", "options",
+    "choices",
+))
+
+
 def _d_constrained(c: _Ctx) -> None:
     needles = ("one of", "choose", "pick", "select", "my answer is", "options", "choices")
-    m = next(c.scan(_CONSTRAINED_RE, needles, 40, 40), None)
+    m = next(c.scan(_CONSTRAINED_A, needles, 40, 40), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:constrained_response", m.span())
 
@@ -393,9 +636,15 @@ _END_RE = re.compile(
 )
 
 
+_END_A = _Anchored(_END_RE, (
+    "end", "finish", "conclude", "clos", "wrap", "sign", "terminate", "must", "should", "has", "needs", "will",
+    "very", "last", "final",
+))
+
+
 def _d_end(c: _Ctx) -> None:
     needles = ("end", "finish", "conclu", "close", "last", "final", "sign off", "wrap up", "terminat")
-    for m in c.scan(_END_RE, needles, 40, 90):
+    for m in c.scan(_END_A, needles, 40, 90):
         if not c.free(m.span()):
             continue
         phrase, pe = phrase_after(c.text, c.low, m.end())
@@ -411,8 +660,11 @@ _START_RE = re.compile(
 )
 
 
+_START_A = _Anchored(_START_RE, ("start", "begin", "open", "response", "answer", "reply", "output", "very", "first"))
+
+
 def _d_start(c: _Ctx) -> None:
-    for m in c.scan(_START_RE, ("start", "begin", "open", "first"), 40, 90):
+    for m in c.scan(_START_A, ("start", "begin", "open", "first"), 40, 90):
         if not c.free(m.span()):
             continue
         phrase, pe = phrase_after(c.text, c.low, m.end())
@@ -448,8 +700,13 @@ def _ordinal(s: str) -> int:
     return ONES.get(s, -1)
 
 
+_NTH_PARA_A = _Anchored(_NTH_PARA_RE, (
+    "the", "very", *ORDINALS, "last", "final", *"0123456789", "paragraph", "start", "begin", "open",
+))
+
+
 def _d_nth_paragraph(c: _Ctx) -> None:
-    for m in c.scan(_NTH_PARA_RE, ("paragraph",), 40, 110):
+    for m in c.scan(_NTH_PARA_A, ("paragraph",), 40, 110):
         if not c.free(m.span()):
             continue
         g = m.groupdict()
@@ -473,6 +730,7 @@ _SECTION_UNIT_RES = {u: re.compile(rf"{u}s?\b") for u in _SECTION_NEEDLES}
 
 def _d_sections(c: _Ctx) -> None:
     text, low = c.text, c.low
+    unit_counts: dict[str, list[tuple[Count, int, int]]] = {}
     for i, needle in sorted(c.positions(_SECTION_NEEDLES)):
         if i and low[i - 1].isalnum():
             continue
@@ -480,7 +738,9 @@ def _d_sections(c: _Ctx) -> None:
         if m is None or not c.free(m.span()):
             continue
         sp = m.group("sp")
-        counts = c.counts(_SECTION_UNIT_RES[needle], (needle,), 1)
+        counts = unit_counts.get(needle)
+        if counts is None:  # the same for every marker of this unit ("Part 1 ... Part 2 ..."): read once
+            counts = unit_counts[needle] = list(c.counts(_SECTION_UNIT_RES[needle], (needle,), 1))
         count = next(((cnt, s, e) for cnt, s, e in counts if c.free((s, e))), None)
         if m.group("x").isdigit() and count is None:
             continue  # "Section 2 of the contract" is a reference, not a format rule
@@ -514,6 +774,9 @@ _HIGHLIGHT_RE = re.compile(
 )
 
 
+_HIGHLIGHT_A = _Anchored(_HIGHLIGHT_RE, ("*", "highlight", "italic", "bold", "emphasi", "underline"))
+
+
 def _d_highlights(c: _Ctx) -> None:
     low = c.low
     found: tuple[int, int, str, int] | None = None  # (start, end, relation, n)
@@ -541,9 +804,9 @@ def _d_highlights(c: _Ctx) -> None:
     if found is not None and c.free(found[:2]):
         c.emit("detectable_format:number_highlighted_sections", found[:2],
                {"relation": found[2], "num_highlights": found[3]})
-        c.claimed.extend(x.span() for x in c.finditer(_HIGHLIGHT_RE, wins))  # its "*italic text*" example
+        c.claimed.extend(x.span() for x in c.finditer(_HIGHLIGHT_A, wins))  # its "*italic text*" example
         return
-    m = next(c.finditer(_HIGHLIGHT_RE, wins), None)
+    m = next(c.finditer(_HIGHLIGHT_A, wins), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:number_highlighted_sections", m.span(), {"relation": "at least", "num_highlights": 1})
 
@@ -583,8 +846,11 @@ _NUMBERED_RE = re.compile(
 )
 
 
+_NUMBERED_A = _Anchored(_NUMBERED_RE, ("number", "enumerated", "as", "in"))
+
+
 def _d_numbered(c: _Ctx) -> None:
-    m = next(c.scan(_NUMBERED_RE, ("number", "enumerat"), 8, 30), None)
+    m = next(c.scan(_NUMBERED_A, ("number", "enumerat"), 8, 30), None)
     if m and c.free(m.span()):
         c.emit("detectable_format:numbered_list", m.span())
 
@@ -595,8 +861,13 @@ _TABLE_RE = re.compile(
 )
 
 
+_TABLE_A = _Anchored(_TABLE_RE, (
+    "in", "as", "us", "with", "create", "make", "produce", "draw", "build", "give", "provide", "format", "tabular",
+))
+
+
 def _d_table(c: _Ctx) -> None:
-    m = next(c.scan(_TABLE_RE, ("table", "tabular"), 60, 12), None)
+    m = next(c.scan(_TABLE_A, ("table", "tabular"), 60, 12), None)
     if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
         c.emit("detectable_format:table", m.span())
 
@@ -608,10 +879,13 @@ _MARKDOWN_SIBLINGS = frozenset({
 })
 
 
+_MARKDOWN_A = _Anchored(_MARKDOWN_RE, ("markdown",))
+
+
 def _d_markdown(c: _Ctx) -> None:
     if any(d.kind in _MARKDOWN_SIBLINGS for d in c.out):
         return
-    for m in c.scan(_MARKDOWN_RE, ("markdown",), 1, 30):
+    for m in c.scan(_MARKDOWN_A, ("markdown",), 1, 30):
         if c.free(m.span()):
             c.emit("detectable_format:markdown", m.span())
             return
@@ -633,12 +907,17 @@ _CAPS_AFTER_WORDS_RE = re.compile(
 _ALL_BEFORE_RE = re.compile(r"\b(?:all|every|each|entire|single)\s+(?:of\s+)?(?:your\s+|the\s+|my\s+)?$")
 
 
+_CAPWORDS_SUBJ_A = _Anchored(_CAPWORDS_SUBJ_RE, (), (  # "a" only as in "a few"
+    r"some|a\s+few|several|certain|key|important|occasional|few|stress|word|all|fully|capitali"
+))
+
+
 def _d_capital_frequency(c: _Ctx) -> None:
     for cnt, s, e in c.counts(_CAPS_AFTER_WORDS_RE, ("word",), 2):  # "at least 5 words in all caps"
         if c.free((s, e)):
             c.emit("change_case:capital_word_frequency", (s, e),
                    {"capital_relation": cnt.relation or "exactly", "capital_frequency": cnt.n})
-    for m in c.scan(_CAPWORDS_SUBJ_RE, ("capital", "caps", "upper"), 100, 20):
+    for m in c.scan(_CAPWORDS_SUBJ_A, ("capital", "caps", "upper"), 100, 20):
         if not c.free(m.span()) or _ALL_BEFORE_RE.search(c.low, max(0, m.start() - 20), m.start()):
             continue  # "write all words in capital letters" is the whole-response rule
         t = find_times(c.low, m.end(), 110)
@@ -670,9 +949,19 @@ _LOWER_RE = re.compile(
 )
 
 
+_LOWER_A = _Anchored(_LOWER_RE, (
+    "all", "in", "only", "entirely", "using", "solely", "lower", "no", "without", "never", "avoid", "zero", "do",
+    "capital",
+))
+_UPPER_A = _Anchored(_UPPER_RE, (
+    "in", "all", "only", "entirely", "written", "typed", "using", "solely", "capitali", "no", "without", "zero",
+    "lower",
+))
+
+
 def _d_case(c: _Ctx) -> None:
     wins = c.windows(("lower", "capital", "caps", "upper"), 60, 60)
-    for rx, kind in ((_LOWER_RE, "change_case:english_lowercase"), (_UPPER_RE, "change_case:english_capital")):
+    for rx, kind in ((_LOWER_A, "change_case:english_lowercase"), (_UPPER_A, "change_case:english_capital")):
         for s, e in wins:
             m = next((m for m in rx.finditer(c.low, s, e) if c.free(m.span())), None)
             if m:
@@ -756,9 +1045,13 @@ _KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "to
 
 
 def _d_keyword_frequency(c: _Ctx) -> None:
-    if not c.has("time", "once", "twice", "thrice"):
+    times = c.positions(("time", "once", "twice", "thrice"))
+    if not times:
         return
-    for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES):
+    # The count is read after the match (`find_times` from its end), so a match can only count if one of these
+    # words starts after the match's start: matches from the last one on are not tried.
+    last = max(i for i, _ in times)
+    for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES, last):
         if not c.free(m.span()):
             continue
         group = next((k for k in ("q", "bare", "q2", "q3") if m.group(k)), None)
@@ -795,6 +1088,11 @@ _FORBID_SUBJ_RE = re.compile(
     r"(?:should|must|may|can|is\s+to|are\s+to|do|does)\s*(?:not|n[’']t|never)\s+(?:\w+\s+)?"
     r"(?:appear|be\s+used|be\s+mentioned|be\s+included|occur|show\s+up|be\s+said|be\s+written|be\s+in)"
 )
+_FORBID_A = _Anchored(_FORBID_RE, (
+    "do", "never", "not", "refrain", "without", "must", "should", "can", "may", "make",  # _NEG
+    "avoid", "exclud", "omit", "ban", "skip", "leave",  # _SELF_NEG_VERB
+    "forbidden", "prohibited", "taboo", "disallowed",
+))
 _FORBID_NEEDLES = ("not", "n't", "n’t", "never", "avoid", "refrain", "without", "exclud", "omit", "forbid", "ban",
                    "prohibit", "taboo", "skip", "leave out", "make sure not")
 _NOUN_NEEDLES = ("word", "keyword", "key word", "key-word", "term", "phrase", "name")
@@ -820,9 +1118,10 @@ def _d_forbidden(c: _Ctx) -> None:
                 windows[-1][1] = max(windows[-1][1], end)
             else:
                 windows.append([start, end])
-    matches = [m for s, e in windows for m in _FORBID_RE.finditer(low, s, min(len(low), e))]
-    if c.has("not", "n't", "n’t", "never"):
-        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES)
+    matches = [m for s, e in windows for m in _FORBID_A.finditer(low, s, min(len(low), e))]
+    subj_negs = c.positions(("not", "n't", "n’t", "never"))
+    if subj_negs:  # the negation follows the noun a match starts at: nouns from the last negation on cannot match
+        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES, max(i for i, _ in subj_negs))
     matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):
@@ -847,10 +1146,16 @@ _EXIST_RE = re.compile(
 )
 
 
+_EXIST_A = _Anchored(_EXIST_RE, (
+    "includ", "contain", "us", "mention", "incorporat", "featur", "ha", "add", "work", "weave", "put", "with",
+    "name", "key", "term",
+))
+
+
 def _d_existence(c: _Ctx) -> None:
     if not c.has("word", "term", "phrase", "item", "\"", "“", "'", "‘"):
         return
-    matches = list(c.scan(_EXIST_RE, ("word", "term", "phrase", "item"), 45, 12)) + list(c.scan_quotes(_EXIST_RE, 15))
+    matches = list(c.scan(_EXIST_A, ("word", "term", "phrase", "item"), 45, 12)) + c.scan_quotes(_EXIST_A, 15)
     matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):
@@ -868,14 +1173,14 @@ _LIMIT_VERB_RE = re.compile(r"\b(?:limit|keep|restrict|cap|trim|shorten|cut)\w*\
 
 
 def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...], subject: str | None = None,
-                     default: str = "exactly") -> Callable[[_Ctx], None]:
+                     default: str = "exactly", subject_firsts: tuple[str, ...] = ("number",)) -> Callable[[_Ctx], None]:
     """A detector for counts of one unit (words, sentences, ...): "[relation] N unit [relation]", ranges
     ("200-300 words", "between 3 and 5 sentences"), "limit it to N unit", and "the number of unit should be N"."""
     unit_re = re.compile(rf"(?:{unit})\b")
-    subj_re = re.compile(
+    subj_re = _Anchored(re.compile(
         rf"{subject}\s+(?:\w+\s+){{0,5}}?(?:(?:should|must|has\s+to|needs\s+to|will|shall)\s+(?:\w+\s+)?be|is|of|:|=)\s*"
         rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\b(?:\s*(?:{unit}))?(?:,?\s+(?P<post>{REL_POST})\b)?"
-    ) if subject else None
+    ), subject_firsts) if subject else None
     subject_needles = ("number of", "count", "limit") if subject else ()
 
     def detect(c: _Ctx) -> None:
@@ -904,7 +1209,7 @@ def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...],
 
 _d_words = _length_detector(
     "length_constraints:number_words", "num_words", r"words?", ("word",),
-    r"(?:number\s+of\s+words|word\s+(?:count|limit))", default="about",
+    r"(?:number\s+of\s+words|word\s+(?:count|limit))", default="about", subject_firsts=("number", "word"),
 )
 _d_sentences = _length_detector(
     "length_constraints:number_sentences", "num_sentences", r"sentences?", ("sentence",), r"number\s+of\s+sentences"
@@ -912,6 +1217,7 @@ _d_sentences = _length_detector(
 _d_characters = _length_detector(
     "length_constraints:number_characters", "num_characters", r"(?:characters?|chars)(?!\s+(?:before|after))",
     ("char",), r"(?:number\s+of\s+characters|character\s+(?:count|limit))", default="about",
+    subject_firsts=("number", "character"),
 )
 _d_paragraphs_plain = _length_detector(
     "length_constraints:number_paragraphs", "num_paragraphs", r"paragraphs?", ("paragraph",),
@@ -926,10 +1232,13 @@ _DIVIDER_RE = re.compile(
 )
 
 
+_DIVIDER_A = _Anchored(_DIVIDER_RE, ("*", "markdown", "divider", "horizontal"))
+
+
 def _d_paragraphs(c: _Ctx) -> None:
     if c.has("paragraph"):
         _d_paragraphs_plain(c)
-    divider = next(c.scan(_DIVIDER_RE, ("***", "* * *", "divider", "horizontal rule"), 2, 20), None)
+    divider = next(c.scan(_DIVIDER_A, ("***", "* * *", "divider", "horizontal rule"), 2, 20), None)
     if divider:  # sections separated by a divider ("4 sections separated by ***") are paragraphs to IFEval
         before = len(c.out)
         _d_paragraphs_divided(c)
@@ -979,16 +1288,36 @@ _LANG_CONTEXT_RE = re.compile(
 )
 
 
+_LANG_A = _Anchored(_LANG_RE, ("in", "us", "to", "only", *LANGUAGES))
+
+
+def _is_token_edge(ch: str) -> bool:
+    """True for a character that ends a token of `low.translate(_NON_ALPHA_TO_SPACE).split()`."""
+    return (ch < "\x80" and not ch.isalpha()) or ch.isspace()
+
+
 def _d_language(c: _Ctx) -> None:
+    # The names that are whole tokens of the prompt (tokens: runs between ASCII non-letters and white space). The
+    # language names are in the needle index, so only the names that occur at all are looked at.
     low = c.low
-    names = _LANG_NAMES.intersection(low.translate(_NON_ALPHA_TO_SPACE).split())
+    size = len(low)
+    names = set()
+    for a in c.hits:
+        for name in _LANG_IN.get(a, ()):
+            if name in names:
+                continue
+            k = len(name)
+            for i, _ in c.positions((name,)):
+                if (i == 0 or _is_token_edge(low[i - 1])) and (i + k == size or _is_token_edge(low[i + k])):
+                    names.add(name)
+                    break
     if not names:
         return
     seen: set[str] = set()
     for i, name in sorted(c.positions(names)):
         if (i and low[i - 1].isalpha()) or low[i + len(name):i + len(name) + 1].isalpha():
             continue
-        for m in _LANG_RE.finditer(low, max(0, i - 40), min(len(low), i + len(name) + 30)):
+        for m in _LANG_A.finditer(low, max(0, i - 40), min(len(low), i + len(name) + 30)):
             code = LANGUAGES[m.group("lang") or m.group("lang2") or m.group("lang3")]
             if code in seen or not c.free(m.span()):
                 continue
@@ -1082,10 +1411,25 @@ DETECTORS: tuple[Detector, ...] = (
 def run_detectors(text: str) -> list[Found]:
     """Every detection in `text`, in detector order (the raw form `constraints.detect_constraints` refines)."""
     ctx = _Ctx(text)
-    low = ctx.low
-    for detector in DETECTORS:
-        for n in detector.needles:
-            if n in low:
-                detector.run(ctx)
-                break
+    todo = set(_ALWAYS_RUN)  # the detectors one of whose needles occurs, from the needle index
+    for a in ctx.hits:
+        todo.update(_RUNS[a])
+    detectors = DETECTORS  # read at call time (tests wrap the detectors)
+    for j in sorted(todo):
+        detectors[j].run(ctx)
     return ctx.out
+
+
+_set_needles(
+    [n for d in DETECTORS for n in d.needles] + list(_OPENING_QUOTES) + list(_KW_FREQ_NEEDLES) + list(_FORBID_NEEDLES)
+    + list(_NOUN_NEEDLES) + ["mention", "[", "number of", "count", "limit", "section", "part", "phrase", "word",
+                             "point", "sentence", "passage", "stanza", "block", "chunk", "verse"]
+    + list(LANGUAGES)
+)
+_LANG_IN: dict[str, tuple[str, ...]] = {  # the language names inside each needle
+    a: t for a in _NEEDLES if (t := tuple(name for name in LANGUAGES if name in a))
+}
+_ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
+_RUNS: dict[str, tuple[int, ...]] = {  # the gated detectors with a needle inside each needle
+    a: tuple(j for j, d in enumerate(DETECTORS) if any(n and n in a for n in d.needles)) for a in _NEEDLES
+}

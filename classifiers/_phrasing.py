@@ -154,6 +154,7 @@ def relation(pre: str | None, post: str | None, plus: str | None, n: int, defaul
 
 
 _NUMBER_WORDS = frozenset(ONES) | frozenset(_TENS) | {"hundred", "thousand"}
+_NUMBERISH = _NUMBER_WORDS | {"dozen", "single", "of"}  # all-letter tokens `_number_back` can read a number at
 _STRIP = "([{\"'“”‘’"
 _MID_POST = frozenset({"more", "less", "fewer", "greater", "above", "below", "under", "longer", "shorter"})
 _NOT_ADJ = frozenset({"and", "or", "the", "than", "of", "to", "a", "an", "in", "with", "at", "by", "for", "on", "no",
@@ -180,6 +181,14 @@ def count_before(low: str, end: int, max_adj: int = 1) -> Count | None:
         return None  # the unit is glued to something ("keywords"), not a count's unit
     parts = low[lo:end].split()[-10:]
     if not parts:
+        return None
+    # The number is one of the last 4 + max_adj tokens ("-", "or more" and max_adj adjectives may follow it), and a
+    # token that is all letters can only be (the last word of) a number if it is a number word: without such a
+    # token there is no count, and the tokens need not be located.
+    for w in parts[-4 - max_adj:]:
+        if not w.isalpha() or w in _NUMBERISH:
+            break
+    else:
         return None
     toks: list[tuple[int, str]] = []  # (offset, token) from the end backwards
     pos = end
@@ -294,10 +303,17 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     """An occurrence count ("at least 3 times", "twice", "10 or more times", "only once") right after `start`,
     in the same clause. Returns (relation, n, end offset)."""
     end = _sentence_end(low, start, limit)
+    # Every match of _TIMES_RE contains "time", "once", "twice" or "thrice": without one of them in the sentence
+    # there is no count to search for (and, without the bare relation, nothing to return).
+    find = low.find
+    has_word = find("time", start, end) != -1 or find("once", start, end) != -1 or find("twice", start, end) != -1 \
+        or find("thrice", start, end) != -1
+    if not has_word and not bare_relation:
+        return None
     stop = _TIMES_STOP_RE.search(low, start + 1, end)
     if stop:
         end = stop.start()
-    m = _TIMES_RE.search(low, start, end)
+    m = _TIMES_RE.search(low, start, end) if has_word else None
     if m:
         if m.group("word"):
             n = _SPECIAL[m.group("word")]
@@ -321,7 +337,10 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     return None
 
 
-_SENT_END_RE = re.compile(r"(?<![a-z]\.[a-z])(?<!\b[a-z])[.!?](?=\s|$)|\n")
+# A sentence end: "." "!" "?" before white space or the end (not in "e.g." or after a lone letter), or a newline.
+# Written to start with the character class, so that `re` skips to candidate characters instead of testing the
+# look-behinds at every offset (same matches as `(?<![a-z]\.[a-z])(?<!\b[a-z])[.!?](?=\s|$)|\n`).
+_SENT_END_RE = re.compile(r"[.!?\n](?:(?<=\n)|(?<![a-z]\.[a-z][.!?])(?<!\b[a-z][.!?])(?=\s|$))")
 
 
 def _sentence_end(low: str, start: int, limit: int) -> int:

@@ -10,8 +10,13 @@ Design notes (why it looks like this):
   compiled once, written in lower case and matched against a length-preserving lower-cased copy of the prompt
   (IGNORECASE makes Python's `re` several times slower); parameters are cut from the original text at the same
   offsets. Each detector runs only if one of its trigger substrings occurs, and its patterns are tried only
-  next to the words a match must contain (`str.find` is nearly free; scanning a regex over the whole prompt
-  costs microseconds per hundred characters). Counts ("at least 300 words") are read backwards from the unit
+  next to the words a match must contain (scanning a regex over the whole prompt costs microseconds per hundred
+  characters). Which trigger substrings occur is found once per prompt from its `split()` tokens: the needles
+  inside each token are remembered in a bounded cache (50,000 tokens), and unseen tokens are read by one scan of
+  a prefix trie of all needles (a loop of `str.find` calls costs more in Python overhead than the search itself);
+  offsets are found with `str.find` for the few needles that occur, when a detector asks for them. Inside those windows
+  a pattern whose alternatives `re` cannot reject on their first character is tried only where one of its
+  possible first words starts (`_Anchored`). Counts ("at least 300 words") are read backwards from the unit
   word, and alternations of many words (number words, relations, languages) are compiled as prefix tries.
 * Detectors run from most to least specific. Each detection claims its span and a later detector ignores
   matches overlapping a claimed span: "use words in all caps at least 3 times" is a capital-word frequency,

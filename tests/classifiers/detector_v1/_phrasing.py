@@ -1,0 +1,428 @@
+"""Reading the pieces instructions are made of: numbers, relations, counts, quoted phrases, keyword lists.
+
+Helpers for the constraint detector (`_detectors.py`). All regexes here are lower case and run on a
+length-preserving lower-cased copy of the prompt (`lower_preserving`); phrases are cut from the original text
+at the same offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+# ------------------------------------------------------------------------------------------ regex helpers
+
+
+def trie_alt(words: Iterable[str]) -> str:
+    """A regex matching any of `words` (longest first), compiled as a prefix trie; a space matches any \\s+."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        end = "" in node
+        branches = [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            return f"(?:{body})?"
+        return body
+
+    return "(?:" + build(trie) + ")"
+
+
+def lower_preserving(text: str) -> str:
+    """Lower-case `text` without changing its length, so offsets found in it are offsets into `text`."""
+    low = text.lower()
+    if len(low) != len(text):  # e.g. "İ" lowers to two code points
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return low
+
+
+# ------------------------------------------------------------------------------------------------ numbers
+
+ONES = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90,
+}
+_SPECIAL = {
+    "single": 1, "a single": 1, "once": 1, "twice": 2, "thrice": 3, "a dozen": 12, "a couple of": 2,
+    "a pair of": 2,
+}
+ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
+}
+ONES_T = trie_alt(ONES)
+_SMALL = rf"(?:{trie_alt(_TENS)}(?:[\s-]{ONES_T})?|{ONES_T})"
+NUM = (
+    r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?(?:k\b)?"
+    rf"|{_SMALL}(?:\s+(?:hundred|thousand)(?:\s+(?:and\s+)?{_SMALL})?)?"
+    r"|a\s+(?:hundred|thousand|dozen|single|couple\s+of|pair\s+of)|single)"
+)
+"""Regex (lower case) for a count: digits, "1,000", "2k", number words up to thousands, "a dozen", ..."""
+
+
+def parse_number(s: str) -> int | None:
+    """Parse what NUM matches: "300", "1,000", "2k", "twenty-five", "two hundred and fifty", "a dozen"."""
+    s = " ".join(s.lower().replace("-", " ").split())
+    if not s:
+        return None
+    if s[0].isdigit():
+        try:
+            if s.endswith("k"):
+                return int(float(s[:-1]) * 1000)
+            return int(float(s.replace(",", "")))
+        except ValueError:
+            return None
+    if s in _SPECIAL:
+        return _SPECIAL[s]
+    total, current = 0, 0
+    for w in s.split():
+        if w == "and":
+            continue
+        if w in ONES:
+            current += ONES[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "a":
+            current += 1
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        elif w == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+# ---------------------------------------------------------------------------------------------- relations
+
+_REL_PRE_MAP = {
+    "at least": "at least", "no fewer than": "at least", "no less than": "at least", "not fewer than": "at least",
+    "not less than": "at least", "a minimum of": "at least", "minimum of": "at least", "minimum": "at least",
+    "min": "at least", "upwards of": "at least",
+    "more than": "more than", "over": "more than", "greater than": "more than", "in excess of": "more than",
+    "above": "more than", "exceeding": "more than", "longer than": "more than",
+    "at most": "at most", "no more than": "at most", "not more than": "at most", "up to": "at most",
+    "a maximum of": "at most", "maximum of": "at most", "maximum": "at most", "max": "at most",
+    "no longer than": "at most", "not exceeding": "at most", "not to exceed": "at most", "within": "at most",
+    "only": "at most", "no greater than": "at most",
+    "less than": "less than", "fewer than": "less than", "under": "less than", "below": "less than",
+    "shorter than": "less than",
+    "exactly": "exactly", "precisely": "exactly", "just": "exactly",
+    "about": "about", "around": "about", "approximately": "about", "roughly": "about", "circa": "about",
+}
+REL = trie_alt(_REL_PRE_MAP)
+REL_POST_MAP = {
+    "or more": "at least", "or greater": "at least", "or above": "at least", "or longer": "at least",
+    "at least": "at least", "minimum": "at least", "at minimum": "at least", "at a minimum": "at least",
+    "or less": "at most", "or fewer": "at most", "or under": "at most", "or below": "at most",
+    "or shorter": "at most", "at most": "at most", "maximum": "at most", "max": "at most",
+    "at the most": "at most", "tops": "at most", "or so": "about",
+}
+REL_POST = trie_alt(REL_POST_MAP)
+
+
+def norm_space(s: str | None) -> str:
+    return " ".join(s.split()) if s else ""
+
+
+def relation(pre: str | None, post: str | None, plus: str | None, n: int, default: str) -> tuple[str, int]:
+    """Map the words around a number to (relation, number); "more than N" becomes ("at least", N + 1)."""
+    if plus:
+        return "at least", n
+    if pre:
+        rel = _REL_PRE_MAP.get(norm_space(pre), default)
+        if rel == "more than":
+            return "at least", n + 1
+        return rel, n
+    if post:
+        return REL_POST_MAP.get(norm_space(post), default), n
+    return default, n
+
+
+_NUMBER_WORDS = frozenset(ONES) | frozenset(_TENS) | {"hundred", "thousand"}
+_STRIP = "([{\"'“”‘’"
+_MID_POST = frozenset({"more", "less", "fewer", "greater", "above", "below", "under", "longer", "shorter"})
+_NOT_ADJ = frozenset({"and", "or", "the", "than", "of", "to", "a", "an", "in", "with", "at", "by", "for", "on", "no",
+                      "not", "least", "most", "from", "between", "each", "every", "per", "your", "my", "his", "her"})
+
+
+class Count(NamedTuple):
+    """A count read backwards from a unit word: "at least 300 [words]" -> relation "at least", n 300."""
+
+    start: int
+    relation: str | None  # normalised; None when no relation word was found
+    n: int
+    low_n: int | None = None  # set for a range "200-300 [words]": low_n=200, n=300
+    prev: str = ""  # the token just before the count (e.g. "to" in "limit it to 50 words")
+
+
+def count_before(low: str, end: int, max_adj: int = 1) -> Count | None:
+    """Parse `[relation] N[+][-][ or more][ adjective]{0,max_adj}` ending right before offset `end`.
+
+    Reading backwards from the unit word with `str.split` is much cheaper than running a "relation? number"
+    regex over the text, which has to be tried at every offset."""
+    lo = max(0, end - 72)
+    if end > 0 and low[end - 1] not in " -\t\n":
+        return None  # the unit is glued to something ("keywords"), not a count's unit
+    parts = low[lo:end].split()[-10:]
+    if not parts:
+        return None
+    toks: list[tuple[int, str]] = []  # (offset, token) from the end backwards
+    pos = end
+    for w in reversed(parts):
+        s = low.rfind(w, lo, pos)
+        toks.append((s, w))
+        pos = s
+    i = 0
+    t0 = toks[0][1]
+    if t0.endswith("-") and len(t0) > 1:
+        toks[0] = (toks[0][0], t0[:-1])
+    elif t0 == "-" and len(toks) > 1:
+        i = 1
+    mid = None
+    if len(toks) > i + 1 and toks[i][1] in _MID_POST and toks[i + 1][1] == "or":
+        mid = "or " + toks[i][1]
+        i += 2
+    for skip in range(max_adj + 1):
+        j = i + skip
+        if j >= len(toks):
+            return None
+        if skip and not toks[j - 1][1].isalpha() or skip and toks[j - 1][1] in _NOT_ADJ:
+            return None
+        parsed = _number_back(toks, j)
+        if parsed is not None:
+            break
+    else:
+        return None
+    n, plus, k, low_n = parsed  # k: index of the first token after the number (going backwards)
+    start = toks[k - 1][0]
+    rel = None
+    if plus:
+        rel = "at least"
+    else:
+        for width in (3, 2, 1):
+            if k + width <= len(toks):
+                phrase = " ".join(t for _, t in reversed(toks[k:k + width]))
+                r = _REL_PRE_MAP.get(phrase)
+                if r:
+                    rel, start = r, toks[k + width - 1][0]
+                    k += width
+                    break
+        if rel == "more than":
+            rel, n = "at least", n + 1
+        elif rel is None and mid:
+            rel = REL_POST_MAP[mid]
+    prev = toks[k][1] if k < len(toks) else ""
+    if low_n is None and rel is None and prev in ("and", "to", "-", "–") and k + 1 < len(toks):
+        other = _number_back(toks, k + 1)
+        if other is not None and other[0] < n:
+            low_n, start = other[0], toks[other[2] - 1][0]
+            if other[2] < len(toks) and toks[other[2]][1] in ("between", "from"):
+                start = toks[other[2]][0]
+    return Count(start, rel, n, low_n, prev)
+
+
+def _number_back(toks: list[tuple[int, str]], j: int) -> tuple[int, bool, int, int | None] | None:
+    """Read a number whose last token is toks[j] (tokens run backwards). Returns (n, plus, next index, range low)."""
+    raw = toks[j][1].strip(_STRIP)
+    if not raw or raw[-1] in ".,:;!?":
+        return None
+    plus = raw.endswith("+")
+    if plus:
+        raw = raw[:-1]
+    if raw[:1].isdigit():
+        if "-" in raw or "–" in raw:  # "200-300"
+            a, _, b = raw.replace("–", "-").partition("-")
+            na, nb = parse_number(a), parse_number(b)
+            if na is not None and nb is not None and na < nb:
+                return nb, plus, j + 1, na
+            return None
+        n = parse_number(raw)
+        return (n, plus, j + 1, None) if n is not None else None
+    words = [raw]
+    k = j + 1
+    if raw in ("twice", "once", "thrice"):
+        return None
+    if raw == "dozen" or raw == "single":
+        if k < len(toks) and toks[k][1] == "a":
+            return (_SPECIAL["a " + raw], plus, k + 1, None)
+        return (_SPECIAL.get(raw, 12), plus, k, None) if raw == "single" else None
+    if raw == "of" and k + 1 < len(toks) and toks[k][1] in ("couple", "pair") and toks[k + 1][1] == "a":
+        return 2, plus, k + 2, None
+    if not all(p in _NUMBER_WORDS for p in raw.split("-")):
+        return None
+    while k < len(toks):
+        w = toks[k][1]
+        if w in _NUMBER_WORDS or (w == "and" and k + 1 < len(toks) and toks[k + 1][1] in ("hundred", "thousand")):
+            words.append(w)
+            k += 1
+        elif w == "a" and words[-1] in ("hundred", "thousand"):
+            words.append(w)
+            k += 1
+        else:
+            break
+    n = parse_number(" ".join(reversed(words)))
+    return (n, plus, k, None) if n is not None else None
+
+
+POST_AFTER_RE = re.compile(rf",?\s+(?P<post>{REL_POST})\b")
+
+
+_TIMES_RE = re.compile(
+    rf"(?:(?P<pre>{REL})\s+)?(?:(?P<num>{NUM})\s*(?P<plus>\+)?\s*(?:(?P<post>{REL_POST})\s+)?times?\b"
+    rf"|(?P<word>once|twice|thrice)\b(?:\s+(?P<post2>{REL_POST})\b)?)"
+)
+_TIMES_REL_ONLY_RE = re.compile(rf"\b(?:to\s+)?(?P<pre>{REL})\s+(?P<num>{NUM})\b")
+_TIMES_STOP_RE = re.compile(r"[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b")
+
+
+def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True) -> tuple[str, int, int] | None:
+    """An occurrence count ("at least 3 times", "twice", "10 or more times", "only once") right after `start`,
+    in the same clause. Returns (relation, n, end offset)."""
+    end = _sentence_end(low, start, limit)
+    stop = _TIMES_STOP_RE.search(low, start + 1, end)
+    if stop:
+        end = stop.start()
+    m = _TIMES_RE.search(low, start, end)
+    if m:
+        if m.group("word"):
+            n = _SPECIAL[m.group("word")]
+            pre = m.group("pre")
+            if pre:
+                rel, n = relation(pre, None, None, n, "exactly")
+            else:
+                rel = REL_POST_MAP.get(norm_space(m.group("post2")), "at least")
+            return rel, n, m.end()
+        parsed = parse_number(m.group("num"))
+        if parsed is not None:
+            rel, n = relation(m.group("pre"), m.group("post"), m.group("plus"), parsed, "exactly")
+            return rel, n, m.end()
+    if bare_relation:
+        m = _TIMES_REL_ONLY_RE.search(low, start, end)
+        if m:
+            parsed = parse_number(m.group("num"))
+            if parsed is not None:
+                rel, n = relation(m.group("pre"), None, None, parsed, "exactly")
+                return rel, n, m.end()
+    return None
+
+
+_SENT_END_RE = re.compile(r"(?<![a-z]\.[a-z])(?<!\b[a-z])[.!?](?=\s|$)|\n")
+
+
+def _sentence_end(low: str, start: int, limit: int) -> int:
+    m = _SENT_END_RE.search(low, start, start + limit)
+    return m.start() if m else min(len(low), start + limit)
+
+
+def clause_start(low: str, pos: int, limit: int = 60) -> int:
+    lo = max(0, pos - limit)
+    best = lo
+    for m in _SENT_END_RE.finditer(low, lo, pos):
+        best = m.end()
+    return best
+
+
+# ------------------------------------------------------------------------------------------------ quoting
+
+QOPEN = r"(?:[\"“”«]|(?<!\w)['‘’])"
+QCLOSE = r"(?:[\"“”»]|['‘’](?!\w))"
+QUOTED = rf"{QOPEN}(?P<q>[^\"“”«»\n]{{1,200}}?){QCLOSE}"
+_QUOTED_RE = re.compile(QUOTED)
+_QUOTED_ITEM_RE = re.compile(rf"{QOPEN}([^\"“”«»\n]{{1,60}}?){QCLOSE}")
+_ITEM_GAP_RE = re.compile(r"\s*(?:,\s*)?(?:(?:and|or|nor|&|/)\s+)?(?:the\s+)?(?:(?:key)?words?\s+)?")
+_LIST_STOP_RE = re.compile(
+    r"\s+(?:in|into|within|throughout|anywhere|somewhere|at\s+all|at\s+least|at\s+most|when|while|so|because|"
+    r"to|for|as|if|that|which|but|since|unless|though|although|from|on|with|whatsoever|etc|should|must|can|cannot|"
+    r"are|is|be|will)\b|\s*[.;!?()\n]|,\s*(?:and\s+)?(?:make|use|do|be|write|keep|include|avoid|please|also|the|etc)\b"
+)
+_LIST_SPLIT_RE = re.compile(r"\s*,\s*(?:and\s+|or\s+|nor\s+)?|\s+(?:and|or|nor|&)\s+|\s*/\s*")
+_WORDISH_RE = re.compile(r"^[^\W\d_][\w'’-]*$")
+_LEAD_CHARS = " :\t-–[("
+
+
+KW_STOP = frozenset({
+    "count", "counts", "limit", "limits", "length", "in", "with", "should", "must", "that", "is", "are", "be",
+    "for", "of", "the", "a", "an", "and", "or", "to", "your", "this", "it", "you", "as", "at", "on", "by",
+    "per", "can", "will", "may", "list", "choice", "usage", "order", "any", "such", "like", "each", "every",
+    "from", "more", "less", "than", "these", "those", "following", "only", "not",
+})
+
+
+def parse_keywords(text: str, low: str, pos: int, limit: int = 160) -> tuple[list[str], int]:
+    """Parse a keyword list starting at `pos`: quoted items when it is quoted (also `['a', 'b']`), else bare words.
+
+    Returns the items (cut from the original text) and the end offset of the list."""
+    seg_end = min(len(low), pos + limit)
+    offset = pos
+    while offset < seg_end and low[offset] in _LEAD_CHARS:
+        offset += 1
+    if offset < seg_end and low[offset] in "\"“”«'‘’":
+        items: list[str] = []
+        end = offset
+        for m in _QUOTED_ITEM_RE.finditer(low, offset, seg_end):
+            if items and _ITEM_GAP_RE.fullmatch(low, end, m.start()) is None:
+                break
+            items.append(text[m.start(1):m.end(1)].strip())
+            end = m.end()
+        if end < len(low) and low[end] == "]":
+            end += 1
+        return [i for i in items if i], end
+    stop = _LIST_STOP_RE.search(low, offset, seg_end)
+    end = stop.start() if stop else seg_end
+    items = []
+    for raw in _LIST_SPLIT_RE.split(text[offset:end]):
+        words = raw.strip(" \"'“”‘’").split()
+        if not words:
+            continue
+        if len(words) > 2:  # "sleep, cook, feed Mention the keyword ..." is a run-on: keep its first word, stop
+            if _WORDISH_RE.match(words[0]) and words[0].lower() not in KW_STOP:
+                items.append(words[0])
+            break
+        if not all(_WORDISH_RE.match(w) for w in words):
+            break
+        if words[0].lower() not in KW_STOP:
+            items.append(" ".join(words))
+    return items, end
+
+
+_PHRASE_LEAD_RE = re.compile(
+    r"\s*(?:exactly\s+)?(?:like\s*)?(?:the\s+|this\s+|that\s+|a\s+|these\s+)?"
+    r"(?:(?:exact|following|specific|same|precise|closing|final)\s+)*"
+    r"(?P<noun>(?:phrase|sentence|words?|line|question|text|statement|quote|greeting|sign[\s-]?off)\b)?"
+    r"(?:\s+of)?\s*(?P<colon>:)?\s*"
+)
+_UNQUOTED_PHRASE_RE = re.compile(r"[^\n]{1,150}?(?:[.!?](?=\s|$)|(?=\n)|$)")
+HAS_ALNUM_RE = re.compile(r"\w")
+
+
+def phrase_after(text: str, low: str, pos: int) -> tuple[str | None, int]:
+    """The phrase an instruction refers to: quoted, or after a colon / "the exact phrase", up to sentence end."""
+    lead = _PHRASE_LEAD_RE.match(low, pos)
+    p = lead.end() if lead else pos
+    q = _QUOTED_RE.match(low, p)
+    phrase = None
+    end = pos
+    if q:
+        phrase, end = text[q.start("q"):q.end("q")].strip(), q.end()
+    elif lead and (lead.group("colon") or lead.group("noun")):
+        m = _UNQUOTED_PHRASE_RE.match(low, p)
+        if m:
+            phrase, end = text[m.start():m.end()].strip(), m.end()
+    if phrase and HAS_ALNUM_RE.search(phrase):
+        return phrase, end
+    return None, pos
