@@ -132,31 +132,12 @@ _STRADDLE: dict[str, dict[str, tuple[tuple[int, str], ...]]] = {}
 _EMPTY_INDEX: dict[str, Sequence[int]] = {}
 
 
-def _literal_trie(words: Iterable[str]) -> str:
-    """A regex matching the longest of `words` that starts where it is tried (each character literal)."""
-    trie: dict[str, Any] = {}
-    for w in words:
-        node = trie
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return build(trie)
-
-
 def _set_needles(needles: Iterable[str]) -> None:
     global _NEEDLES, _NEEDLE_RX, _PREFIXES, _INSIDE, _STRADDLE, _EMPTY_INDEX
     needles = {n for n in needles if n}
     needles |= {max(n.split(), key=len) for n in needles if any(ch.isspace() for ch in n)}
     _NEEDLES = tuple(sorted(needles))
-    _NEEDLE_RX = re.compile(_literal_trie(_NEEDLES))
+    _NEEDLE_RX = re.compile(trie_alt(_NEEDLES, literal_spaces=True))
     _PREFIXES = {a: tuple(b for b in _NEEDLES if a.startswith(b)) for a in _NEEDLES}
     _INSIDE = {a: tuple((k, b) for k in range(1, len(a)) for b in _NEEDLES if a.startswith(b, k)) for a in _NEEDLES}
     _STRADDLE = {}
@@ -443,7 +424,7 @@ class _Anchored:
     def __init__(self, rx: re.Pattern[str], firsts: Iterable[str], first_rx: str | None = None) -> None:
         self.rx = rx
         self.firsts = tuple(sorted(set(firsts), key=lambda w: (-len(w), w)))
-        self._first = re.compile(first_rx if first_rx is not None else _literal_trie(self.firsts))
+        self._first = re.compile(first_rx if first_rx is not None else trie_alt(self.firsts, literal_spaces=True))
         ALL_ANCHORED.append(self)
 
     def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:

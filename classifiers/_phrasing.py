@@ -14,8 +14,9 @@ from typing import Any, NamedTuple
 # ------------------------------------------------------------------------------------------ regex helpers
 
 
-def trie_alt(words: Iterable[str]) -> str:
-    """A regex matching any of `words` (longest first), compiled as a prefix trie; a space matches any \\s+."""
+def trie_alt(words: Iterable[str], *, literal_spaces: bool = False) -> str:
+    """A regex matching any of `words` (longest first), compiled as a prefix trie; a space matches any \\s+
+    (with `literal_spaces`, only a space)."""
     trie: dict[str, Any] = {}
     for w in words:
         node = trie
@@ -25,7 +26,8 @@ def trie_alt(words: Iterable[str]) -> str:
 
     def build(node: dict[str, Any]) -> str:
         end = "" in node
-        branches = [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
+        branches = [(r"\s+" if ch == " " and not literal_spaces else re.escape(ch)) + build(child)
+                    for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
