@@ -32,9 +32,11 @@ log = logging.getLogger("thinkgate")
 
 
 def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
-               environ: Mapping[str, str] | None = None) -> Starlette:
+               environ: Mapping[str, str] | None = None, owns_process: bool = False) -> Starlette:
     """Build the proxy. `backends` replaces the backend of the named routes (the seam for embedding and
-    tests); `environ` replaces `os.environ` (API keys)."""
+    tests); `environ` replaces `os.environ` (API keys). `owns_process`: the app is all this process serves
+    (`thinkgate serve`), so start-up may tune process-wide state, the garbage collector's (router/gc_tuning.py);
+    an app embedded in someone else's process leaves it alone."""
     environ = os.environ if environ is None else environ
     routes = build_routes(config, backends=backends, environ=environ)
     metrics = Metrics(routes=routes)
@@ -49,7 +51,8 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
             decision_log.start()
         for backend in unique_backends(routes):
             await backend.start()
-        tune_collector(config.server.gc_young_threshold, freeze=config.server.gc_freeze)
+        if owns_process:
+            tune_collector(config.server.gc_young_threshold, freeze=config.server.gc_freeze)
         try:
             yield
         finally:

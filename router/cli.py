@@ -67,7 +67,7 @@ def serve(argv: Sequence[str]) -> int:
             return _serve_workers(config)
         from .app import create_app
 
-        app = create_app(config)
+        app = create_app(config, owns_process=True)
     except ConfigError as exc:
         print(f"thinkgate: {exc.message}", file=sys.stderr)
         return 2

@@ -37,7 +37,7 @@ def app() -> Any:
     raw = os.environ.get(CONFIG_ENV)
     if not raw:
         raise RuntimeError(f"{CONFIG_ENV} is not set: start workers with `thinkgate serve --workers N`")
-    return create_app(Config.model_validate_json(raw))
+    return create_app(Config.model_validate_json(raw), owns_process=True)
 
 
 def serve_workers(config: Any, workers: int) -> None:

@@ -31,9 +31,8 @@ def shared_data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _unfreeze_gc() -> Iterator[None]:
-    """An app started in this process tunes the collector (router/gc_tuning.py): right for a server, not for a
-    test process that goes on to create and drop thousands of objects; thaw after each test, and put the
-    collector's thresholds (server.gc_young_threshold) back."""
+    """An app that owns its process (`create_app(..., owns_process=True)`, as in test_gc_tuning) tunes the
+    collector, process-wide: put it back after each test."""
     thresholds = gc.get_threshold()
     yield
     if gc.get_freeze_count():

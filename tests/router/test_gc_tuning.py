@@ -1,4 +1,5 @@
-"""server.gc_freeze / gc_young_threshold: a started app tunes the collector as configured."""
+"""server.gc_freeze / gc_young_threshold: an app that owns its process (`thinkgate serve`) tunes the collector
+as configured at start-up; an embedded one does not."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from router.settings import parse_config
 from support.scripted import ScriptedBackend
 
 
-def _app(**server: object):
+def _app(owns_process: bool = True, **server: object):
     cfg = {"backend": "openai", "base_url": "http://unused.invalid/v1", "model": "upstream-model", "policy": "never"}
     return create_app(parse_config({"server": server, "routes": {"m": cfg}, "decision_log": {"enabled": False}}),
-                      backends={"m": ScriptedBackend("blue")}, environ={})
+                      backends={"m": ScriptedBackend("blue")}, environ={}, owns_process=owns_process)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -28,6 +29,13 @@ def test_start_up_freezes_the_heap_only_when_enabled(enabled: bool):
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert (gc.get_freeze_count() > 1000) is enabled
+
+
+def test_an_app_embedded_in_another_process_leaves_the_collector_alone():
+    gc.unfreeze()
+    before = gc.get_threshold()
+    with TestClient(_app(owns_process=False, gc_young_threshold=25_000)):
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
 
 @pytest.mark.parametrize("threshold", [700, 25_000])
