@@ -151,10 +151,9 @@ def render(timings: list[Timing], *, data: Path, n_prompts: int, lengths: np.nda
         "time minus time the scheduler gave to other processes; *best-of-repeats* takes each prompt's fastest "
         "repeat, then percentiles over prompts (the cost of the prompt itself, without interference).",
         "",
-        *rows,
-        "",
-        "`constraint detector` is `detect_constraints(prompt)` alone; it is part of every estimator's decision.",
-        "",
+        *(rows + ["", "`constraint detector` is `detect_constraints(prompt)` alone; it is part of every estimator's "
+                  "decision.", ""] if timings else
+          ["No estimators were trained and timed (`--artifact-only`).", ""]),
     ])
 
 
