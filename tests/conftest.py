@@ -19,6 +19,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from support.clients import close_openai_clients  # noqa: E402
 from support.mock_upstream import MockUpstream  # noqa: E402
 from support.servers import ThreadedServer, serve  # noqa: E402
 
@@ -27,6 +28,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("THINKGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _close_openai_clients() -> Iterator[None]:
+    yield
+    close_openai_clients()
 
 
 @pytest.fixture(autouse=True)
