@@ -13,6 +13,10 @@ arrived. After `--kill-after` seconds the proxy gets the signal; afterwards the 
 - SIGTERM (graceful): every answered request must be in the log.
 - SIGKILL: a row may be missing only if its answer arrived less than `--bound-ms` before the kill. The
   result says how many rows are missing, and how long before the kill the oldest missing answer arrived.
+  It also says whether the loss is a tail: the writer commits in the order requests were recorded, so
+  every missing answer must have arrived after the newest committed row's request began (a request is
+  recorded before its answer is sent). A hole (a lost batch followed by committed ones) fails this,
+  however fast the writer was.
 
 `--writer-only` measures the writer without HTTP: a CPU-busy main thread (standing in for the event loop)
 calls `record()` at a fixed rate and the writer's worst commit lag is reported (`stats()["max_lag_ms"]`),
@@ -69,12 +73,13 @@ class KillResult:
     missing_beyond_bound: int
     oldest_missing_ms_before_kill: float | None
     proxy_exit: int | None
+    loss_is_tail: bool = True  # every missing answer arrived after the newest committed row's request began
 
     @property
     def ok(self) -> bool:
         if self.signal == "SIGTERM":
             return self.missing == 0
-        return self.missing_beyond_bound == 0
+        return self.loss_is_tail and self.missing_beyond_bound == 0
 
 
 # -- load ------------------------------------------------------------------------------------------
@@ -167,22 +172,30 @@ def kill_run(*, sig: signal.Signals, target: str, workdir: Path, upstream: str, 
             proc.join(30)
     finally:
         proxy.stop()
-    ok = [a for a in answers if a.status == 200 and a.done <= killed_at]
     buf = io.StringIO()
     export_jsonl(target, buf, since=began - 1)
-    stored = {json.loads(line)["request_id"] for line in buf.getvalue().splitlines()}
+    rows = [json.loads(line) for line in buf.getvalue().splitlines()]
+    return tally(answers, rows, killed_at=killed_at, sig=sig.name,
+                 store="postgresql" if target.startswith("postgres") else "sqlite", policy=policy,
+                 flush_interval_ms=flush_interval_ms, bound_ms=bound_ms, proxy_exit=code)
+
+
+def tally(answers: Sequence[Answer], rows: Sequence[dict[str, Any]], *, killed_at: float, sig: str, store: str,
+          policy: str, flush_interval_ms: float, bound_ms: float, proxy_exit: int | None) -> KillResult:
+    """Every 200 answer that arrived before the kill, looked up among the exported log `rows`."""
+    ok = [a for a in answers if a.status == 200 and a.done <= killed_at]
+    stored = {row["request_id"] for row in rows}
     missing = [a for a in ok if a.request_id not in stored]
+    newest_committed = max((row["time"] for row in rows), default=float("-inf"))
     beyond = [a for a in missing if a.done < killed_at - bound_ms / 1000.0]
-    first = min((a.done for a in ok), default=killed_at)
-    load_s = killed_at - first
+    load_s = killed_at - min((a.done for a in ok), default=killed_at)
     return KillResult(
-        signal=sig.name, store="postgresql" if target.startswith("postgres") else "sqlite", policy=policy,
-        flush_interval_ms=flush_interval_ms, bound_ms=bound_ms, load_s=round(load_s, 2),
-        answered_200=len(ok), req_per_s=round(len(ok) / max(1e-9, load_s), 1),
+        signal=sig, store=store, policy=policy, flush_interval_ms=flush_interval_ms, bound_ms=bound_ms,
+        load_s=round(load_s, 2), answered_200=len(ok), req_per_s=round(len(ok) / max(1e-9, load_s), 1),
         rows_found=len(ok) - len(missing), missing=len(missing), missing_beyond_bound=len(beyond),
         oldest_missing_ms_before_kill=(round((killed_at - min(a.done for a in missing)) * 1000, 1)
                                        if missing else None),
-        proxy_exit=code)
+        proxy_exit=proxy_exit, loss_is_tail=all(a.done > newest_committed for a in missing))
 
 
 # -- the writer alone --------------------------------------------------------------------------------
@@ -221,13 +234,13 @@ def writer_run(target: str, rate: int, seconds: float, flush_interval_ms: float)
 
 def _kill_table(results: Sequence[KillResult]) -> list[str]:
     lines = ["| signal | store | policy | load s | 200 answers | req/s | rows found | missing | "
-             "missing beyond bound | oldest missing (ms before kill) | bound ms | ok |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "missing beyond bound | oldest missing (ms before kill) | bound ms | loss is a tail | ok |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         oldest = "–" if r.oldest_missing_ms_before_kill is None else f"{r.oldest_missing_ms_before_kill:.0f}"
         lines.append(f"| {r.signal} | {r.store} | {r.policy} | {r.load_s} | {r.answered_200:,} | "
                      f"{r.req_per_s:,.0f} | {r.rows_found:,} | {r.missing} | {r.missing_beyond_bound} | {oldest} | "
-                     f"{r.bound_ms:.0f} | {'yes' if r.ok else '**no**'} |")
+                     f"{r.bound_ms:.0f} | {'yes' if r.loss_is_tail else '**no**'} | {'yes' if r.ok else '**no**'} |")
     return lines
 
 
