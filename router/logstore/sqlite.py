@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -23,7 +24,11 @@ from .schema import COLUMNS, META_DDL, SCHEMA_VERSION, pending, too_new, unreada
 
 BUSY_TIMEOUT_S = 10.0
 # Rows per INSERT statement. One multi-row INSERT is one sqlite3_step, so the writer thread gives up the GIL
-# (and waits to get it back from a busy event loop) once per chunk instead of once per row.
+# (and waits to get it back from a busy event loop) once per chunk instead of once per row. A batch of at most
+# one chunk is that one statement alone (autocommit: atomic, and it takes the write lock through the busy
+# handler just as BEGIN IMMEDIATE does), which saves the BEGIN and COMMIT round trips through the GIL: under
+# load each costs the writer many futile wake-ups while the event loop holds the GIL (measured at c=32 with
+# policy never: the writer thread's CPU per request 0.049 -> 0.033 ms, its context switches -45 %).
 CHUNK_ROWS = 256
 
 
@@ -79,11 +84,14 @@ class SqliteStore:
         if conn is None:
             raise RuntimeError("SqliteStore.write_batch before open()")
         try:
+            if len(rows) <= self._chunk:
+                conn.execute(_insert_sql(len(rows)), list(chain.from_iterable(rows)))
+                return
             conn.execute("BEGIN IMMEDIATE")  # take the write lock first: waits in the busy handler
             try:
                 for start in range(0, len(rows), self._chunk):
                     chunk = rows[start:start + self._chunk]
-                    conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+                    conn.execute(_insert_sql(len(chunk)), list(chain.from_iterable(chunk)))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -256,6 +256,24 @@ def test_a_bad_record_costs_one_row_not_the_writer(target: str) -> None:
     assert [r["request_id"] for r in export(target)] == ["req-0", "req-2"]
 
 
+@pytest.mark.parametrize("bad", [None, 7], ids=["all-good", "bad-row-in-a-later-chunk"])
+def test_a_batch_of_several_insert_chunks_is_one_transaction(db: Path, monkeypatch, bad: int | None) -> None:
+    """A batch up to one chunk is a single autocommit INSERT; a longer one is BEGIN IMMEDIATE, one INSERT per
+    chunk, COMMIT. A bad row in any chunk rolls back the whole batch, then the rows go one by one."""
+    import router.logstore.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "CHUNK_ROWS", 3)
+    log = DecisionLog(db, batch_size=10)
+    for i in range(10):
+        assert log.record(make(i, request_id=None) if i == bad else make(i))  # type: ignore[arg-type]
+    log.start()
+    assert log.close()
+    assert log.store._chunk == 3  # type: ignore[attr-defined]
+    expected = [f"req-{i}" for i in range(10) if i != bad]
+    assert counts(log) == {"written": len(expected), "dropped": 0, "failed": 10 - len(expected), "queued": 0}
+    assert [r["request_id"] for r in export(db)] == expected
+
+
 # -- prompts ---------------------------------------------------------------------------------------
 
 
