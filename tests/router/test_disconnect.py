@@ -52,3 +52,59 @@ def test_errors_of_the_work_propagate() -> None:
 
     with pytest.raises(ValueError):
         asyncio.run(unless_disconnected(_receive_after(None), work()))
+
+
+def test_a_cancellation_from_elsewhere_is_not_taken_for_a_disconnect() -> None:
+    """A server shutting down cancels the handler: that CancelledError must propagate, not turn into a 499."""
+    async def run() -> None:
+        task = asyncio.ensure_future(unless_disconnected(_receive_after(None), asyncio.sleep(10)))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+
+
+def test_a_shutdown_after_the_client_left_still_propagates() -> None:
+    async def run() -> None:
+        async def work() -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.1)  # cleanup that outlasts the disconnect and the shutdown's cancel
+                raise
+
+        task = asyncio.ensure_future(unless_disconnected(_receive_after(0.01), work()))
+        await asyncio.sleep(0.05)  # the client has left; the work is cleaning up
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+
+
+def test_work_that_swallows_the_cancel_still_reports_the_disconnect() -> None:
+    async def work() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "swallowed"
+        return "late"
+
+    async def run() -> None:
+        with pytest.raises(ClientDisconnected):
+            await unless_disconnected(_receive_after(0.01), work())
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]  # no stray cancel left
+
+    asyncio.run(run())
+
+
+def test_after_a_finished_answer_the_caller_is_never_cancelled() -> None:
+    """The watcher is gone once the work returns: the caller's later awaits (sending the answer) run."""
+    async def run() -> str:
+        result = await unless_disconnected(_receive_after(0.02), asyncio.sleep(0.001, result="done"))
+        await asyncio.sleep(0.05)  # past the moment the client leaves
+        return result
+
+    assert asyncio.run(run()) == "done"
