@@ -165,10 +165,11 @@ def test_budget_holds_on_a_large_hostile_answer():
     found = detect_constraints(prompt)
     assert len(found) >= 5
     answer = ("*" * 5000 + "[" * 5000 + "\n\n" * 5000 + "word. " * 20000)[:150_000]
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     v = verify(answer, found, budget_s=0.05)
-    # one check may run past the deadline before the next is refused; each is linear, so this stays small
-    assert time.perf_counter() - t0 < 1.0
+    # one check may run past the deadline before the next is refused; each is linear, so this stays small.
+    # This thread's CPU time, not the wall clock: a busy machine or a paused process is not the checks' cost.
+    assert time.thread_time() - t0 < 1.0
     assert len(v.verdicts) == len(found)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import sqlite3
 from typing import Any, Iterator
 
@@ -127,40 +128,86 @@ def test_malformed_usage_is_dropped_not_counted(fault_proxy, tmp_path):
     assert "e+30" not in metrics and "thinkgate_tokens_total{" not in metrics
 
 
+def _hold_streams(port: int, n: int, held: list[http.client.HTTPConnection]) -> None:
+    """Open `n` streams that the faulty upstream holds until `release`; each one's first chunk is through."""
+    for _ in range(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        held.append(conn)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"model": "faulty", "stream": True, "messages": [{"role": "user", "content": "fault:hold"}]}))
+        assert conn.getresponse().status == 200  # headers and the first chunk are through
+
+
+def _inflight(port: int) -> float:
+    """The proxy's `thinkgate_inflight_requests` gauge."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        metrics = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    match = re.search(r"^thinkgate_inflight_requests (\S+)$", metrics, re.MULTILINE)
+    assert match, metrics
+    return float(match.group(1))
+
+
 def test_pool_exhaustion_sheds_load_with_503_and_retry_after(fault_proxy, faulty):
     """More streams than upstream connections: the next request waits `pool_wait_s`, then gets a 503."""
-    import threading
     import time
 
     from support.faulty_upstream import wait_until
 
     faulty.release.clear()
     held: list[http.client.HTTPConnection] = []
-    try:
-        with fault_proxy({"max_connections": 3, "pool_wait_s": 0.5, "total_timeout_s": 30}, timeout_s=30) as server:
-            for _ in range(3):
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-                conn.request("POST", "/v1/chat/completions", body=json.dumps(
-                    {"model": "faulty", "stream": True, "messages": [{"role": "user", "content": "fault:hold"}]}))
-                assert conn.getresponse().status == 200  # headers and the first chunk are through
-                held.append(conn)
+    with fault_proxy({"max_connections": 3, "pool_wait_s": 0.5, "total_timeout_s": 30}, timeout_s=30) as server:
+        try:
+            _hold_streams(server.port, 3, held)
             assert wait_until(lambda: faulty.open_streams == 3)
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            held.append(conn)
             start = time.monotonic()
             status, payload, headers = post(conn, "hello", False)
             waited = time.monotonic() - start
             assert status == 503, payload
-            assert assert_openai_error(payload)["code"] == "upstream_busy"
-            assert headers["retry-after"] == "1" and 0.4 < waited < 5
-            # A request that finds the pool full but gets a slot within pool_wait_s is served.
-            threading.Timer(0.2, faulty.release.set).start()
-            status, payload, _ = post(conn, "hello", False)
-            assert status == 200, payload
-            conn.close()
-    finally:
-        faulty.release.set()
-        for conn in held:
-            conn.close()
+            error = assert_openai_error(payload)
+            assert error["code"] == "upstream_busy" and "busy for 0.5 s" in error["message"]
+            # The wait starts after the request is sent, so it cannot end sooner; the upper bound is loose.
+            assert headers["retry-after"] == "1" and 0.5 <= waited < 5
+        finally:
+            faulty.release.set()  # the held streams end before the proxy shuts down
+            for conn in held:
+                conn.close()
+
+
+def test_a_request_waiting_for_the_pool_is_served_when_a_slot_frees(fault_proxy, faulty):
+    """A request that finds the pool full but gets a slot within `pool_wait_s` is served. The slot is freed once
+    the request is parked in the proxy (in flight there, not upstream), not after a fixed delay that a busy
+    machine can outlast; `pool_wait_s` is far longer than any such pause."""
+    from support.faulty_upstream import wait_until
+
+    faulty.release.clear()
+    held: list[http.client.HTTPConnection] = []
+    with fault_proxy({"max_connections": 3, "pool_wait_s": 60, "total_timeout_s": 90}, timeout_s=90) as server:
+        try:
+            _hold_streams(server.port, 3, held)
+            assert wait_until(lambda: faulty.open_streams == 3, 30)
+            upstream_requests = len(faulty.requests)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=90)
+            held.append(conn)
+            conn.request("POST", "/v1/chat/completions", headers={"content-type": "application/json"},
+                         body=json.dumps({"model": "faulty", "messages": [{"role": "user", "content": "hello"}]}))
+            assert wait_until(lambda: _inflight(server.port) == 4, 30)  # the 3 held streams and this request
+            assert len(faulty.requests) == upstream_requests  # parked in the proxy: no slot for it yet
+            faulty.release.set()
+            response = conn.getresponse()
+            payload = response.read()
+            assert response.status == 200, payload
+            assert json.loads(payload)["choices"][0]["message"]["content"] == "fine"
+            assert len(faulty.requests) == upstream_requests + 1
+        finally:
+            faulty.release.set()
+            for conn in held:
+                conn.close()
 
 
 def test_litellm_route_redacts_an_echoed_key(proxy, faulty, tmp_path):
