@@ -8,12 +8,12 @@ connection.
 
 A batch is one `COPY ... FROM STDIN` on an autocommit connection, so the statement is its own transaction:
 two round trips per batch (start, end), with no COMMIT and no per-checkout health check. Every round trip
-makes the writer thread take the GIL back from a busy event loop; dropping those two cut the writer's worst
-commit lag at 2,000 records/s with a CPU-bound main thread from 122-126 ms to 77-79 ms. A connection the
-server killed (a restart, an idle reaper) fails its batch with a connection error, which is transient like
-every connection problem (server down, pool exhausted): the writer keeps the batch and retries it on a new
-connection (tests/router/test_decision_log.py). Migrations run under an
-advisory lock, so many instances starting at once migrate the database once.
+makes the writer thread take the GIL back from a busy event loop; with those two gone, `thinkgate bench
+durability` measured a worst commit lag of 82-86 ms up to 20,000 records/s (109-154 ms before; see
+benchmarks/README.md). A connection the server killed (a restart, an idle reaper) fails its batch with a
+connection error, which is transient like every connection problem (server down, pool exhausted): the
+writer keeps the batch and retries it on a new connection (tests/router/test_decision_log.py). Migrations
+run under an advisory lock, so many instances starting at once migrate the database once.
 """
 
 from __future__ import annotations
