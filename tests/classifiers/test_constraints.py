@@ -203,9 +203,16 @@ def test_kinds_are_fixed_and_complete() -> None:
 
 
 @pytest.mark.parametrize("s,n", [("300", 300), ("1,000", 1000), ("2k", 2000), ("twenty-five", 25),
-                                 ("two hundred and fifty", 250), ("a dozen", 12), ("eleven", 11), ("nope", None)])
+                                 ("two hundred and fifty", 250), ("a dozen", 12), ("eleven", 11), ("nope", None),
+                                 ("1e1100", None), ("1e999k", None)])
 def test_parse_number(s: str, n: int | None) -> None:
     assert parse_number(s) == n
+
+
+def test_an_infinite_count_is_no_count_not_a_crash() -> None:
+    """"1e1100" parses as an infinite float (found by the equivalence property test): detection goes on."""
+    detected = detect_constraints("Answer in less than 1e1100 words. Answer in JSON.")
+    assert "detectable_format:json_format" in {d.kind for d in detected}
 
 
 def test_empty_and_non_english_text() -> None:

@@ -83,7 +83,7 @@ def parse_number(s: str) -> int | None:
             if s.endswith("k"):
                 return int(float(s[:-1]) * 1000)
             return int(float(s.replace(",", "")))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: "1e999" is a float, but infinite
             return None
     if s in _SPECIAL:
         return _SPECIAL[s]
