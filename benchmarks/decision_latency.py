@@ -128,6 +128,11 @@ def render(timings: list[Timing], *, data: Path, n_prompts: int, lengths: np.nda
                     f"{_fmt(st, 'max')} | {_fmt(ct, 'p50')} | {_fmt(ct, 'p99')} | "
                     f"{_fmt(bt, 'p50')} | {_fmt(bt, 'p99')} | "
                     f"{_fmt(pst, 'p50')} | {_fmt(pst, 'p99')} | {fit} |")
+    if timings:
+        rows += ["", "`constraint detector` is `detect_constraints(prompt)` alone; it is part of every estimator's "
+                 "decision."]
+    else:
+        rows = ["No estimators were trained and timed (`--artifact-only`)."]
     env = (f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
            f"{platform.machine()}, {os.cpu_count()} CPUs, process niceness {_niceness()}")
     return "\n".join([
@@ -151,9 +156,8 @@ def render(timings: list[Timing], *, data: Path, n_prompts: int, lengths: np.nda
         "time minus time the scheduler gave to other processes; *best-of-repeats* takes each prompt's fastest "
         "repeat, then percentiles over prompts (the cost of the prompt itself, without interference).",
         "",
-        *(rows + ["", "`constraint detector` is `detect_constraints(prompt)` alone; it is part of every estimator's "
-                  "decision.", ""] if timings else
-          ["No estimators were trained and timed (`--artifact-only`).", ""]),
+        *rows,
+        "",
     ])
 
 

@@ -14,6 +14,7 @@ from .errors import ClientDisconnected
 
 T = TypeVar("T")
 Receive = Callable[[], Awaitable[Any]]  # an ASGI receive: returns a message mapping
+LEFT = "client disconnected before the answer was ready"
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -47,11 +48,11 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     except (asyncio.CancelledError, Exception):
         # ours alone: the client left and nobody else cancelled the caller (a server shutting down still wins)
         if left and current.uncancel() == 0:
-            raise ClientDisconnected("client disconnected before the answer was ready") from None
+            raise ClientDisconnected(LEFT) from None
         raise
     finally:
         watcher.cancel()
     if left:  # the work swallowed the cancellation and finished: the client is gone all the same
         current.uncancel()
-        raise ClientDisconnected("client disconnected before the answer was ready")
+        raise ClientDisconnected(LEFT)
     return result

@@ -539,11 +539,13 @@ def test_postgres_connections_killed_by_the_server_cost_no_rows(log_target: str)
         pytest.skip("PostgreSQL only")
     import psycopg
 
+    from support.faulty_upstream import wait_until
+
     log = DecisionLog(log_target, flush_interval_s=0.02)
     log.start()
     try:
         assert log.record(make(0))
-        _wait_for(lambda: log.stats()["written"] == 1)
+        assert wait_until(lambda: log.stats()["written"] == 1)
         with psycopg.connect(log_target, autocommit=True) as admin:
             killed = admin.execute("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()) t").fetchone()
@@ -555,13 +557,6 @@ def test_postgres_connections_killed_by_the_server_cost_no_rows(log_target: str)
         assert log.close(30)
     assert counts(log) == {"written": 4, "dropped": 0, "failed": 0, "queued": 0}
     assert [r["request_id"] for r in export(log_target)] == [f"req-{i}" for i in range(4)]
-
-
-def _wait_for(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_unreachable_postgres_fails_at_start_with_a_readable_error(capsys) -> None:

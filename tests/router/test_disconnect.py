@@ -54,34 +54,32 @@ def test_errors_of_the_work_propagate() -> None:
         asyncio.run(unless_disconnected(_receive_after(None), work()))
 
 
-def test_a_cancellation_from_elsewhere_is_not_taken_for_a_disconnect() -> None:
-    """A server shutting down cancels the handler: that CancelledError must propagate, not turn into a 499."""
+def _shut_down_after(seconds: float, receive, work) -> None:
+    """Run `unless_disconnected(receive, work)` as a task and cancel it from outside after `seconds`, as a
+    server shutting down does: that CancelledError must propagate, not turn into a ClientDisconnected."""
     async def run() -> None:
-        task = asyncio.ensure_future(unless_disconnected(_receive_after(None), asyncio.sleep(10)))
-        await asyncio.sleep(0.01)
+        task = asyncio.ensure_future(unless_disconnected(receive, work))
+        await asyncio.sleep(seconds)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(run())
+
+
+def test_a_cancellation_from_elsewhere_is_not_taken_for_a_disconnect() -> None:
+    _shut_down_after(0.01, _receive_after(None), asyncio.sleep(10))
 
 
 def test_a_shutdown_after_the_client_left_still_propagates() -> None:
-    async def run() -> None:
-        async def work() -> None:
-            try:
-                await asyncio.sleep(10)
-            except asyncio.CancelledError:
-                await asyncio.sleep(0.1)  # cleanup that outlasts the disconnect and the shutdown's cancel
-                raise
+    async def work() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.1)  # cleanup that outlasts the disconnect and the shutdown's cancel
+            raise
 
-        task = asyncio.ensure_future(unless_disconnected(_receive_after(0.01), work()))
-        await asyncio.sleep(0.05)  # the client has left; the work is cleaning up
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(run())
+    _shut_down_after(0.05, _receive_after(0.01), work())  # at 0.05 s the client has left; the work cleans up
 
 
 def test_work_that_swallows_the_cancel_still_reports_the_disconnect() -> None:

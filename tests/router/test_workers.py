@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.services import HOST, Service, Services, free_port
 from router.decision_log import export_jsonl
+from support.faulty_upstream import wait_until
 
 BODY = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "Say hi."}]})
 
@@ -56,12 +57,8 @@ def _rows(log_target: str) -> list[dict]:
 def _committed_rows(log_target: str, expected: int, timeout_s: float = 60.0) -> list[dict]:
     """The log's rows once all `expected` are committed (the writers commit within their flush interval on
     a machine left alone; CI's machine may be busier)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = _rows(log_target)
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+    wait_until(lambda: len(_rows(log_target)) >= expected, timeout_s)
+    return _rows(log_target)
 
 
 def _load_until_both_workers_served(port: int, log_target: str, timeout_s: float = 120.0) -> tuple[int, set[str]]:
