@@ -15,6 +15,12 @@ so totals are fleet-correct. A worker that dies keeps its counts (counters only 
 in-flight gauge is dropped at the next scrape. The mode is chosen when prometheus_client is imported, so the
 variable must be set before that (the workers are fresh processes).
 
+One process (the default): the values are plain Python numbers (`router/metric_values.py`) that a collector
+turns into the same exposition at scrape time. A prometheus_client child costs several Python calls and a lock
+per update; these cost one attribute update, which matters at about nine updates per request. They are
+updated from the event loop's thread only (every caller is on it), except the decision log's drop counter,
+which any thread may bump and which takes a lock.
+
 Metric names (with the default namespace `thinkgate`):
 
     thinkgate_requests_total{route,status}
@@ -30,12 +36,15 @@ Metric names (with the default namespace `thinkgate`):
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
+
+from .metric_values import LocalValues
 
 if TYPE_CHECKING:
     from router.decision_log import DecisionRecord
@@ -57,29 +66,54 @@ class Metrics:
     """The proxy's metrics. Construct one per app; expose `render()` at `GET /metrics`."""
 
     def __init__(self, *, namespace: str = "thinkgate", routes: Iterable[str] | None = None,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, plain_values: bool | None = None) -> None:
+        """`plain_values`: keep the values as plain numbers (`metric_values.py`) rather than prometheus_client
+        children; the default is yes, except in multiprocess mode, which needs prometheus_client's shared files."""
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         # Set (by `serve --workers`) before prometheus_client was imported: every value is in a shared file.
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self._routes = frozenset(routes) if routes is not None else None
         ns, reg = namespace, self.registry
-        self.requests = Counter("requests", "Requests handled, by route and HTTP status.",
-                                ["route", "status"], namespace=ns, registry=reg)
-        self.decisions = Counter("decisions", "Think/direct decisions, by who made them.",
-                                 ["route", "policy", "decision", "source"], namespace=ns, registry=reg)
-        self.decision_seconds = Histogram("decision_seconds", "Time spent deciding whether to think.",
-                                          ["policy"], buckets=DECISION_BUCKETS, namespace=ns, registry=reg)
-        self.upstream_seconds = Histogram("upstream_seconds", "Time spent waiting for the upstream LLM.",
-                                          ["route"], buckets=UPSTREAM_BUCKETS, namespace=ns, registry=reg)
-        self.tokens = Counter("tokens", "Tokens reported by the upstream, by kind.",
-                              ["route", "kind"], namespace=ns, registry=reg)
-        self.decision_log_dropped = Counter("decision_log_dropped", "Decision-log records dropped "
-                                            "(queue full or log closed).", namespace=ns, registry=reg)
-        self.decider_fallbacks = Counter("decider_fallbacks", "Decider failures or timeouts that fell "
-                                         "back to the default decision.", ["policy", "reason"],
-                                         namespace=ns, registry=reg)
-        self.inflight = Gauge("inflight_requests", "Requests currently being handled.",
-                              namespace=ns, registry=reg, multiprocess_mode="livesum")
+        self._drop_lock = threading.Lock()
+        if plain_values is None:
+            plain_values = self.multiprocess_dir is None
+        elif plain_values and self.multiprocess_dir is not None:
+            raise ValueError(f"plain values cannot be shared between processes ({MULTIPROC_ENV} is set)")
+        if plain_values:
+            local = LocalValues(ns)
+            reg.register(local)
+            self.requests: Any = local.counter("requests", "Requests handled, by route and HTTP status.",
+                                               ["route", "status"])
+            self.decisions: Any = local.counter("decisions", "Think/direct decisions, by who made them.",
+                                                ["route", "policy", "decision", "source"])
+            self.decision_seconds: Any = local.histogram("decision_seconds", "Time spent deciding whether to think.",
+                                                         ["policy"], DECISION_BUCKETS)
+            self.upstream_seconds: Any = local.histogram("upstream_seconds", "Time spent waiting for the upstream "
+                                                         "LLM.", ["route"], UPSTREAM_BUCKETS)
+            self.tokens: Any = local.counter("tokens", "Tokens reported by the upstream, by kind.", ["route", "kind"])
+            self.decision_log_dropped: Any = local.counter("decision_log_dropped", "Decision-log records dropped "
+                                                           "(queue full or log closed).", [])
+            self.decider_fallbacks: Any = local.counter("decider_fallbacks", "Decider failures or timeouts that "
+                                                        "fell back to the default decision.", ["policy", "reason"])
+            self.inflight: Any = local.gauge("inflight_requests", "Requests currently being handled.")
+        else:
+            self.requests = Counter("requests", "Requests handled, by route and HTTP status.",
+                                    ["route", "status"], namespace=ns, registry=reg)
+            self.decisions = Counter("decisions", "Think/direct decisions, by who made them.",
+                                     ["route", "policy", "decision", "source"], namespace=ns, registry=reg)
+            self.decision_seconds = Histogram("decision_seconds", "Time spent deciding whether to think.",
+                                              ["policy"], buckets=DECISION_BUCKETS, namespace=ns, registry=reg)
+            self.upstream_seconds = Histogram("upstream_seconds", "Time spent waiting for the upstream LLM.",
+                                              ["route"], buckets=UPSTREAM_BUCKETS, namespace=ns, registry=reg)
+            self.tokens = Counter("tokens", "Tokens reported by the upstream, by kind.",
+                                  ["route", "kind"], namespace=ns, registry=reg)
+            self.decision_log_dropped = Counter("decision_log_dropped", "Decision-log records dropped "
+                                                "(queue full or log closed).", namespace=ns, registry=reg)
+            self.decider_fallbacks = Counter("decider_fallbacks", "Decider failures or timeouts that fell "
+                                             "back to the default decision.", ["policy", "reason"],
+                                             namespace=ns, registry=reg)
+            self.inflight = Gauge("inflight_requests", "Requests currently being handled.",
+                                  namespace=ns, registry=reg, multiprocess_mode="livesum")
         # label tuple -> child; filled lazily, read without a lock (a racing miss just calls .labels()
         # twice, which returns the same child).
         self._requests_c: dict[tuple[str, int], Any] = {}
@@ -154,8 +188,9 @@ class Metrics:
         child.inc()
 
     def on_decision_log_drop(self) -> None:
-        """Pass as `DecisionLog(on_drop=metrics.on_decision_log_drop)`."""
-        self.decision_log_dropped.inc()
+        """Pass as `DecisionLog(on_drop=metrics.on_decision_log_drop)`. Any thread may call it."""
+        with self._drop_lock:
+            self.decision_log_dropped.inc()
 
     def observe_record(self, rec: DecisionRecord) -> None:
         """Everything a finished request's `DecisionRecord` says: request, decision, fallback, upstream

@@ -129,3 +129,46 @@ def test_decision_log_drops_feed_the_counter(tmp_path: Path) -> None:
     assert not log.record(rec)  # not started: the one-slot queue is full
     assert value(m, "decision_log_dropped_total") == 1
     assert log.close()
+
+
+def _observe_everything(m: Metrics) -> None:
+    for status in (200, 200, 502):
+        m.observe_request("fast", status)
+    m.observe_request("invented", 404)
+    for seconds in (0.0, 1e-5, 2e-5, 0.00004, 0.3, 5.0, 99.0):  # on bounds, between them and past the last
+        m.observe_decision("fast", "classifier", "think", "policy", seconds)
+    m.observe_decision("fast", "classifier", "direct", "header")
+    for seconds in (0.01, 0.011, 1.5, 1e4):
+        m.observe_upstream("fast", seconds)
+    m.observe_tokens("fast", prompt=12, completion=30, reasoning=4)
+    m.observe_fallback("classifier", "timeout")
+    m.on_decision_log_drop()
+    m.inflight_inc()
+
+
+def _samples(m: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body, _ = m.render()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(body.decode()) for s in f.samples
+            if not s.name.endswith("_created")}
+
+
+def test_plain_values_expose_what_prometheus_client_children_do() -> None:
+    """The one-process values (plain numbers) against prometheus_client's own classes: the same samples,
+    names, labels, bucket bounds and values; only the `_created` timestamps differ."""
+    plain, reference = Metrics(routes=["fast"]), Metrics(routes=["fast"], plain_values=False)
+    for m in (plain, reference):
+        _observe_everything(m)
+    got, want = _samples(plain), _samples(reference)
+    assert got == want
+    assert got[("thinkgate_decision_seconds_bucket", (("le", "1e-05"), ("policy", "classifier")))] == 2
+    body, _ = plain.render()
+    created = [line for line in body.decode().splitlines() if "_created" in line and not line.startswith("#")]
+    assert len(created) == len([line for line in reference.render()[0].decode().splitlines()
+                                if "_created" in line and not line.startswith("#")])
+
+
+def test_plain_values_refuse_multiprocess_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
+    with pytest.raises(ValueError, match="shared between processes"):
+        Metrics(plain_values=True)
