@@ -137,7 +137,8 @@ class ChatEndpoint:
         budget = _budget(request, route.config.think_budget)
         guard = trace.guard = _guard(request)
         # The body is read: from here on a client that leaves cancels the work (the upstream call included).
-        return await unless_disconnected(request.receive, self._answer(route, raw, forced, budget, guard, trace))
+        return await unless_disconnected(request.receive, self._answer(route, raw, forced, budget, guard, trace),
+                                         request.scope)
 
     async def _answer(self, route: Route, raw: dict[str, Any], forced: bool | None, budget: int,
                       guard: GuardReport, trace: RequestTrace) -> Response:

@@ -7,6 +7,8 @@ OpenAI-format errors for requests the HTTP parser rejects.
   descriptor for ever); it may have at most `max_headers` headers and `max_header_bytes` bytes of URL, names and
   values (431 beyond); and framing the parser cannot read gets a 400 in OpenAI's error format instead of
   uvicorn's plain text. All of these close the connection: after a broken head nothing on it can be trusted.
+  It also tells the app when a request's client leaves (`disconnect.ClientGone` in the scope's extensions),
+  so that a request needs no watcher task of its own.
 - `BodyDeadline` is ASGI middleware: a request body must arrive whole within `body_timeout_s` of the request's
   start, or reading it raises `RequestTimeout` (408, answered by the endpoint like any client error).
 
@@ -21,6 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from .disconnect import CLIENT_GONE, ClientGone, client_gone_of
 from .errors import HeadersTooLarge, InvalidRequest, RequestTimeout, ThinkgateError
 
 Scope = dict[str, Any]
@@ -66,7 +69,12 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            cycle = self.cycle
             super().connection_lost(exc)
+            if cycle is not None and not cycle.response_complete:
+                signal = client_gone_of(cycle.scope)
+                if signal is not None:
+                    signal()
 
         def _arm(self) -> None:
             if self._head_timer is None:
@@ -88,6 +96,8 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            extensions: Any = self.scope.setdefault("extensions", {})
+            extensions[CLIENT_GONE] = ClientGone()
             self._head_bytes = self._head_count = 0
             self._arm()
 

@@ -75,11 +75,13 @@ def upstream_url(upstream: tuple[MockUpstream, ThreadedServer]) -> str:
 
 @pytest.fixture()
 def proxy(tmp_path: Path, upstream_url: str):
-    """`with proxy(route_overrides, **config) as p:` starts thinkgate in front of the mock upstream."""
+    """`with proxy(route_overrides, **config) as p:` starts thinkgate in front of the mock upstream
+    (`protocol=`: a uvicorn protocol class, e.g. `server_limits.guarded_protocol(...)` as `thinkgate serve` uses)."""
 
     @contextmanager
     def start(route: dict[str, Any] | None = None, *, routes: dict[str, Any] | None = None,
-              environ: dict[str, str] | None = None, **config: Any) -> Iterator[ThreadedServer]:
+              environ: dict[str, str] | None = None, protocol: Any = None,
+              **config: Any) -> Iterator[ThreadedServer]:
         from router.app import create_app
         from router.settings import parse_config
 
@@ -88,7 +90,7 @@ def proxy(tmp_path: Path, upstream_url: str):
                                      **(route or {})}}
         data = {"routes": routes, "decision_log": {"path": str(tmp_path / "decisions.sqlite3")}, **config}
         app = create_app(parse_config(data), environ=environ or {})
-        with serve(app) as server:
+        with serve(app, **({"http": protocol} if protocol is not None else {})) as server:
             yield server
 
     return start

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from router.backends.base import Backend
+from router.server_limits import ServerLimits, guarded_protocol
 from support.faulty_upstream import FaultyUpstream, wait_until
 
 
@@ -30,6 +31,11 @@ def held_proxy(proxy, faulty):
     routes = {"faulty": {"backend": "openai", "base_url": faulty.url, "model": "faulty", "timeout_s": 30}}
     yield lambda **config: proxy(routes=routes, **config)
     faulty.release.set()
+
+
+# how the proxy hears that a client left: a watcher task on receive() (any ASGI server), or the signal that
+# `thinkgate serve`'s protocol puts in the scope
+PROTOCOLS = {"any-server": None, "thinkgate-serve": guarded_protocol(ServerLimits())}
 
 
 def _send(port: int, content: str, stream: bool) -> socket.socket:
@@ -51,11 +57,12 @@ def _inflight(url: str) -> float:
                       if line.startswith("thinkgate_inflight_requests ")))
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("content,stream", [("fault:hold", False), ("fault:hold_before_first", True),
                                             ("fault:hold", True)], ids=["json", "before-first-chunk", "mid-stream"])
 def test_a_client_that_leaves_cancels_the_upstream_and_is_logged_as_499(held_proxy, faulty, tmp_path, content,
-                                                                        stream):
-    with held_proxy() as server:
+                                                                        stream, protocol):
+    with held_proxy(protocol=PROTOCOLS[protocol]) as server:
         sock = _send(server.port, content, stream)
         assert wait_until(lambda: faulty.open_streams == 1)
         if content == "fault:hold" and stream:
