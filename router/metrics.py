@@ -122,6 +122,7 @@ class Metrics:
         self._upstream_s_c: dict[str, Any] = {}
         self._tokens_c: dict[tuple[str, str], Any] = {}
         self._fallbacks_c: dict[tuple[str, str], Any] = {}
+        self._record_c: dict[tuple[str, int, str, str, str], list[Any]] = {}
 
     # -- per-request observations ------------------------------------------------------------------
 
@@ -194,16 +195,38 @@ class Metrics:
 
     def observe_record(self, rec: DecisionRecord) -> None:
         """Everything a finished request's `DecisionRecord` says: request, decision, fallback, upstream
-        time, tokens. Use this *instead of* the individual `observe_*` calls, not in addition to them."""
-        self.observe_request(rec.route, rec.status)
-        self.observe_decision(rec.route, rec.policy, rec.decision, rec.decision_source,
-                              rec.decision_ms / 1000.0)
+        time, tokens. Use this *instead of* the individual `observe_*` calls, not in addition to them.
+
+        Runs once per request: the children one record touches are looked up once per combination of labels
+        (bounded: routes collapse to the configured ones, the others are fixed vocabularies or HTTP statuses)."""
+        route = rec.route if self._routes is None or rec.route in self._routes else OTHER_ROUTE
+        key = (route, rec.status, rec.policy, rec.decision, rec.decision_source)
+        children = self._record_c.get(key)
+        if children is None:
+            children = self._record_c[key] = self._record_children(key)
+        children[0].inc()
+        children[1].inc()
+        if rec.decision_ms >= 0:
+            children[2].observe(rec.decision_ms / 1000.0)
         if rec.fallback_reason is not None:
             self.observe_fallback(rec.policy, rec.fallback_reason)
-        if rec.upstream_ms is not None:
-            self.observe_upstream(rec.route, rec.upstream_ms / 1000.0)
-        self.observe_tokens(rec.route, prompt=rec.prompt_tokens, completion=rec.completion_tokens,
-                            reasoning=rec.reasoning_tokens)
+        if rec.upstream_ms is not None and rec.upstream_ms >= 0:
+            (children[3] or self._record_child(children, 3, route)).observe(rec.upstream_ms / 1000.0)
+        for at, n in ((4, rec.prompt_tokens), (5, rec.completion_tokens), (6, rec.reasoning_tokens)):
+            if n is not None and n > 0:
+                (children[at] or self._record_child(children, at, route)).inc(n)
+
+    def _record_children(self, key: tuple[str, int, str, str, str]) -> list[Any]:
+        """The children of one label combination: request, decision and decision-time now; upstream time and
+        the three token kinds (None until first used, so a series appears only once it has a value)."""
+        route, status, policy, decision, source = key
+        return [self.requests.labels(route, str(status)), self.decisions.labels(route, policy, decision, source),
+                self.decision_seconds.labels(policy), None, None, None, None]
+
+    def _record_child(self, children: list[Any], at: int, route: str) -> Any:
+        child = children[at] = (self.upstream_seconds.labels(route) if at == 3 else
+                                self.tokens.labels(route, ("prompt", "completion", "reasoning")[at - 4]))
+        return child
 
     # -- in-flight gauge ---------------------------------------------------------------------------
 

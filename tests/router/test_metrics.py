@@ -172,3 +172,33 @@ def test_plain_values_refuse_multiprocess_mode(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
     with pytest.raises(ValueError, match="shared between processes"):
         Metrics(plain_values=True)
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain-values", "prometheus-children"])
+def test_observe_record_equals_the_individual_observations(plain: bool) -> None:
+    """`observe_record`'s cached children give the same exposition as the `observe_*` calls it stands for,
+    series that never got a value included (absent in both)."""
+    records = [
+        DecisionRecord(time=0.0, request_id="a", route="fast", upstream_model="u", policy="classifier",
+                       decision="think", decision_ms=0.04, decision_source="policy", status=200, stream=False,
+                       upstream_ms=1200.0, prompt_tokens=10, completion_tokens=20),
+        DecisionRecord(time=0.0, request_id="b", route="invented", upstream_model="u", policy="classifier",
+                       decision="direct", decision_ms=-1.0, decision_source="fallback", status=504, stream=True,
+                       fallback_reason="timeout", upstream_ms=None, prompt_tokens=0, reasoning_tokens=7),
+        DecisionRecord(time=0.0, request_id="c", route="fast", upstream_model="u", policy="classifier",
+                       decision="think", decision_ms=0.02, decision_source="policy", status=200, stream=False,
+                       upstream_ms=-5.0, completion_tokens=3),
+    ]
+    by_record, by_call = (Metrics(routes=["fast"], plain_values=plain) for _ in range(2))
+    for rec in records:
+        by_record.observe_record(rec)
+        by_call.observe_request(rec.route, rec.status)
+        by_call.observe_decision(rec.route, rec.policy, rec.decision, rec.decision_source, rec.decision_ms / 1000)
+        if rec.fallback_reason is not None:
+            by_call.observe_fallback(rec.policy, rec.fallback_reason)
+        if rec.upstream_ms is not None:
+            by_call.observe_upstream(rec.route, rec.upstream_ms / 1000)
+        by_call.observe_tokens(rec.route, prompt=rec.prompt_tokens, completion=rec.completion_tokens,
+                               reasoning=rec.reasoning_tokens)
+    assert _samples(by_record) == _samples(by_call)
+    assert ("thinkgate_tokens_total", (("kind", "reasoning"), ("route", "fast"))) not in _samples(by_record)
