@@ -7,8 +7,9 @@ OpenAI-format errors for requests the HTTP parser rejects.
   descriptor for ever); it may have at most `max_headers` headers and `max_header_bytes` bytes of URL, names and
   values (431 beyond); and framing the parser cannot read gets a 400 in OpenAI's error format instead of
   uvicorn's plain text. All of these close the connection: after a broken head nothing on it can be trusted.
-  It also tells the app when a request's client leaves (`disconnect.ClientGone` in the scope's extensions),
-  so that a request needs no watcher task of its own.
+  It also tells the app, through the scope's extensions, when a request's body has arrived whole
+  (`BodyArrival`: no body timer is needed then) and when its client leaves (`disconnect.ClientGone`: no
+  watcher task is needed).
 - `BodyDeadline` is ASGI middleware: a request body must arrive whole within `body_timeout_s` of the request's
   start, or reading it raises `RequestTimeout` (408, answered by the endpoint like any client error).
 
@@ -53,6 +54,18 @@ def _raw_error_response(exc: ThinkgateError) -> bytes:
             % (exc.status, reason.get(exc.status, b"Error"), len(body)) + body)
 
 
+BODY_ARRIVAL = "thinkgate.body_arrival"  # the scope extension holding a request's BodyArrival
+
+
+class BodyArrival:
+    """Set by `guarded_protocol` once a request's body has arrived whole (the HTTP parser's message end)."""
+
+    __slots__ = ("complete",)
+
+    def __init__(self) -> None:
+        self.complete = False
+
+
 def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
     """A uvicorn protocol class (pass as `uvicorn.Config(http=...)`) that enforces `limits` on request heads."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -62,6 +75,7 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
         _head_bytes = 0
         _head_count = 0
         _rejection: ThinkgateError | None = None
+        _arrival: BodyArrival
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -98,6 +112,7 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
             super().on_message_begin()
             extensions: Any = self.scope.setdefault("extensions", {})
             extensions[CLIENT_GONE] = ClientGone()
+            extensions[BODY_ARRIVAL] = self._arrival = BodyArrival()
             self._head_bytes = self._head_count = 0
             self._arm()
 
@@ -118,6 +133,10 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
                     f"{limits.max_header_bytes} bytes of URL and headers)")
                 raise ValueError("head too large")  # httptools turns this into a parser error
 
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._arrival.complete = True
+
         def on_headers_complete(self) -> None:
             self._disarm()
             super().on_headers_complete()
@@ -131,14 +150,17 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
 
 
 class BodyDeadline:
-    """ASGI middleware: the request body must arrive whole within `body_timeout_s` of the request's start."""
+    """ASGI middleware: the request body must arrive whole within `body_timeout_s` of the request's start.
+
+    Under `guarded_protocol` a body that had arrived whole before the app started (a small request usually
+    comes in one packet with its head) needs no deadline, and gets no timer."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], body_timeout_s: float) -> None:
         self.app = app
         self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _arrived(scope):
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
@@ -159,3 +181,9 @@ class BodyDeadline:
             return message
 
         await self.app(scope, bounded_receive, send)
+
+
+def _arrived(scope: Scope) -> bool:
+    extensions = scope.get("extensions")
+    arrival = extensions.get(BODY_ARRIVAL) if extensions else None
+    return isinstance(arrival, BodyArrival) and arrival.complete

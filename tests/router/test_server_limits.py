@@ -117,6 +117,27 @@ def test_slow_body_gets_408(connect):
     assert time.monotonic() - start >= LIMITS.body_timeout_s
 
 
+def test_a_slow_body_after_a_whole_one_on_the_same_connection_gets_408(connect):
+    """A body that arrived whole needs no timer; the next request on the connection still gets its deadline."""
+    sock = connect()
+    body = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                 b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    sock.settimeout(30)
+    first = b""
+    while b"echo: hi" not in first:
+        data = sock.recv(65536)
+        assert data, f"connection closed after {first!r}"
+        first += data
+    assert first.startswith(b"HTTP/1.1 200")
+    start = time.monotonic()
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                 b"content-length: 100\r\n\r\n{\"model\"")
+    status, error = status_and_error(read_all(sock))
+    assert status == 408 and "body did not arrive within 0.5 s" in error["message"]
+    assert time.monotonic() - start >= LIMITS.body_timeout_s
+
+
 def test_normal_requests_pass_on_one_connection(guarded):
     import http.client
 
