@@ -11,6 +11,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "replay": ("benchmarks.replay.cli", "policies replayed on an outcome table (no model called): accuracy, cost"),
     "pooling": ("benchmarks.pooling", "experiment: one decision model pooled over model pairs vs one per pair"),
     "overhead": ("benchmarks.overhead", "proxy vs direct on a mock upstream: added latency, requests/s, TTFB"),
+    "instructions": ("benchmarks.overhead.instructions",
+                     "instructions per request under callgrind: floor, never, classifier; deterministic"),
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
     "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
     "verifiers": ("benchmarks.verifiers", "guard checks vs the gold IFEval scorer per kind; chooses acted-on kinds"),

@@ -1,0 +1,506 @@
+"""Instructions per request under callgrind: a deterministic measure of the proxy's CPU cost.
+
+    python -m benchmarks.overhead.instructions --out benchmarks/reports/instructions.md
+    thinkgate bench instructions --targets floor,never --duration 10
+
+Why: the machine is shared and noisy (2 cores), so CPU time per request (`thinkgate bench overhead`) varies by
+±10 % between runs of the same code. Valgrind's callgrind counts the instructions the server executes, which
+repeat to ~0.5 % for the same binary and inputs, so a change of a few percent in the proxy's per-request work
+shows up in one run.
+
+What is counted, and what is not: **user-space instructions only** (Ir, instructions executed by the guest
+process, every thread). Kernel time (the syscalls themselves: socket reads and writes, epoll, fsync of the
+decision log), thread switches and GIL hand-offs, cache misses and stalls are NOT counted: an instruction is an
+instruction whatever it costs. So this complements the CPU-time benchmark, it does not replace it: a change that
+trades instructions for syscalls (or the reverse) looks different in the two.
+
+How (per target, one after another, never two valgrind runs at once):
+
+1. the mock upstream runs normally (not under valgrind) for the whole run;
+2. the target server starts under `valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes`, with
+   PYTHONHASHSEED=0 (string hashing, and so dict layouts, the same every run); start-up under valgrind takes
+   ~20-40 s, so the readiness wait is generous (`--start-timeout`);
+3. wrk warms it up (`--warmup` s, not counted), then `callgrind_control -i on PID`, wrk for `--duration` s,
+   `callgrind_control -i off PID`, `callgrind_control -d PID` (dump);
+4. the server is stopped, the `totals:` of every dumped file (one per thread) are summed and divided by the
+   requests wrk completed in the counted run; thread 1 is the main thread (the event loop).
+
+The counted window includes what runs per second rather than per request (timers, the decision-log writer's
+wake-ups); under valgrind the server handles ~10-100× fewer requests a second than natively, so that share is
+larger here than in production; it is the same for every run of the same code.
+
+Targets: `floor` (benchmarks/overhead/floor_server.py, a bare aiohttp forwarder), `never` (thinkgate, policy
+never, decision log on), `never-log-off`, `classifier` (`--artifact`). Bodies: as `thinkgate bench overhead`
+(`--bodies`, default the IFEval prompts in rotation with a unique suffix each, so no decision is a score-cache
+hit). Needs valgrind (callgrind_control comes with it) and wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..services import REPO_ROOT, Service, ServiceError, Services
+from .bodies import Bodies, load_bodies
+from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
+from .machine import load_average, machine_info
+from .probes import MODEL
+from .report import fmt
+from .servers import ProxyVariant, floor_service, mock_service, proxy_service
+from .wrk import WrkResult, run_wrk, wrk_path
+
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "instructions.md"
+DEFAULT_ARTIFACT = "classifiers/artifacts/smollm2-135m-ifeval"
+MAIN_THREAD = 1  # valgrind numbers threads from 1, the process's first thread
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    key: str
+    label: str
+    variant: ProxyVariant | None  # None: the floor
+
+
+TARGETS: dict[str, TargetSpec] = {
+    "floor": TargetSpec("floor", "floor (bare aiohttp forwarder)", None),
+    "never": TargetSpec("never", "thinkgate never", ProxyVariant("never", "thinkgate never", "never")),
+    "never-log-off": TargetSpec("never-log-off", "thinkgate never, log off",
+                                ProxyVariant("never-log-off", "thinkgate never, log off", "never",
+                                             decision_log=False)),
+    "classifier": TargetSpec("classifier", "thinkgate classifier",
+                             ProxyVariant("classifier", "thinkgate classifier", "classifier")),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# callgrind's output files
+
+def parse_callgrind(text: str) -> tuple[int | None, int]:
+    """(thread, instructions) of one callgrind output file.
+
+    Each part's `totals:` line, or its `summary:` line when it has no totals (never both: they hold the same
+    count); the first event is taken unless an `events:` line names Ir elsewhere. Parts are summed (a file of
+    appended dumps). thread: the `thread:` header (`--separate-threads=yes`), else None.
+    """
+    thread: int | None = None
+    ir_index = 0
+    total = 0
+    summary: int | None = None
+    totals: int | None = None
+
+    def close_part() -> None:
+        nonlocal total, summary, totals
+        total += totals if totals is not None else (summary or 0)
+        summary = totals = None
+
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if key == "part":
+            close_part()
+        elif key == "thread":
+            thread = int(value.split()[0])
+        elif key == "events":
+            names = value.split()
+            ir_index = names.index("Ir") if "Ir" in names else 0
+        elif key in ("summary", "totals"):
+            fields = value.split()
+            count = int(fields[ir_index]) if len(fields) > ir_index else 0
+            if key == "totals":
+                totals = count
+            else:
+                summary = count
+    close_part()
+    return thread, total
+
+
+@dataclass
+class Counts:
+    """Instructions counted in one target's run, per valgrind thread id (1 = the main thread)."""
+
+    per_thread: dict[int, int] = field(default_factory=dict)
+    files: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_thread.values())
+
+    @property
+    def main_share(self) -> float | None:
+        """The main thread's share, when the files were per thread (--separate-threads=yes)."""
+        if not self.total or set(self.per_thread) == {0}:
+            return None
+        return self.per_thread.get(MAIN_THREAD, 0) / self.total
+
+
+def read_counts(paths: Iterable[Path]) -> Counts:
+    """Sum every file's count (the dump and the end-of-run files alike, which count 0 with instrumentation off);
+    files without a `thread:` header count under thread 0 ("not separated"), unless empty (with
+    --separate-threads=yes valgrind also leaves an empty file under the plain name)."""
+    counts = Counts()
+    for path in paths:
+        thread, n = parse_callgrind(path.read_text(errors="replace"))
+        counts.files += 1
+        if thread is None and not n:
+            continue
+        key = 0 if thread is None else thread
+        counts.per_thread[key] = counts.per_thread.get(key, 0) + n
+    counts.per_thread = dict(sorted(counts.per_thread.items()))
+    return counts
+
+
+# --------------------------------------------------------------------------------------------------
+# results
+
+def per_request(instructions: int, requests: int) -> float | None:
+    """Instructions per request, in millions."""
+    return instructions / requests / 1e6 if requests > 0 else None
+
+
+def ratio(value: float | None, floor: float | None) -> float | None:
+    return value / floor if value is not None and floor else None
+
+
+@dataclass
+class TargetResult:
+    key: str
+    label: str
+    description: str
+    requests: int = 0  # completed by wrk in the counted run
+    errors: int = 0
+    duration_s: float = 0.0
+    warmup_requests: int = 0
+    counts: Counts | None = None
+    error: str = ""
+
+    @property
+    def m_per_request(self) -> float | None:
+        return per_request(self.counts.total, self.requests) if self.counts else None
+
+
+@dataclass
+class InstructionsRun:
+    command: str
+    started: str
+    finished: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, str] = field(default_factory=dict)
+    bodies: str = ""
+    targets: list[TargetResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def floor(self) -> float | None:
+        return next((t.m_per_request for t in self.targets if t.key == "floor"), None)
+
+
+def summary_rows(run: InstructionsRun) -> list[dict[str, Any]]:
+    rows = []
+    for t in run.targets:
+        share = t.counts.main_share if t.counts else None
+        rows.append({"key": t.key, "target": t.label, "requests": t.requests, "errors": t.errors,
+                     "instructions": t.counts.total if t.counts else None,
+                     "m_instructions_per_request": t.m_per_request,
+                     "vs_floor": ratio(t.m_per_request, run.floor),
+                     "main_thread_share": share, "error": t.error})
+    return rows
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f} %"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def markdown_table(run: InstructionsRun) -> str:
+    lines = ["| target | requests | errors | M instructions | M instructions / request | × floor | main thread |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in summary_rows(run):
+        if r["error"]:
+            lines.append(f"| {r['target']} | – | – | – | failed: {r['error']} | – | – |")
+            continue
+        total = r["instructions"]
+        lines.append(f"| {r['target']} | {r['requests']:,} | {r['errors']:,} | "
+                     f"{fmt(total / 1e6 if total is not None else None, 0)} | "
+                     f"{fmt(r['m_instructions_per_request'], 3)} | {_x(r['vs_floor'])} | "
+                     f"{_pct(r['main_thread_share'])} |")
+    return "\n".join(lines)
+
+
+def text_table(run: InstructionsRun) -> str:
+    lines = [f"{'target':<34} {'requests':>8} {'errors':>6} {'M instr/req':>11} {'x floor':>8} {'main thr':>8}"]
+    for r in summary_rows(run):
+        if r["error"]:
+            lines.append(f"{r['target']:<34} failed: {r['error'].splitlines()[0]}")
+            continue
+        lines.append(f"{r['target']:<34} {r['requests']:>8,} {r['errors']:>6,} "
+                     f"{fmt(r['m_instructions_per_request'], 3):>11} {_x(r['vs_floor']):>8} "
+                     f"{_pct(r['main_thread_share']):>8}")
+    return "\n".join(lines)
+
+
+def _threads_line(t: TargetResult) -> str:
+    if not t.counts or t.counts.main_share is None:
+        return ""
+    parts = [f"thread {tid}{' (main)' if tid == MAIN_THREAD else ''} {fmt(n / 1e6, 1)} M"
+             for tid, n in t.counts.per_thread.items() if n]
+    return f"- {t.label}: " + ", ".join(parts)
+
+
+def render_markdown(run: InstructionsRun) -> str:
+    s = run.settings
+    threads = [line for line in map(_threads_line, run.targets) if line]
+    parts = [
+        "# Instructions per request under callgrind",
+        "",
+        f"- command: `{run.command}`",
+        f"- date: {run.started} (finished {run.finished})",
+        "- **user-space instructions only** (valgrind callgrind's Ir over every thread of the server process): "
+        "kernel time (syscalls: socket I/O, epoll, the decision log's fsync), thread switches, GIL hand-offs, "
+        "cache misses and stalls are not counted. Deterministic (~0.5 % between runs of the same code and "
+        "bodies), so it complements the CPU-time benchmark (`thinkgate bench overhead`, ±10 % here), it does not "
+        "replace it.",
+        "",
+        "## Results",
+        "",
+        markdown_table(run),
+        "",
+        "M instructions / request = the server's instructions in the counted run ÷ the requests wrk completed in "
+        "it; × floor = ratio to the floor's; main thread = thread 1's share (the event loop; the rest is the "
+        "decision-log writer and any executor threads).",
+        "",
+        *(["Per thread (M instructions in the counted run):", "", *threads, ""] if threads else []),
+        "## What was measured",
+        "",
+        "- upstream: `benchmarks/mock_upstream_server.py` on 127.0.0.1, running normally (not under valgrind).",
+        "- each target alone under `valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes` "
+        "(PYTHONHASHSEED=0), one after another; after start-up, "
+        f"{s.get('warmup')} s of wrk warm-up (not counted), then `callgrind_control -i on`, wrk for "
+        f"{s.get('duration')} s ({s.get('threads')} thread(s), {s.get('connections')} connections, non-streaming "
+        "POST), `callgrind_control -i off`, `callgrind_control -d`; the `totals:` of every dumped file summed.",
+        f"- bodies: {run.bodies}.",
+        "- counted per second rather than per request: timers and the writer thread's wake-ups; under valgrind "
+        "the server handles far fewer requests a second than natively, so that share is larger here than in "
+        "production (the same in every run).",
+        "- targets:",
+        *[f"  - {t.label}: {t.description}" for t in run.targets],
+        "",
+        "## Machine",
+        "",
+        "| | |", "|---|---|",
+        *[f"| {k} | {v} |" for k, v in run.machine.items()],
+        "",
+    ]
+    if run.notes:
+        parts += ["## Notes", "", *[f"- {n}" for n in run.notes], ""]
+    return "\n".join(parts)
+
+
+def jsonable(run: InstructionsRun) -> dict[str, Any]:
+    data = dataclasses.asdict(run)
+    data["summary"] = summary_rows(run)
+    return json.loads(json.dumps(data, default=str))
+
+
+# --------------------------------------------------------------------------------------------------
+# running
+
+TOOLS = ("valgrind", "callgrind_control")
+
+
+def missing_tools() -> list[str]:
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if wrk_path() is None:
+        missing.append("wrk")
+    return missing
+
+
+def valgrind_version() -> str:
+    try:
+        return subprocess.run(["valgrind", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def under_callgrind(service: Service, out_file: Path) -> Service:
+    """The same service, its command run under callgrind with instrumentation off until switched on."""
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
+            f"--callgrind-out-file={out_file}", *service.argv]
+    return dataclasses.replace(service, name=f"{service.name} under callgrind", argv=argv,
+                               env={**service.env, "PYTHONHASHSEED": "0"})
+
+
+def callgrind_control(pid: int, *args: str, timeout_s: float = 120.0) -> None:
+    """callgrind_control exits 0 even when it failed; its output says so."""
+    try:
+        done = subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise ServiceError(f"callgrind_control {' '.join(args)} {pid}: no answer after {timeout_s:.0f} s") from exc
+    out = (done.stdout + done.stderr).strip()
+    if done.returncode != 0 or "error" in out.lower():
+        raise ServiceError(f"callgrind_control {' '.join(args)} {pid} failed ({done.returncode}): {out}")
+
+
+def measure(spec: TargetSpec, service: Service, args: argparse.Namespace, workdir: Path, bodies: Bodies,
+            log: Callable[[str], None]) -> TargetResult:
+    result = TargetResult(spec.key, spec.label,
+                          spec.variant.describe() if spec.variant else "benchmarks/overhead/floor_server.py, "
+                          "aiohttp server + one pooled aiohttp client, no logic, 1 process")
+    out_dir = workdir / f"callgrind-{spec.key}"
+    out_dir.mkdir()
+    svc = under_callgrind(service, out_dir / "callgrind.out")
+    log(f"{spec.label}: starting under callgrind (start-up takes ~20-40 s) ...")
+    try:
+        svc.start(timeout_s=args.start_timeout)
+        assert svc.proc is not None
+        pid = svc.proc.pid
+
+        def load(seconds: float, tag: str) -> WrkResult:
+            return run_wrk(svc.url, MODEL, duration_s=seconds, connections=args.connections, threads=args.threads,
+                           workdir=workdir, bodies=bodies, tag=tag)
+
+        if args.warmup > 0:
+            log(f"{spec.label}: warm-up, {args.warmup:g} s of wrk ...")
+            result.warmup_requests = load(args.warmup, f"{spec.key}-warm").requests
+        log(f"{spec.label}: counted run, {args.duration:g} s of wrk ...")
+        callgrind_control(pid, "-i", "on")
+        try:
+            counted = load(args.duration, f"{spec.key}-count")
+        finally:
+            callgrind_control(pid, "-i", "off")
+        callgrind_control(pid, "-d")
+        result.requests, result.errors, result.duration_s = counted.requests, counted.errors, counted.duration_s
+    except ServiceError as exc:
+        result.error = str(exc)
+        log(f"{spec.label}: failed: {exc}")
+        return result
+    finally:
+        svc.stop(timeout_s=60)  # also on Ctrl-C and SIGTERM; the dump is written by then
+    result.counts = read_counts(sorted(out_dir.glob("callgrind.out*")))
+    if not result.counts.total:
+        result.error = f"no instructions counted (callgrind files: {result.counts.files})"
+    log(f"{spec.label}: {result.requests:,} requests, {fmt(result.m_per_request, 3)} M instructions/request")
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead.instructions",
+                                description="Instructions per request under callgrind (deterministic, user-space "
+                                "only): the floor and thinkgate variants in front of a mock upstream.")
+    p.add_argument("--targets", default=",".join(TARGETS),
+                   help=f"comma-separated, in this order (default all: {','.join(TARGETS)})")
+    p.add_argument("--artifact", default=DEFAULT_ARTIFACT,
+                   help=f"decision-model directory for the classifier target (default {DEFAULT_ARTIFACT})")
+    p.add_argument("--duration", type=float, default=30.0, help="counted wrk seconds per target (default 30)")
+    p.add_argument("--warmup", type=float, default=10.0, help="wrk warm-up seconds per target, not counted "
+                   "(default 10)")
+    p.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for --bodies ifeval")
+    p.add_argument("--bodies", choices=("fixed", "ifeval"),
+                   help="what wrk sends: 'ifeval' cycles through the IFEval prompts with a unique suffix per request "
+                   "(no score-cache hits); 'fixed' one body every time (default: ifeval when --data exists)")
+    p.add_argument("--start-timeout", type=float, default=300.0,
+                   help="seconds to wait for a server under valgrind to answer (default 300)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report path (a .json is written next to it)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="print only; write no files")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = _parser().parse_args(argv)
+    log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    missing = missing_tools()
+    if missing:
+        print(f"thinkgate bench instructions: {', '.join(missing)} not found on PATH; install valgrind (it brings "
+              "callgrind_control) and wrk, e.g. `apt-get install -y valgrind wrk`", file=sys.stderr)
+        return 2
+    keys = [k.strip() for k in args.targets.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in TARGETS]
+    if unknown or not keys:
+        print(f"--targets {args.targets!r}: expected some of {','.join(TARGETS)}", file=sys.stderr)
+        return 2
+    if args.duration <= 0 or args.connections < 1 or args.threads < 1:
+        print("--duration, --connections and --threads must be positive", file=sys.stderr)
+        return 2
+    data = Path(args.data) if Path(args.data).is_absolute() else (REPO_ROOT / args.data).resolve()
+    try:
+        bodies = load_bodies(args.bodies, data)
+    except (OSError, ValueError) as exc:
+        print(f"--bodies: {exc}", file=sys.stderr)
+        return 2
+
+    shown = shlex.join(sys.argv[1:] if argv is None else argv)
+    run = InstructionsRun(command=f"python -m benchmarks.overhead.instructions {shown}".strip(),
+                          started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    run.settings = {k: v for k, v in vars(args).items() if k != "quiet"}
+    run.machine = {**machine_info(args.python), "valgrind": valgrind_version()}
+    run.bodies = bodies.describe()
+    if bodies.note:
+        run.notes.append(bodies.note)
+
+    code = 0
+    with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-instructions-") as tmp, \
+            Services() as services:
+        workdir = Path(tmp)
+        try:
+            log("starting the mock upstream (not under valgrind) ...")
+            mock = services.start(mock_service(workdir, args.python))
+            for key in keys:
+                spec = TARGETS[key]
+                if spec.variant is None:
+                    service = floor_service(mock.url, workdir, args.python)
+                else:
+                    variant = (dataclasses.replace(spec.variant, artifact=args.artifact)
+                               if spec.variant.policy == "classifier" else spec.variant)
+                    spec = dataclasses.replace(spec, variant=variant)
+                    service = proxy_service(variant, mock.url, workdir, args.python, REPO_ROOT, {})
+                result = measure(spec, service, args, workdir, bodies, log)
+                run.targets.append(result)
+                if result.error:
+                    code = 1
+                elif result.errors:
+                    run.notes.append(f"{result.label}: {result.errors} of the counted requests failed (wrk errors "
+                                     "or non-2xx answers): their work is in the count but not in the divisor")
+        except (KeyboardInterrupt, _Terminated):
+            log("interrupted: stopping the servers")
+            return 130
+        except ServiceError as exc:
+            log(f"error: {exc}")
+            run.notes.append(f"error: {exc}")
+            code = 1
+
+    run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    run.machine["load average at end"] = load_average()
+    print(text_table(run))
+    if args.report:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_markdown(run), encoding="utf-8")
+        out.with_suffix(".json").write_text(json.dumps(jsonable(run), indent=1), encoding="utf-8")
+        print(f"\nreport: {out}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
