@@ -8,7 +8,6 @@ import dataclasses
 import datetime as _dt
 import importlib
 import io
-import json
 import os
 import shlex
 import signal
@@ -22,7 +21,7 @@ from .bodies import load_bodies
 from .decisions import bench_decisions, load_prompts
 from .machine import load_average, machine_info, package_version
 from .probes import MODEL
-from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts
+from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts, write_report
 from .floor_server import loop_name
 from .servers import (ProxyVariant, floor_service, litellm_proxy_available, litellm_service, mock_service,
                       proxy_service)
@@ -301,9 +300,5 @@ def main(argv: list[str] | None = None) -> int:
             print(f"decision {d.policy:<10} p50 {fmt(d.p50_us, 2)} µs  p99 {fmt(d.p99_us, 2)} µs"
                   + (f"  ({d.error})" if d.error else ""))
     if args.report:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_markdown(run), encoding="utf-8")
-        out.with_suffix(".json").write_text(json.dumps(jsonable(run), indent=1), encoding="utf-8")
-        print(f"\nreport: {out}")
+        write_report(Path(args.out), render_markdown(run), jsonable(run))
     return code

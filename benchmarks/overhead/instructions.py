@@ -42,7 +42,6 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -57,7 +56,7 @@ from .bodies import Bodies, load_bodies
 from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
 from .machine import load_average, machine_info
 from .probes import MODEL
-from .report import fmt
+from .report import fmt, write_report
 from .servers import ProxyVariant, floor_service, mock_service, proxy_service
 from .wrk import WrkResult, run_wrk, wrk_path
 
@@ -466,7 +465,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             log("starting the mock upstream (not under valgrind) ...")
             mock = services.start(mock_service(workdir, args.python))
-            for key in keys:
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            for key in keys:  # one at a time: never two valgrind runs at once
                 spec = TARGETS[key]
                 if spec.variant is None:
                     service = floor_service(mock.url, workdir, args.python)
@@ -485,20 +488,12 @@ def main(argv: list[str] | None = None) -> int:
         except (KeyboardInterrupt, _Terminated):
             log("interrupted: stopping the servers")
             return 130
-        except ServiceError as exc:
-            log(f"error: {exc}")
-            run.notes.append(f"error: {exc}")
-            code = 1
 
     run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     run.machine["load average at end"] = load_average()
     print(text_table(run))
     if args.report:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_markdown(run), encoding="utf-8")
-        out.with_suffix(".json").write_text(json.dumps(jsonable(run), indent=1), encoding="utf-8")
-        print(f"\nreport: {out}")
+        write_report(Path(args.out), render_markdown(run), jsonable(run))
     return code
 
 

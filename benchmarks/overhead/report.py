@@ -7,6 +7,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .decisions import DecisionBench
@@ -447,3 +448,9 @@ def jsonable(run: RunResult) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str).replace("NaN", "null"))
 
 
+def write_report(out: Path, markdown: str, data: dict[str, Any]) -> None:
+    """The markdown report, and the raw numbers as JSON next to it (same name, .json)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown, encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    print(f"\nreport: {out}")
