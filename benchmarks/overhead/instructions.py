@@ -20,14 +20,17 @@ How (per target, one after another, never two valgrind runs at once):
 2. the target server starts under `valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes`, with
    PYTHONHASHSEED=0 (string hashing, and so dict layouts, the same every run); start-up under valgrind takes
    ~20-40 s, so the readiness wait is generous (`--start-timeout`);
-3. wrk warms it up (`--warmup` s, not counted), then `callgrind_control -i on PID`, wrk for `--duration` s,
+3. wrk warms it up (`--warmup` s, not counted); the server is counted at rest for `--idle` s (no requests;
+   dumped and reported apart); then `callgrind_control -i on PID`, wrk for `--duration` s,
    `callgrind_control -i off PID`, `callgrind_control -d PID` (dump);
 4. the server is stopped, the `totals:` of every dumped file (one per thread) are summed and divided by the
    requests wrk completed in the counted run; thread 1 is the main thread (the event loop).
 
 The counted window includes what runs per second rather than per request (timers, the decision-log writer's
-wake-ups); under valgrind the server handles ~10-100× fewer requests a second than natively, so that share is
-larger here than in production; it is the same for every run of the same code.
+wake-ups, the event loop's polling); under valgrind the server handles ~10-100× fewer requests a second than
+natively, so that share is larger here than in production, and it makes the per-request figure depend a little
+on the request rate, i.e. on how much CPU valgrind got: the at-rest rate estimates it. On a machine where other
+jobs take the cores, compare runs made under similar load.
 
 Targets: `floor` (benchmarks/overhead/floor_server.py, a bare aiohttp forwarder), `never` (thinkgate, policy
 never, decision log on), `never-log-off`, `classifier` (`--artifact`). Bodies: as `thinkgate bench overhead`
@@ -47,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -173,6 +177,13 @@ def ratio(value: float | None, floor: float | None) -> float | None:
     return value / floor if value is not None and floor else None
 
 
+def at_rest_share(idle_m_per_s: float | None, seconds: float, instructions: int) -> float | None:
+    """The share of `instructions` over `seconds` that the at-rest rate accounts for."""
+    if idle_m_per_s is None or instructions <= 0:
+        return None
+    return idle_m_per_s * 1e6 * seconds / instructions
+
+
 @dataclass
 class TargetResult:
     key: str
@@ -183,11 +194,23 @@ class TargetResult:
     duration_s: float = 0.0
     warmup_requests: int = 0
     counts: Counts | None = None
+    idle_s: float = 0.0  # the at-rest window (--idle): instrumented, no requests
+    idle_counts: Counts | None = None
     error: str = ""
 
     @property
     def m_per_request(self) -> float | None:
         return per_request(self.counts.total, self.requests) if self.counts else None
+
+    @property
+    def idle_m_per_s(self) -> float | None:
+        return self.idle_counts.total / self.idle_s / 1e6 if self.idle_counts and self.idle_s > 0 else None
+
+    @property
+    def idle_share(self) -> float | None:
+        """What the at-rest rate would make of the counted run: an estimate of its per-second (not per-request)
+        part, e.g. timers and the decision-log writer's wake-ups."""
+        return at_rest_share(self.idle_m_per_s, self.duration_s, self.counts.total if self.counts else 0)
 
 
 @dataclass
@@ -214,7 +237,8 @@ def summary_rows(run: InstructionsRun) -> list[dict[str, Any]]:
                      "instructions": t.counts.total if t.counts else None,
                      "m_instructions_per_request": t.m_per_request,
                      "vs_floor": ratio(t.m_per_request, run.floor),
-                     "main_thread_share": share, "error": t.error})
+                     "main_thread_share": share, "idle_m_per_s": t.idle_m_per_s, "idle_share": t.idle_share,
+                     "error": t.error})
     return rows
 
 
@@ -227,29 +251,31 @@ def _x(value: float | None) -> str:
 
 
 def markdown_table(run: InstructionsRun) -> str:
-    lines = ["| target | requests | errors | M instructions | M instructions / request | × floor | main thread |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| target | requests | errors | M instructions | M instructions / request | × floor | main thread "
+             "| at rest, M instructions / s | at-rest share |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary_rows(run):
         if r["error"]:
-            lines.append(f"| {r['target']} | – | – | – | failed: {r['error']} | – | – |")
+            lines.append(f"| {r['target']} | – | – | – | failed: {r['error']} | – | – | – | – |")
             continue
         total = r["instructions"]
         lines.append(f"| {r['target']} | {r['requests']:,} | {r['errors']:,} | "
                      f"{fmt(total / 1e6 if total is not None else None, 0)} | "
                      f"{fmt(r['m_instructions_per_request'], 3)} | {_x(r['vs_floor'])} | "
-                     f"{_pct(r['main_thread_share'])} |")
+                     f"{_pct(r['main_thread_share'])} | {fmt(r['idle_m_per_s'], 2)} | {_pct(r['idle_share'])} |")
     return "\n".join(lines)
 
 
 def text_table(run: InstructionsRun) -> str:
-    lines = [f"{'target':<34} {'requests':>8} {'errors':>6} {'M instr/req':>11} {'x floor':>8} {'main thr':>8}"]
+    lines = [f"{'target':<34} {'requests':>8} {'errors':>6} {'M instr/req':>11} {'x floor':>8} {'main thr':>8} "
+             f"{'at rest M/s':>11}"]
     for r in summary_rows(run):
         if r["error"]:
             lines.append(f"{r['target']:<34} failed: {r['error'].splitlines()[0]}")
             continue
         lines.append(f"{r['target']:<34} {r['requests']:>8,} {r['errors']:>6,} "
                      f"{fmt(r['m_instructions_per_request'], 3):>11} {_x(r['vs_floor']):>8} "
-                     f"{_pct(r['main_thread_share']):>8}")
+                     f"{_pct(r['main_thread_share']):>8} {fmt(r['idle_m_per_s'], 2):>11}")
     return "\n".join(lines)
 
 
@@ -281,7 +307,11 @@ def render_markdown(run: InstructionsRun) -> str:
         "",
         "M instructions / request = the server's instructions in the counted run ÷ the requests wrk completed in "
         "it; × floor = ratio to the floor's; main thread = thread 1's share (the event loop; the rest is the "
-        "decision-log writer and any executor threads).",
+        "decision-log writer and any executor threads). At rest = the same server counted for "
+        f"{s.get('idle')} s with no request (after the warm-up, before the counted run); at-rest share = that "
+        "rate × the counted run's seconds ÷ its instructions, an estimate of the part that is paid per second "
+        "(timers, wake-ups), not per request: it is spread over however many requests the run completed, so "
+        "the per-request figure depends a little on the request rate (i.e. on how busy the machine was).",
         "",
         *(["Per thread (M instructions in the counted run):", "", *threads, ""] if threads else []),
         "## What was measured",
@@ -289,13 +319,11 @@ def render_markdown(run: InstructionsRun) -> str:
         "- upstream: `benchmarks/mock_upstream_server.py` on 127.0.0.1, running normally (not under valgrind).",
         "- each target alone under `valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes` "
         "(PYTHONHASHSEED=0), one after another; after start-up, "
-        f"{s.get('warmup')} s of wrk warm-up (not counted), then `callgrind_control -i on`, wrk for "
+        f"{s.get('warmup')} s of wrk warm-up (not counted), {s.get('idle')} s at rest (counted apart), then "
+        "`callgrind_control -i on`, wrk for "
         f"{s.get('duration')} s ({s.get('threads')} thread(s), {s.get('connections')} connections, non-streaming "
         "POST), `callgrind_control -i off`, `callgrind_control -d`; the `totals:` of every dumped file summed.",
         f"- bodies: {run.bodies}.",
-        "- counted per second rather than per request: timers and the writer thread's wake-ups; under valgrind "
-        "the server handles far fewer requests a second than natively, so that share is larger here than in "
-        "production (the same in every run).",
         "- targets:",
         *[f"  - {t.label}: {t.description}" for t in run.targets],
         "",
@@ -364,6 +392,7 @@ def measure(spec: TargetSpec, service: Service, args: argparse.Namespace, workdi
     out_dir = workdir / f"callgrind-{spec.key}"
     out_dir.mkdir()
     svc = under_callgrind(service, out_dir / "callgrind.out")
+    idle_files: set[Path] = set()  # the at-rest dump's files, left out of the counted run's
     log(f"{spec.label}: starting under callgrind (start-up takes ~20-40 s) ...")
     try:
         svc.start(timeout_s=args.start_timeout)
@@ -377,6 +406,16 @@ def measure(spec: TargetSpec, service: Service, args: argparse.Namespace, workdi
         if args.warmup > 0:
             log(f"{spec.label}: warm-up, {args.warmup:g} s of wrk ...")
             result.warmup_requests = load(args.warmup, f"{spec.key}-warm").requests
+        if args.idle > 0:
+            log(f"{spec.label}: at rest, {args.idle:g} s without requests ...")
+            callgrind_control(pid, "-i", "on")
+            t0 = time.monotonic()
+            time.sleep(args.idle)
+            callgrind_control(pid, "-i", "off")
+            result.idle_s = time.monotonic() - t0
+            callgrind_control(pid, "-d")
+            idle_files = set(out_dir.glob("callgrind.out*"))
+            result.idle_counts = read_counts(sorted(idle_files))
         log(f"{spec.label}: counted run, {args.duration:g} s of wrk ...")
         callgrind_control(pid, "-i", "on")
         try:
@@ -391,7 +430,7 @@ def measure(spec: TargetSpec, service: Service, args: argparse.Namespace, workdi
         return result
     finally:
         svc.stop(timeout_s=60)  # also on Ctrl-C and SIGTERM; the dump is written by then
-    result.counts = read_counts(sorted(out_dir.glob("callgrind.out*")))
+    result.counts = read_counts(sorted(set(out_dir.glob("callgrind.out*")) - idle_files))
     if not result.counts.total:
         result.error = f"no instructions counted (callgrind files: {result.counts.files})"
     log(f"{spec.label}: {result.requests:,} requests, {fmt(result.m_per_request, 3)} M instructions/request")
@@ -409,6 +448,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=30.0, help="counted wrk seconds per target (default 30)")
     p.add_argument("--warmup", type=float, default=10.0, help="wrk warm-up seconds per target, not counted "
                    "(default 10)")
+    p.add_argument("--idle", type=float, default=5.0, help="seconds counted at rest (no requests) per target, "
+                   "reported apart: the per-second part of the count (default 5; 0: skip)")
     p.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for --bodies ifeval")

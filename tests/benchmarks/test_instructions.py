@@ -68,6 +68,8 @@ def test_per_request_and_ratio() -> None:
     assert ins.per_request(5, 0) is None
     assert ins.ratio(1.397, 0.568) == pytest.approx(2.4595, abs=1e-4)
     assert ins.ratio(None, 0.5) is None and ins.ratio(1.0, None) is None
+    assert ins.at_rest_share(2.0, 30.0, 600_000_000) == pytest.approx(0.1)  # 2 M/s over 30 s of 600 M
+    assert ins.at_rest_share(None, 30.0, 600) is None and ins.at_rest_share(2.0, 30.0, 0) is None
 
 
 def _run() -> ins.InstructionsRun:
@@ -77,8 +79,9 @@ def _run() -> ins.InstructionsRun:
     run.targets = [
         ins.TargetResult("floor", "floor (bare aiohttp forwarder)", "bare", requests=1000,
                          counts=ins.Counts({1: 568_000_000}, 2)),
-        ins.TargetResult("never", "thinkgate never", "policy never", requests=2000,
-                         counts=ins.Counts({1: 2_500_000_000, 2: 294_000_000, 3: 0}, 4)),
+        ins.TargetResult("never", "thinkgate never", "policy never", requests=2000, duration_s=30.0,
+                         counts=ins.Counts({1: 2_500_000_000, 2: 294_000_000, 3: 0}, 4),
+                         idle_s=5.0, idle_counts=ins.Counts({1: 40_000_000, 2: 5_000_000}, 2)),
         ins.TargetResult("classifier", "thinkgate classifier", "policy classifier", error="not ready after 300 s"),
     ]
     return run
@@ -94,11 +97,14 @@ def test_report_rows_markdown_and_json() -> None:
     assert rows["never"]["vs_floor"] == pytest.approx(1.397 / 0.568)
     assert rows["never"]["main_thread_share"] == pytest.approx(2500 / 2794)
     assert rows["classifier"]["m_instructions_per_request"] is None
+    assert rows["never"]["idle_m_per_s"] == pytest.approx(9.0)
+    assert rows["never"]["idle_share"] == pytest.approx(270 / 2794)
+    assert rows["floor"]["idle_m_per_s"] is None  # no at-rest window
 
     md = ins.render_markdown(run)
     assert md.splitlines()[2] == "- command: `python -m benchmarks.overhead.instructions --duration 30`"
-    assert "| thinkgate never | 2,000 | 0 | 2,794 | 1.397 | 2.46× | 89.5 % |" in md
-    assert "| floor (bare aiohttp forwarder) | 1,000 | 0 | 568 | 0.568 | 1.00× | 100.0 % |" in md
+    assert "| thinkgate never | 2,000 | 0 | 2,794 | 1.397 | 2.46× | 89.5 % | 9.00 | 9.7 % |" in md
+    assert "| floor (bare aiohttp forwarder) | 1,000 | 0 | 568 | 0.568 | 1.00× | 100.0 % | – | – |" in md
     assert "failed: not ready after 300 s" in md
     assert "thread 1 (main) 2,500.0 M, thread 2 294.0 M" in md
     assert "user-space instructions only" in md
@@ -128,7 +134,7 @@ def test_unknown_target_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
                     "(apt-get install -y valgrind wrk)")
 def test_floor_under_callgrind_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "instructions.md"
-    code = ins.main(["--targets", "floor", "--bodies", "fixed", "--warmup", "1", "--duration", "3",
+    code = ins.main(["--targets", "floor", "--bodies", "fixed", "--warmup", "1", "--idle", "1", "--duration", "3",
                      "--connections", "2", "--out", str(out), "--quiet"])
     assert code == 0
     data = json.loads(out.with_suffix(".json").read_text())
@@ -138,4 +144,5 @@ def test_floor_under_callgrind_end_to_end(tmp_path: Path) -> None:
     # the floor measured ~0.57 M instructions a request by hand; anything far off means a broken count
     assert 0.05 < row["m_instructions_per_request"] < 20
     assert 0.5 < row["main_thread_share"] <= 1.0
+    assert row["idle_m_per_s"] is not None and 0 <= row["idle_share"] < 0.5  # counted apart, not in the run
     assert "| floor (bare aiohttp forwarder) |" in out.read_text()
