@@ -282,7 +282,8 @@ def text_table(run: InstructionsRun) -> str:
 def _threads_line(t: TargetResult) -> str:
     if not t.counts or t.counts.main_share is None:
         return ""
-    parts = [f"thread {tid}{' (main)' if tid == MAIN_THREAD else ''} {fmt(n / 1e6, 1)} M"
+    parts = [f"thread {tid}{' (main)' if tid == MAIN_THREAD else ''} "
+             + (f"{fmt(n / 1e6, 1)} M" if n >= 50_000 else f"{n:,}")
              for tid, n in t.counts.per_thread.items() if n]
     return f"- {t.label}: " + ", ".join(parts)
 
@@ -297,8 +298,8 @@ def render_markdown(run: InstructionsRun) -> str:
         f"- date: {run.started} (finished {run.finished})",
         "- **user-space instructions only** (valgrind callgrind's Ir over every thread of the server process): "
         "kernel time (syscalls: socket I/O, epoll, the decision log's fsync), thread switches, GIL hand-offs, "
-        "cache misses and stalls are not counted. Deterministic (~0.5 % between runs of the same code and "
-        "bodies), so it complements the CPU-time benchmark (`thinkgate bench overhead`, ±10 % here), it does not "
+        "cache misses and stalls are not counted. Repeatable (~0.5 % between runs of the same code and "
+        "bodies at a similar request rate), so it complements the CPU-time benchmark (`thinkgate bench overhead`, ±10 % here), it does not "
         "replace it.",
         "",
         "## Results",
@@ -310,8 +311,10 @@ def render_markdown(run: InstructionsRun) -> str:
         "decision-log writer and any executor threads). At rest = the same server counted for "
         f"{s.get('idle')} s with no request (after the warm-up, before the counted run); at-rest share = that "
         "rate × the counted run's seconds ÷ its instructions, an estimate of the part that is paid per second "
-        "(timers, wake-ups), not per request: it is spread over however many requests the run completed, so "
-        "the per-request figure depends a little on the request rate (i.e. on how busy the machine was).",
+        "(timers, wake-ups), not per request: it is spread over however many requests the run completed. That, "
+        "and how much work each wake-up of the event loop or the log writer finds, makes the per-request "
+        "figure depend a little on the request rate, i.e. on how much CPU valgrind got: compare runs made "
+        "under similar load.",
         "",
         *(["Per thread (M instructions in the counted run):", "", *threads, ""] if threads else []),
         "## What was measured",
