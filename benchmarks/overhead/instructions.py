@@ -20,8 +20,8 @@ How (per target, one after another, never two valgrind runs at once):
 2. the target server starts under `valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes`, with
    PYTHONHASHSEED=0 (string hashing, and so dict layouts, the same every run); start-up under valgrind takes
    ~20-40 s, so the readiness wait is generous (`--start-timeout`);
-3. wrk warms it up (`--warmup` s, not counted); the server is counted at rest for `--idle` s (no requests;
-   dumped and reported apart); then `callgrind_control -i on PID`, wrk for `--duration` s,
+3. wrk warms it up (`--warmup` s, not counted); 2 s later the server is counted at rest for `--idle` s (no
+   requests; dumped and reported apart); then `callgrind_control -i on PID`, wrk for `--duration` s,
    `callgrind_control -i off PID`, `callgrind_control -d PID` (dump);
 4. the server is stopped, the `totals:` of every dumped file (one per thread) are summed and divided by the
    requests wrk completed in the counted run; thread 1 is the main thread (the event loop).
@@ -67,6 +67,7 @@ from .wrk import WrkResult, run_wrk, wrk_path
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "instructions.md"
 DEFAULT_ARTIFACT = "classifiers/artifacts/smollm2-135m-ifeval"
 MAIN_THREAD = 1  # valgrind numbers threads from 1, the process's first thread
+SETTLE_S = 2.0  # pause between the warm-up and the at-rest window
 
 
 @dataclass(frozen=True)
@@ -411,6 +412,7 @@ def measure(spec: TargetSpec, service: Service, args: argparse.Namespace, workdi
             result.warmup_requests = load(args.warmup, f"{spec.key}-warm").requests
         if args.idle > 0:
             log(f"{spec.label}: at rest, {args.idle:g} s without requests ...")
+            time.sleep(SETTLE_S)  # the warm-up's last requests finish first, so they are not counted at rest
             callgrind_control(pid, "-i", "on")
             t0 = time.monotonic()
             time.sleep(args.idle)
