@@ -23,7 +23,7 @@ from .machine import load_average, machine_info, package_version
 from .probes import MODEL
 from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts, write_report
 from .floor_server import loop_name
-from .servers import (ProxyVariant, floor_service, litellm_proxy_available, litellm_service, mock_service,
+from .servers import (ProxyVariant, floor_service, stack_floor_service, litellm_proxy_available, litellm_service, mock_service,
                       proxy_service)
 from .targets import Target, measure_target
 from .wrk import wrk_path
@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                    "~10-40 ms a request here (default 500)")
     p.add_argument("--no-floor", dest="floor", action="store_false",
                    help="skip the floor (bare aiohttp forwarder); the verdicts need it")
+    p.add_argument("--stack-floor", action="store_true",
+                   help="also measure the stack floor: the bare forwarder on uvicorn + Starlette, thinkgate's own "
+                   "server stack (one worker), to split what the stack costs from what thinkgate's logic costs")
     p.add_argument("--local", action="store_true", help="also run benchmarks.local_throughput (if present)")
     p.add_argument("--local-args", default="", help="arguments for benchmarks.local_throughput, e.g. "
                    "'--concurrency 1,8 --new-tokens 32'")
@@ -222,6 +225,19 @@ def main(argv: list[str] | None = None) -> int:
                 run.targets.append(Target(key, label, f"aiohttp server + one pooled aiohttp client, {loop_name()}, "
                                           f"{n} process(es), no logic (benchmarks/overhead/floor_server.py)",
                                           svc.url, kind="floor", workers=n, pid=svc.proc.pid if svc.proc else None))
+            if args.stack_floor:
+                log("starting the stack floor (bare forwarder on uvicorn + Starlette) ...")
+                try:
+                    svc = services.start(stack_floor_service(mock.url, workdir, args.python))
+                    run.targets.append(Target("stack-floor", "stack floor (uvicorn + Starlette forwarder)",
+                                              "the floor's job on thinkgate's server stack: uvicorn + httptools + "
+                                              "uvloop + Starlette, no logic (benchmarks/overhead/"
+                                              "stack_floor_server.py)", svc.url, kind="stack-floor",
+                                              pid=svc.proc.pid if svc.proc else None))
+                except ServiceError as exc:
+                    run.notes.append(f"stack floor: could not start: {exc}")
+                    log(f"  could not start: {exc}")
+                    code = 1
             for v in variants:
                 log(f"starting thinkgate ({v.describe()}) ...")
                 try:

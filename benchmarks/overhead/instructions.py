@@ -32,7 +32,9 @@ natively, so that share is larger here than in production, and it makes the per-
 on the request rate, i.e. on how much CPU valgrind got: the at-rest rate estimates it. On a machine where other
 jobs take the cores, compare runs made under similar load.
 
-Targets: `floor` (benchmarks/overhead/floor_server.py, a bare aiohttp forwarder), `never` (thinkgate, policy
+Targets: `floor` (benchmarks/overhead/floor_server.py, a bare aiohttp forwarder), `stack-floor` (the same
+forwarder on thinkgate's own server stack, uvicorn + Starlette: benchmarks/overhead/stack_floor_server.py),
+`never` (thinkgate, policy
 never, decision log on), `never-log-off`, `classifier` (`--artifact`). Bodies: as `thinkgate bench overhead`
 (`--bodies`, default the IFEval prompts in rotation with a unique suffix each, so no decision is a score-cache
 hit). Needs valgrind (callgrind_control comes with it) and wrk.
@@ -61,7 +63,7 @@ from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
 from .machine import load_average, machine_info
 from .probes import MODEL
 from .report import fmt, write_report
-from .servers import ProxyVariant, floor_service, mock_service, proxy_service
+from .servers import ProxyVariant, floor_service, mock_service, proxy_service, stack_floor_service
 from .wrk import WrkResult, run_wrk, wrk_path
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "instructions.md"
@@ -74,11 +76,12 @@ SETTLE_S = 2.0  # pause between the warm-up and the at-rest window
 class TargetSpec:
     key: str
     label: str
-    variant: ProxyVariant | None  # None: the floor
+    variant: ProxyVariant | None  # None: a floor (`key` says which)
 
 
 TARGETS: dict[str, TargetSpec] = {
     "floor": TargetSpec("floor", "floor (bare aiohttp forwarder)", None),
+    "stack-floor": TargetSpec("stack-floor", "stack floor (bare forwarder on uvicorn + Starlette)", None),
     "never": TargetSpec("never", "thinkgate never", ProxyVariant("never", "thinkgate never", "never")),
     "never-log-off": TargetSpec("never-log-off", "thinkgate never, log off",
                                 ProxyVariant("never-log-off", "thinkgate never, log off", "never",
@@ -388,11 +391,17 @@ def callgrind_control(pid: int, *args: str, timeout_s: float = 120.0) -> None:
         raise ServiceError(f"callgrind_control {' '.join(args)} {pid} failed ({done.returncode}): {out}")
 
 
+_FLOOR_DESCRIPTIONS = {
+    "floor": "benchmarks/overhead/floor_server.py, aiohttp server + one pooled aiohttp client, no logic, 1 process",
+    "stack-floor": "benchmarks/overhead/stack_floor_server.py, uvicorn + httptools + uvloop + Starlette + one pooled "
+                   "aiohttp client, no logic, 1 process",
+}
+
+
 def measure(spec: TargetSpec, service: Service, args: argparse.Namespace, workdir: Path, bodies: Bodies,
             log: Callable[[str], None]) -> TargetResult:
     result = TargetResult(spec.key, spec.label,
-                          spec.variant.describe() if spec.variant else "benchmarks/overhead/floor_server.py, "
-                          "aiohttp server + one pooled aiohttp client, no logic, 1 process")
+                          spec.variant.describe() if spec.variant else _FLOOR_DESCRIPTIONS[spec.key])
     out_dir = workdir / f"callgrind-{spec.key}"
     out_dir.mkdir()
     svc = under_callgrind(service, out_dir / "callgrind.out")
@@ -518,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
             for key in keys:  # one at a time: never two valgrind runs at once
                 spec = TARGETS[key]
                 if spec.variant is None:
-                    service = floor_service(mock.url, workdir, args.python)
+                    service = (stack_floor_service(mock.url, workdir, args.python) if key == "stack-floor" else
+                               floor_service(mock.url, workdir, args.python))
                 else:
                     variant = (dataclasses.replace(spec.variant, artifact=args.artifact)
                                if spec.variant.policy == "classifier" else spec.variant)

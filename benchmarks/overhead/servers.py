@@ -28,6 +28,15 @@ def floor_service(upstream_url: str, workdir: Path, python: str, workers: int = 
                    workdir / f"floor{suffix}.log", ready_path="/healthz")
 
 
+def stack_floor_service(upstream_url: str, workdir: Path, python: str) -> Service:
+    """The stack floor: `benchmarks/overhead/stack_floor_server.py`, the same bare forwarder on thinkgate's server
+    stack (uvicorn + httptools + uvloop + Starlette), with thinkgate's client settings."""
+    port = free_port()
+    argv = [python, "-m", "benchmarks.overhead.stack_floor_server", "--host", HOST, "--port", str(port),
+            "--upstream", upstream_url]
+    return Service("stack floor", argv, port, workdir / "stack-floor.log", ready_path="/healthz")
+
+
 @dataclass
 class ProxyVariant:
     """One thinkgate configuration to measure."""

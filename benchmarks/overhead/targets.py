@@ -33,7 +33,7 @@ class Target:
     description: str
     url: str
     model: str = MODEL
-    kind: str = "thinkgate"  # direct | floor | thinkgate | litellm
+    kind: str = "thinkgate"  # direct | floor | stack-floor | thinkgate | litellm
     workers: int = 1
     policy: str | None = None  # thinkgate's policy
     pid: int | None = None  # the server process (tree root) whose CPU is measured; the mock for "direct"

@@ -47,7 +47,7 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
     out = tmp_path / "overhead.md"
     argv = ["--requests", "20", "--warmup", "2", "--stream-requests", "5", "--duration", "1",
             "--connections", "4", "--threads", "1", "--policies", "never", "--no-log-variant", "--no-litellm",
-            "--workers", "1,2",
+            "--workers", "1,2", "--stack-floor",
             "--data", str(data), "--decision-samples", "20", "--out", str(out), "--quiet"]
     if overhead.wrk_path() is None:
         argv.append("--no-wrk")
@@ -59,7 +59,8 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
         assert expected in report
     assert "lacked content" not in report and "could not start" not in report
     summary = {row["key"]: row for row in json.loads(out.with_suffix(".json").read_text())["summary"]}
-    assert set(summary) == {"direct", "floor", "floor-w2", "never-log", "never-log-w2"}
+    assert set(summary) == {"direct", "floor", "floor-w2", "stack-floor", "never-log", "never-log-w2"}
+    assert summary["stack-floor"]["errors"] == 0 and summary["stack-floor"]["seq_p50"] > 0
     assert "bodies (`--bodies`): ifeval: the 5 IFEval prompts" in report
     assert "floor (bare forwarder), 2 workers" in report and "One worker, against the floor" in report
     assert summary["direct"]["seq_p50"] > 0 and summary["never-log"]["added_p50"] is not None
@@ -67,7 +68,7 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
     assert "thinkgate never, 2 workers" in report
     if overhead.wrk_path() is not None:
         assert summary["never-log"]["rps"] > 0
-        for key in ("floor", "never-log", "never-log-w2"):
+        for key in ("floor", "stack-floor", "never-log", "never-log-w2"):
             assert summary[key]["cpu_ms"] > 0 and summary[key]["cpu_x_floor" if key != "floor" else "cpu_ms"] > 0
             assert summary[key]["mock_cpu_ms"] > 0 and summary[key]["machine_cores"] > 0
         assert "PASS" in report or "MISS" in report
