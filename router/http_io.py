@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import AuthenticationFailed, InvalidRequest, PayloadTooLarge, ThinkgateError
+from .json_codec import MISS, dumps, fast_loads
 
 
 def new_request_id() -> str:
@@ -19,8 +20,7 @@ def new_request_id() -> str:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    return Response(dumps(data), status_code=status, headers=headers, media_type="application/json")
 
 
 def error_response(exc: ThinkgateError, headers: dict[str, str] | None = None) -> Response:
@@ -28,7 +28,7 @@ def error_response(exc: ThinkgateError, headers: dict[str, str] | None = None) -
 
 
 def sse(data: Any) -> bytes:
-    return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + dumps(data) + b"\n\n"
 
 
 SSE_DONE = b"data: [DONE]\n\n"
@@ -73,7 +73,15 @@ class _NonFinite(ValueError):
 
 def decode_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8, no NaN/Infinity or overflowing numbers, integers of at most 4,300 digits, nesting at
-    most `MAX_JSON_DEPTH`, no lone UTF-16 surrogates. Whatever passes can be re-encoded and forwarded."""
+    most `MAX_JSON_DEPTH`, no lone UTF-16 surrogates. Whatever passes can be re-encoded and forwarded.
+
+    orjson reads the body first: it refuses NaN/Infinity, overflowing numbers, invalid UTF-8 and lone surrogates,
+    and `fast_loads` checks the depth and passes on nothing it may have read differently (see json_codec). What it
+    does not pass on (invalid bodies, and valid ones with integers beyond 64 bits) the stdlib reads below, which
+    accepts them, or refuses them with the messages it always gave."""
+    data = fast_loads(raw, MAX_JSON_DEPTH)
+    if data is not MISS:
+        return data
     try:  # decoded here: json.loads(bytes) lets UTF-8-encoded lone surrogates through ("surrogatepass")
         data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError:

@@ -30,6 +30,7 @@ from typing import Any, AsyncIterator, Literal
 import aiohttp
 
 from ..errors import UpstreamBusy, UpstreamError, UpstreamTimeout, UpstreamUnavailable, upstream_status
+from ..json_codec import dumps, loads
 from ..redact import Redactor
 from .base import Backend, Body, Chunk
 from .shape import check_chunk, check_completion, finished
@@ -116,7 +117,7 @@ class OpenAICompatBackend(Backend):
             if self.prefill_style != "vllm":
                 raise UpstreamError("this upstream cannot continue an assistant message (prefill)", status=500)
             body = {**body, "continue_final_message": True, "add_generation_prompt": False}
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = dumps(body)
         # aiohttp writes bytes in one go and warns above 1 MiB; a stream object it writes in pieces.
         return io.BytesIO(data) if len(data) > LARGE_BODY else data
 
@@ -161,7 +162,7 @@ class OpenAICompatBackend(Backend):
         if status >= 400:
             raise self._upstream_error(content, status)
         try:
-            data = json.loads(content)
+            data = loads(content)
         except (ValueError, RecursionError) as exc:
             raise UpstreamError("upstream returned invalid JSON", code="bad_upstream_response") from exc
         return check_completion(data)
@@ -247,7 +248,7 @@ class OpenAICompatBackend(Backend):
         if not data:
             return None
         try:
-            chunk = json.loads(data)
+            chunk = loads(data)
         except (ValueError, RecursionError) as exc:
             raise UpstreamError("upstream sent an invalid stream chunk", code="bad_upstream_response") from exc
         if isinstance(chunk, dict) and "error" in chunk:

@@ -16,6 +16,8 @@ MAX_TOKENS = 10**9  # far above any context window; larger counts are garbage, n
 
 
 def _kind(value: Any) -> str:
+    if isinstance(value, float):  # json_codec.NonFinite (a NaN the upstream sent) too
+        return "float"
     return "null" if value is None else type(value).__name__.replace("dict", "object").replace("list", "array")
 
 
