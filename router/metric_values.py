@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
@@ -46,39 +47,40 @@ class LocalHistogramChild:
         self.sum += amount
 
 
-class _Family:
+C = TypeVar("C", LocalCount, LocalHistogramChild)
+
+
+class _Family(Generic[C]):
+    """Children by label values, created on first use."""
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
-        self.children: dict[tuple[str, ...], object] = {}
+        self.children: dict[tuple[str, ...], C] = {}
 
-    def _child(self, values: tuple[str, ...]) -> object:
-        if len(values) != len(self.labelnames):
-            raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
-        child = self.children.get(values)
+    def labels(self, *values: object) -> C:
+        key = tuple(str(v) for v in values)
+        child = self.children.get(key)
         if child is None:
-            child = self.children[values] = self._new_child()
+            if len(key) != len(self.labelnames):
+                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {key}")
+            child = self.children[key] = self._new_child()
         return child
 
-    def _new_child(self) -> object:
+    def _new_child(self) -> C:
         raise NotImplementedError
 
     def _labels(self, values: tuple[str, ...]) -> dict[str, str]:
         return dict(zip(self.labelnames, values))
 
 
-class LocalCounter(_Family):
+class LocalCounter(_Family[LocalCount]):
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         super().__init__(name, documentation, labelnames)
         if not self.labelnames:  # an unlabelled counter exists (at 0) from the start, as prometheus_client's does
-            self._child(())
+            self.labels()
 
     def _new_child(self) -> LocalCount:
         return LocalCount()
-
-    def labels(self, *values: str) -> LocalCount:
-        child = self._child(tuple(str(v) for v in values))
-        assert isinstance(child, LocalCount)
-        return child
 
     def inc(self, amount: float = 1.0) -> None:
         self.labels().inc(amount)
@@ -86,14 +88,13 @@ class LocalCounter(_Family):
     def metric(self) -> Metric:
         m = Metric(self.name, self.documentation, "counter")
         for values, child in list(self.children.items()):
-            assert isinstance(child, LocalCount)
             labels = self._labels(values)
             m.add_sample(self.name + "_total", labels, child.value)
             m.add_sample(self.name + "_created", labels, child.created)
         return m
 
 
-class LocalHistogram(_Family):
+class LocalHistogram(_Family[LocalHistogramChild]):
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]) -> None:
         super().__init__(name, documentation, labelnames)
         self.bounds = tuple(float(b) for b in buckets)
@@ -104,15 +105,9 @@ class LocalHistogram(_Family):
     def _new_child(self) -> LocalHistogramChild:
         return LocalHistogramChild(self.bounds)
 
-    def labels(self, *values: str) -> LocalHistogramChild:
-        child = self._child(tuple(str(v) for v in values))
-        assert isinstance(child, LocalHistogramChild)
-        return child
-
     def metric(self) -> Metric:
         m = Metric(self.name, self.documentation, "histogram")
         for values, child in list(self.children.items()):
-            assert isinstance(child, LocalHistogramChild)
             labels = self._labels(values)
             counts, total = list(child.counts), child.sum  # a snapshot: the loop may update meanwhile
             cumulative = 0

@@ -79,41 +79,23 @@ class Metrics:
             plain_values = self.multiprocess_dir is None
         elif plain_values and self.multiprocess_dir is not None:
             raise ValueError(f"plain values cannot be shared between processes ({MULTIPROC_ENV} is set)")
+        families: Any = LocalValues(ns) if plain_values else _PrometheusFamilies(ns, reg)
         if plain_values:
-            local = LocalValues(ns)
-            reg.register(local)
-            self.requests: Any = local.counter("requests", "Requests handled, by route and HTTP status.",
-                                               ["route", "status"])
-            self.decisions: Any = local.counter("decisions", "Think/direct decisions, by who made them.",
-                                                ["route", "policy", "decision", "source"])
-            self.decision_seconds: Any = local.histogram("decision_seconds", "Time spent deciding whether to think.",
-                                                         ["policy"], DECISION_BUCKETS)
-            self.upstream_seconds: Any = local.histogram("upstream_seconds", "Time spent waiting for the upstream "
-                                                         "LLM.", ["route"], UPSTREAM_BUCKETS)
-            self.tokens: Any = local.counter("tokens", "Tokens reported by the upstream, by kind.", ["route", "kind"])
-            self.decision_log_dropped: Any = local.counter("decision_log_dropped", "Decision-log records dropped "
-                                                           "(queue full or log closed).", [])
-            self.decider_fallbacks: Any = local.counter("decider_fallbacks", "Decider failures or timeouts that "
-                                                        "fell back to the default decision.", ["policy", "reason"])
-            self.inflight: Any = local.gauge("inflight_requests", "Requests currently being handled.")
-        else:
-            self.requests = Counter("requests", "Requests handled, by route and HTTP status.",
-                                    ["route", "status"], namespace=ns, registry=reg)
-            self.decisions = Counter("decisions", "Think/direct decisions, by who made them.",
-                                     ["route", "policy", "decision", "source"], namespace=ns, registry=reg)
-            self.decision_seconds = Histogram("decision_seconds", "Time spent deciding whether to think.",
-                                              ["policy"], buckets=DECISION_BUCKETS, namespace=ns, registry=reg)
-            self.upstream_seconds = Histogram("upstream_seconds", "Time spent waiting for the upstream LLM.",
-                                              ["route"], buckets=UPSTREAM_BUCKETS, namespace=ns, registry=reg)
-            self.tokens = Counter("tokens", "Tokens reported by the upstream, by kind.",
-                                  ["route", "kind"], namespace=ns, registry=reg)
-            self.decision_log_dropped = Counter("decision_log_dropped", "Decision-log records dropped "
-                                                "(queue full or log closed).", namespace=ns, registry=reg)
-            self.decider_fallbacks = Counter("decider_fallbacks", "Decider failures or timeouts that fell "
-                                             "back to the default decision.", ["policy", "reason"],
-                                             namespace=ns, registry=reg)
-            self.inflight = Gauge("inflight_requests", "Requests currently being handled.",
-                                  namespace=ns, registry=reg, multiprocess_mode="livesum")
+            reg.register(families)
+        self.requests = families.counter("requests", "Requests handled, by route and HTTP status.",
+                                         ["route", "status"])
+        self.decisions = families.counter("decisions", "Think/direct decisions, by who made them.",
+                                          ["route", "policy", "decision", "source"])
+        self.decision_seconds = families.histogram("decision_seconds", "Time spent deciding whether to think.",
+                                                   ["policy"], DECISION_BUCKETS)
+        self.upstream_seconds = families.histogram("upstream_seconds", "Time spent waiting for the upstream LLM.",
+                                                   ["route"], UPSTREAM_BUCKETS)
+        self.tokens = families.counter("tokens", "Tokens reported by the upstream, by kind.", ["route", "kind"])
+        self.decision_log_dropped = families.counter("decision_log_dropped", "Decision-log records dropped "
+                                                     "(queue full or log closed).", [])
+        self.decider_fallbacks = families.counter("decider_fallbacks", "Decider failures or timeouts that fell "
+                                                  "back to the default decision.", ["policy", "reason"])
+        self.inflight = families.gauge("inflight_requests", "Requests currently being handled.")
         # label tuple -> child; filled lazily, read without a lock (a racing miss just calls .labels()
         # twice, which returns the same child).
         self._requests_c: dict[tuple[str, int], Any] = {}
@@ -199,7 +181,7 @@ class Metrics:
 
         Runs once per request: the children one record touches are looked up once per combination of labels
         (bounded: routes collapse to the configured ones, the others are fixed vocabularies or HTTP statuses)."""
-        route = rec.route if self._routes is None or rec.route in self._routes else OTHER_ROUTE
+        route = self.route_label(rec.route)
         key = (route, rec.status, rec.policy, rec.decision, rec.decision_source)
         children = self._record_c.get(key)
         if children is None:
@@ -257,6 +239,24 @@ class Metrics:
         fleet = CollectorRegistry()
         multiprocess.MultiProcessCollector(fleet, path=self.multiprocess_dir)
         return generate_latest(fleet), CONTENT_TYPE_LATEST
+
+
+class _PrometheusFamilies:
+    """prometheus_client's own classes behind `LocalValues`' interface (multiprocess mode needs them)."""
+
+    def __init__(self, namespace: str, registry: CollectorRegistry) -> None:
+        self.namespace, self.registry = namespace, registry
+
+    def counter(self, name: str, documentation: str, labelnames: list[str]) -> Counter:
+        return Counter(name, documentation, labelnames, namespace=self.namespace, registry=self.registry)
+
+    def histogram(self, name: str, documentation: str, labelnames: list[str], buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, labelnames, buckets=buckets, namespace=self.namespace,
+                         registry=self.registry)
+
+    def gauge(self, name: str, documentation: str) -> Gauge:
+        return Gauge(name, documentation, namespace=self.namespace, registry=self.registry,
+                     multiprocess_mode="livesum")
 
 
 def _forget_dead_workers(path: str) -> None:
