@@ -62,7 +62,7 @@ from .bodies import Bodies, load_bodies
 from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
 from .machine import load_average, machine_info
 from .probes import MODEL
-from .report import fmt, write_report
+from .report import RunInfo, fmt, write_report
 from .servers import ProxyVariant, floor_service, mock_service, proxy_service, stack_floor_service
 from .wrk import WrkResult, run_wrk, wrk_path
 
@@ -218,15 +218,8 @@ class TargetResult:
 
 
 @dataclass
-class InstructionsRun:
-    command: str
-    started: str
-    finished: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
-    machine: dict[str, str] = field(default_factory=dict)
-    bodies: str = ""
+class InstructionsRun(RunInfo):
     targets: list[TargetResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def floor(self) -> float | None:

@@ -39,19 +39,25 @@ def _signed(value: float | None, digits: int = 2) -> str:
 
 
 @dataclass
-class RunResult:
+class RunInfo:
+    """What a run of `overhead` or `instructions` records about itself, besides its targets."""
+
     command: str
     started: str
     finished: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, str] = field(default_factory=dict)
+    bodies: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult(RunInfo):
     targets: list[Target] = field(default_factory=list)
     litellm: str = ""
     decisions: list[DecisionBench] = field(default_factory=list)
     decisions_note: str = ""
-    bodies: str = ""
     local: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _floor_of(run: RunResult, workers: int) -> Target | None:
