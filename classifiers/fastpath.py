@@ -10,7 +10,9 @@ statistics, coefficients) and computes the same number directly:
 * for a linear final model the score is `intercept + sum(part . coef_slice)` (then the logistic function for a
   classifier), so no feature matrix is ever built. Each part is bound to its coefficient slice once
   (`_Part.bind`): a TF-IDF part then only counts the prompt's known n-grams (char n-grams through numpy trie
-  tables, word n-grams as token tuples) and sums tf * (idf * coef) / norm; the dense parts sum plain floats;
+  tables, word n-grams as token tuples) and sums tf * (idf * coef) / norm; the dense parts sum plain floats.
+  Where the optional C extension is built (`native.py`), scikit-learn's char and default word analyzers are
+  counted and summed by it instead, five to ten times faster, with the same n-grams and counts;
 * any other final model gets one assembled feature row.
 
 The result equals the pipeline's own score up to floating-point summation order (tests check this), so
@@ -31,6 +33,9 @@ from typing import Any
 import numpy as np
 
 from .constraints import DetectedConstraint, detect_constraints
+from .native import char_dot as native_char_dot
+from .native import native_module
+from .native import word_dot as native_word_dot
 from .rows import STRUCTURE_COLUMNS, constraint_row, structure_row, structure_values
 
 __all__ = ["LinearScorer", "Scorer", "compile_scorer"]
@@ -239,7 +244,33 @@ class _TfidfPart(_Part):
         return float(values @ coef[index]) if len(index) else 0.0
 
     def bind(self, coef: np.ndarray) -> BoundDot:
-        """The part's dot product with `coef` without building the TF-IDF vector.
+        """The part's dot product with `coef` without building the TF-IDF vector: the C extension's
+        (`bind_native`) when it is available for this analyzer, else `bind_python`'s; both give the same."""
+        python = self.bind_python(coef)
+        return self.bind_native(coef, python) or python
+
+    def bind_native(self, coef: np.ndarray, fallback: BoundDot | None = None) -> BoundDot | None:
+        """`bind_python`'s dot product computed by the C extension (`native.py`), or None where it does not
+        apply: no usable extension, or an analyzer other than scikit-learn's char / default-pattern word ones.
+        `fallback` (default: `bind_python(coef)`) computes what the extension declines."""
+        config = self.config
+        if config is None or native_module() is None:
+            return None
+        coef = np.asarray(coef, dtype=np.float64)
+        weight = self.idf if self.idf is not None else np.ones(self.dim)
+        num_w = weight * coef
+        fallback = fallback or self.bind_python(coef)
+        if config["analyzer"] == "char":
+            make = native_char_dot
+        elif config["analyzer"] == "word" and config["token_pattern"] == _DEFAULT_TOKEN_PATTERN:
+            make = native_word_dot
+        else:
+            return None
+        return make(self.vocab, config["ngram_range"], num_w, weight, lowercase=bool(config["lowercase"]),
+                    binary=self.binary, sublinear=self.sublinear, norm=self.norm, fallback=fallback)
+
+    def bind_python(self, coef: np.ndarray) -> BoundDot:
+        """The part's dot product with `coef`, in Python and numpy.
 
         With tf the (binary / sublinear) term frequency of each distinct known n-gram and w its idf weight, the
         vector is tf * w / norm(tf * w), so its dot product is sum(tf * (w * coef)) / norm(tf * w): the products

@@ -159,8 +159,9 @@ BOUND_TEXTS = UNSEEN + ["  Tabs\tand\n\nnew   lines ", "ÉCOLE Ünïcode 東京 
 @pytest.mark.parametrize("options", [{}, {"sublinear_tf": True}, {"binary": True}, {"norm": "l1"}, {"norm": None},
                                      {"use_idf": False, "sublinear_tf": True}, {"lowercase": False}])
 def test_bound_tfidf_dot_equals_the_vectorizer(analyzer, ngrams, options) -> None:
-    """`_TfidfPart.bind(coef)` (counts, then plain arithmetic) gives the dot product of the vectorizer's own
-    transform with the coefficients, for every analyzer and TF-IDF option the fast path handles."""
+    """`_TfidfPart.bind(coef)` (the C extension's or Python's counts, then plain arithmetic) gives the dot product
+    of the vectorizer's own transform with the coefficients, for every analyzer and TF-IDF option the fast path
+    handles."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from classifiers.fastpath import _TfidfPart
@@ -178,10 +179,11 @@ def test_bound_tfidf_dot_equals_the_vectorizer(analyzer, ngrams, options) -> Non
                                      sublinear=vec.sublinear_tf, idf=vec.idf_ if vec.use_idf else None,
                                      norm=vec.norm))
     for part in parts:
-        dot = part.bind(coef)
+        dots = [part.bind(coef), part.bind_python(coef)]  # the first is the C extension's where it applies
         for t in BOUND_TEXTS:
             expected = float(vec.transform([t]).toarray()[0] @ coef)
-            assert dot(t, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12), t
+            for dot in dots:
+                assert dot(t, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12), t
             assert part.dot(t, (), coef) == pytest.approx(expected, rel=1e-12, abs=1e-12), t
 
 
@@ -260,4 +262,6 @@ def test_bound_tfidf_dot_equals_the_vectorizer_on_odd_text(text: str, odd_vector
     for vec in odd_vectorizers:
         coef = np.linspace(-1.0, 1.0, len(vec.vocabulary_))
         expected = float(vec.transform([text]).toarray()[0] @ coef)
-        assert _TfidfPart.from_vectorizer(vec).bind(coef)(text, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        part = _TfidfPart.from_vectorizer(vec)
+        assert part.bind(coef)(text, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert part.bind_python(coef)(text, ()) == pytest.approx(expected, rel=1e-12, abs=1e-12)
