@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "instructions": ("benchmarks.overhead.instructions",
                      "instructions per request under callgrind: floor, never, classifier; deterministic"),
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
+    "tfidf-parts": ("benchmarks.tfidf_parts", "the served TF-IDF dot products: C extension vs Python, per prompt"),
     "local-throughput": ("benchmarks.local_throughput", "embedded model tokens/s at concurrency 1, 4, 16"),
     "verifiers": ("benchmarks.verifiers", "guard checks vs the gold IFEval scorer per kind; chooses acted-on kinds"),
     "guard-replay": ("benchmarks.guard_replay", "verify-and-escalate replayed on recorded answers of both modes"),

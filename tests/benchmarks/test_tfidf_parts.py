@@ -1,0 +1,29 @@
+"""The per-part TF-IDF benchmark runs end to end on a tiny prompt file, with and without the C extension."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.tfidf_parts import main
+
+PROMPTS = ["Write a haiku about snow in all lowercase letters.", "Answer in JSON: what is the tallest mountain?",
+           "Décris Paris en moins de 50 mots. 東京 😀", ""]
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_runs_on_a_tiny_prompt_file(tmp_path: Path, capsys, monkeypatch, pure: str) -> None:
+    monkeypatch.setenv("THINKGATE_PURE_PYTHON", pure)
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"key": i, "prompt": p}) + "\n" for i, p in enumerate(PROMPTS)))
+    assert main(["--data", str(data), "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "timer" in out and "word python" in out and "char python" in out
+    if pure == "1":
+        assert "native" not in out.split("\n", 1)[1]  # only the status line names it
+
+
+def test_a_missing_prompt_file_is_an_error(tmp_path: Path) -> None:
+    assert main(["--data", str(tmp_path / "absent.jsonl")]) == 2
