@@ -19,10 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The optional C extension of the classifier's fast path (classifiers/_native_tfidf.c), built in place. The
-# editable install builds it too (if a C compiler is there); this rebuilds it after the C source changed, as a
-# stale build is never used (classifiers/native.py). Up to date, it does nothing.
+# editable install builds it too (if a C compiler is there); this rebuilds it when classifiers/native.py does
+# not use it (not built, or stale: its version or source hash differs). In use, it is left alone.
 native: install
-	$(PY) setup.py --quiet build_ext --inplace
+	@env -u THINKGATE_PURE_PYTHON $(PY) -c "import sys, classifiers.native as n; sys.exit(n.native_status() != 'loaded')" \
+		2>/dev/null || $(PY) setup.py --quiet build_ext --inplace --force
 
 serve: install
 	$(VENV)/bin/thinkgate serve $(ARGS)
