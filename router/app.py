@@ -20,7 +20,8 @@ from .decision_log import DecisionLog
 from .errors import InvalidRequest, ThinkgateError
 from .gc_tuning import tune_collector
 from .http_io import check_api_key, error_response, json_response, new_request_id
-from .inflight import TrackInflight
+from .hot_path import ProxyApp
+from .inflight import CHAT_PATH, TrackInflight
 from .metrics import Metrics
 from .redact import redacted_traceback
 from .routes import build_routes, unique_backends
@@ -112,17 +113,20 @@ def create_app(config: Config, *, backends: Mapping[str, Backend] | None = None,
         return error_response(ThinkgateError(f"internal error (request id {request_id})"),
                               {"x-request-id": request_id})
 
-    app = Starlette(
+    chat = ChatEndpoint(runtime).handle
+    middleware = [Middleware(TrackInflight, metrics), Middleware(BodyDeadline, config.server.body_timeout_s)]
+    app = ProxyApp(
         routes=[
-            HttpRoute("/v1/chat/completions", ChatEndpoint(runtime).handle, methods=["POST"]),
+            HttpRoute(CHAT_PATH, chat, methods=["POST"]),
             HttpRoute("/v1/models", list_models, methods=["GET"]),
             HttpRoute("/healthz", healthz, methods=["GET"]),
             HttpRoute("/readyz", readyz, methods=["GET"]),
             HttpRoute("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
-        middleware=[Middleware(TrackInflight, metrics), Middleware(BodyDeadline, config.server.body_timeout_s)],
+        middleware=middleware,
         lifespan=lifespan,
     )
+    app.serve_directly(CHAT_PATH, chat, middleware=middleware, error_handler=server_error)
     app.state.runtime = runtime
     return app

@@ -10,9 +10,11 @@ client session is configured as thinkgate's upstream client is (`router/backends
 per-read and connect timeouts, decompression on, a 1 MiB read buffer.
 
 Against `floor_server.py` (aiohttp's server) it separates two costs: what the chosen server stack costs
-over the lightest Python forwarder, and what thinkgate's own logic costs over that stack. Like the floor it
-streams the answer back (a `StreamingResponse`); thinkgate answers a non-streamed request with one `Response`,
-which costs less, so `never` with the decision log off can come out a little below this.
+over the lightest Python forwarder, and what thinkgate's own logic costs over that stack. An answer that is
+not an event stream is read whole and sent as one `Response`, as thinkgate answers a non-streamed request
+(Starlette's `StreamingResponse` runs a task group per response: under callgrind a forwarder streaming every
+answer back cost 0.96 M instructions per request against 0.61 M for this one, and the bare forwarder 0.57 M);
+an event stream is passed on as it arrives, in a `StreamingResponse`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ def make_app(upstream: str) -> Starlette:
         body = await request.body()
         headers = {"content-type": request.headers.get("content-type", "application/json")}
         up = await session.post(upstream + request.url.path, data=body, headers=headers)
+        media_type = up.headers.get("Content-Type")
+        if not (media_type or "").startswith("text/event-stream"):
+            try:
+                data = await up.read()
+            finally:
+                up.release()
+            return Response(data, status_code=up.status, media_type=media_type)
         out_headers = {}
         length = up.headers.get("Content-Length")
         if length is not None:
@@ -53,8 +62,7 @@ def make_app(upstream: str) -> Starlette:
             finally:
                 up.release()
 
-        return StreamingResponse(chunks(), status_code=up.status, headers=out_headers,
-                                 media_type=up.headers.get("Content-Type"))
+        return StreamingResponse(chunks(), status_code=up.status, headers=out_headers, media_type=media_type)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ready"})
