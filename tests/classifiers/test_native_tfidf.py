@@ -13,6 +13,8 @@ import logging
 import os
 import random
 import re
+import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -194,6 +196,64 @@ def test_the_shipped_artifact_scores_every_ifeval_prompt_identically(served_part
     got, expected = np.array([served.score(t) for t in texts]), np.array([pure.score(t) for t in texts])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
     assert [served.decide(t)[0] for t in texts] == [pure.decide(t)[0] for t in texts]
+
+
+@needs_native
+def test_concurrent_calls_equal_single_threaded_ones(served_parts) -> None:
+    """The bound dots keep per-object scratch counts: calls from several threads (the proxy decides long prompts
+    in executor threads) must not see each other's counts. Results must be bit-identical to sequential ones."""
+    rng = random.Random(7)
+    texts = EDGE_TEXTS + ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 3000))) for _ in range(40)]
+    texts += ["the goat words " * 2000, "İ" * 1500]
+    dots = [dot for _, dot, _ in served_parts]
+    expected = [[dot(t, ()) for t in texts] for dot in dots]
+    expected_counts = [[dot.counts(t) for t in texts] for dot in dots]
+    errors: list[tuple[int, int, int]] = []
+
+    def work(seed: int) -> None:
+        order = list(range(len(texts)))
+        random.Random(seed).shuffle(order)
+        for i in order:
+            for j, dot in enumerate(dots):
+                if dot(texts[i], ()) != expected[j][i] or dot.counts(texts[i]) != expected_counts[j][i]:
+                    errors.append((seed, j, i))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
+@needs_native
+def test_an_allocation_failure_raises_memory_error_and_leaves_no_counts_behind(served_parts) -> None:
+    """Any allocation in a call may fail (a prompt of several MB): the call raises MemoryError (or succeeds),
+    and the next call's counts and score are the same as if the failed one never happened."""
+    _testcapi = pytest.importorskip("_testcapi")
+    if not hasattr(_testcapi, "set_nomemory"):
+        pytest.skip("this Python's _testcapi cannot inject allocation failures")
+    texts = ["Write a limerick about a goat. İstanbul ΣΑΣ words", "x" * 5000 + " the goat " * 300, "ÉCOLE 東京 " * 400]
+    failed = 0
+    for _, dot, _ in served_parts:
+        for text in texts:
+            expected, expected_counts = dot(text, ()), dot.counts(text)
+            for nth in range(12):
+                for call in (lambda: dot(text, ()), lambda: dot.counts(text)):
+                    _testcapi.set_nomemory(nth, nth + 1)  # only the nth allocation from here on fails
+                    try:
+                        call()
+                    except MemoryError:
+                        failed += 1
+                    finally:
+                        _testcapi.remove_mem_hooks()
+                    assert dot(text, ()) == expected and dot.counts(text) == expected_counts, (text[:40], nth)
+    assert failed > 0
 
 
 class _OwnLower(str):
