@@ -298,7 +298,17 @@ class _Ctx:
         self._counts: dict[int, Count | None] = {}  # count_before(low, end, max_adj) by end * 4 + max_adj
 
     def free(self, span: tuple[int, int]) -> bool:
-        return not self.claimed.overlaps(span)
+        """`not self.claimed.overlaps(span)`, inlined (it is asked for every match)."""
+        s, e = span
+        claimed = self.claimed
+        i = bisect_left(claimed.starts, e if e > s else s) - 1
+        if i >= 0 and claimed.ends[i] > s:
+            return False
+        points = claimed.points
+        if e > s and points:
+            j = bisect_right(points, s)
+            return not (j < len(points) and points[j] < e)
+        return True
 
     def emit(self, kind: str, span: tuple[int, int], params: dict[str, Any] | None = None) -> None:
         self.out.append(Found(kind, span, params or {}))
@@ -323,6 +333,18 @@ class _Ctx:
                     found = self._pos[n] = _find_all(self.low, n)
                 for i in found:
                     out.append((i, n))
+        return out
+
+    def offsets(self, needles: Iterable[str]) -> list[int]:
+        """The offsets of `positions(needles)` without the needles (needle by needle, each ascending)."""
+        out: list[int] = []
+        hits = self.hits
+        for n in needles:
+            if n in hits or n not in _NEEDLE_SET:
+                found = self._pos.get(n)
+                if found is None:
+                    found = self._pos[n] = _find_all(self.low, n)
+                out += found
         return out
 
     def word_starts(self, n: str) -> Sequence[int]:
@@ -364,24 +386,37 @@ class _Ctx:
                 end = m.end()
                 yield m
 
-    def scan_quotes(self, rx: _Scanner, before: int) -> list[re.Match[str]]:
+    def scan_quotes(self, rx: _Anchored, before: int) -> list[re.Match[str]]:
         """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
         low = self.low
         size = len(low)
         found: list[re.Match[str]] = []
-        for i, _ in self.positions(_OPENING_QUOTES):
+        candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+        for i in self.offsets(_OPENING_QUOTES):
             if i and low[i - 1].isalnum():
                 continue  # an apostrophe, not a quote
-            found.extend(rx.finditer(low, max(0, i - before), min(size, i + 2)))
+            s, e = max(0, i - before), min(size, i + 2)
+            if candidate(low, s, e) is not None:
+                found.extend(rx.finditer(low, s, e))
         return found
 
     def windows(self, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
         """Merged windows around the needles. A regex run over the whole prompt costs microseconds per hundred
         characters, so patterns only run near the words that must occur in any match."""
         size = len(self.low)
-        spans = sorted((max(0, i - before), min(size, i + len(n) + after)) for i, n in self.positions(needles))
+        spans: list[tuple[int, int]] = []
+        hits = self.hits
+        for n in needles:
+            if n in hits or n not in _NEEDLE_SET:
+                found = self._pos.get(n)
+                if found is None:
+                    found = self._pos[n] = _find_all(self.low, n)
+                k = len(n) + after
+                for i in found:
+                    spans.append((i - before if i > before else 0, i + k if i + k < size else size))
         if len(spans) <= 1:
             return spans
+        spans.sort()
         merged = [spans[0]]
         for s, e in spans[1:]:
             ps, pe = merged[-1]
@@ -397,14 +432,29 @@ class _Ctx:
 
     def scan(self, rx: _Scanner, needles: Iterable[str], before: int = 0,
              after: int = 120) -> Iterator[re.Match[str]]:
-        for s, e in self.windows(needles, before, after):
-            yield from rx.finditer(self.low, s, e)
+        low = self.low
+        if isinstance(rx, _Anchored):
+            candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+            for s, e in self.windows(needles, before, after):
+                if candidate(low, s, e) is not None:
+                    yield from rx.finditer(low, s, e)
+        else:
+            for s, e in self.windows(needles, before, after):
+                yield from rx.finditer(low, s, e)
 
     def first(self, rx: _Scanner, needles: Iterable[str], before: int = 0, after: int = 120) -> re.Match[str] | None:
         """`next(self.scan(rx, needles, before, after), None)`: the first match, without scanning further."""
         low = self.low
+        if isinstance(rx, _Anchored):
+            candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+            for s, e in self.windows(needles, before, after):
+                if candidate(low, s, e) is not None:
+                    m = rx.first(low, s, e)
+                    if m is not None:
+                        return m
+            return None
         for s, e in self.windows(needles, before, after):
-            m = rx.first(low, s, e) if isinstance(rx, _Anchored) else rx.search(low, s, e)
+            m = rx.search(low, s, e)
             if m is not None:
                 return m
         return None
@@ -1139,9 +1189,13 @@ _UPPER_A = _Anchored(_UPPER_RE, (
 
 def _d_case(c: _Ctx) -> None:
     wins = c.windows(("lower", "capital", "caps", "upper"), 60, 60)
+    low = c.low
     for rx, kind in ((_LOWER_A, "change_case:english_lowercase"), (_UPPER_A, "change_case:english_capital")):
+        candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
         for s, e in wins:
-            m = next((m for m in rx.finditer(c.low, s, e) if c.free(m.span())), None)
+            if candidate(low, s, e) is None:
+                continue
+            m = next((m for m in rx.finditer(low, s, e) if c.free(m.span())), None)
             if m:
                 c.emit(kind, m.span())
                 break
@@ -1223,12 +1277,12 @@ _KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "to
 
 
 def _d_keyword_frequency(c: _Ctx) -> None:
-    times = c.positions(("time", "once", "twice", "thrice"))
+    times = c.offsets(("time", "once", "twice", "thrice"))
     if not times:
         return
     # The count is read after the match (`find_times` from its end), so a match can only count if one of these
     # words starts after the match's start: matches from the last one on are not tried.
-    starts = sorted(i for i, _ in times)
+    starts = sorted(times)
     last = starts[-1]
     for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES, last):
         if not c.free(m.span()):
@@ -1306,11 +1360,11 @@ def _d_forbidden(c: _Ctx) -> None:
     # Search only windows that run from a negation to the word every match ends at (a noun, an opening quote,
     # "mention"); most prompts have few such pairs, so the expensive pattern runs on little text.
     low = c.low
-    negs = sorted(i for i, _ in c.positions(_FORBID_NEEDLES))
+    negs = sorted(c.offsets(_FORBID_NEEDLES))
     if not negs:
         return
     ends = [(i, i + len(n) + 12) for i, n in c.positions(_NOUN_NEEDLES + ("mention",))]
-    ends += [(i, i + 2) for i, _ in c.positions(_OPENING_QUOTES) if not (i and low[i - 1].isalnum())]
+    ends += [(i, i + 2) for i in c.offsets(_OPENING_QUOTES) if not (i and low[i - 1].isalnum())]
     windows: list[list[int]] = []
     for i, end in sorted(ends):
         k = bisect_left(negs, i - 60)
@@ -1321,11 +1375,11 @@ def _d_forbidden(c: _Ctx) -> None:
             else:
                 windows.append([start, end])
     matches = [m for s, e in windows for m in _FORBID_A.finditer(low, s, min(len(low), e))]
-    subj_negs = c.positions(("not", "n't", "n’t", "never"))
+    subj_negs = c.offsets(("not", "n't", "n’t", "never"))
     # The negation follows the noun a match starts at (nouns from the last negation on cannot match), and what
     # follows the negation must read as `_SUBJ_NEG_TAIL`.
-    if subj_negs and (not PREFILTERS or any(_SUBJ_NEG_TAIL.match(low, i) for i, _ in subj_negs)):
-        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES, max(i for i, _ in subj_negs))
+    if subj_negs and (not PREFILTERS or any(_SUBJ_NEG_TAIL.match(low, i) for i in subj_negs)):
+        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES, max(subj_negs))
     matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):
@@ -1525,8 +1579,8 @@ def _d_language(c: _Ctx) -> None:
     low = c.low
     size = len(low)
     names = set()
-    for a in c.hits:
-        for name in _LANG_IN.get(a, ()):
+    for a in _LANG_KEYS.intersection(c.hits):
+        for name in _LANG_IN[a]:
             if name in names:
                 continue
             k = len(name)
@@ -1635,8 +1689,7 @@ def run_detectors(text: str) -> list[Found]:
     """Every detection in `text`, in detector order (the raw form `constraints.detect_constraints` refines)."""
     ctx = _Ctx(text)
     todo = set(_ALWAYS_RUN)  # the detectors one of whose needles occurs, from the needle index
-    for a in ctx.hits:
-        todo.update(_RUNS[a])
+    todo.update(*map(_RUNS.__getitem__, ctx.hits))
     detectors = DETECTORS  # read at call time (tests wrap the detectors)
     for j in sorted(todo):
         detectors[j].run(ctx)
@@ -1652,6 +1705,7 @@ _set_needles(
 _LANG_IN: dict[str, tuple[str, ...]] = {  # the language names inside each needle
     a: t for a in _NEEDLES if (t := tuple(name for name in LANGUAGES if name in a))
 }
+_LANG_KEYS = frozenset(_LANG_IN)
 _ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
 _RUNS: dict[str, tuple[int, ...]] = {  # the gated detectors with a needle inside each needle
     a: tuple(j for j, d in enumerate(DETECTORS) if any(n and n in a for n in d.needles)) for a in _NEEDLES
