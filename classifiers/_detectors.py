@@ -391,13 +391,14 @@ class _Ctx:
         low = self.low
         size = len(low)
         found: list[re.Match[str]] = []
-        candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+        search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
         for i in self.offsets(_OPENING_QUOTES):
             if i and low[i - 1].isalnum():
                 continue  # an apostrophe, not a quote
-            s, e = max(0, i - before), min(size, i + 2)
-            if candidate(low, s, e) is not None:
-                found.extend(rx.finditer(low, s, e))
+            e = min(size, i + 2)
+            f = search(low, max(0, i - before), e)
+            if f is not None:
+                found.extend(rx.matches_from(low, f, e, search))
         return found
 
     def windows(self, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
@@ -434,10 +435,11 @@ class _Ctx:
              after: int = 120) -> Iterator[re.Match[str]]:
         low = self.low
         if isinstance(rx, _Anchored):
-            candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+            search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
             for s, e in self.windows(needles, before, after):
-                if candidate(low, s, e) is not None:
-                    yield from rx.finditer(low, s, e)
+                f = search(low, s, e)
+                if f is not None:
+                    yield from rx.matches_from(low, f, e, search)
         else:
             for s, e in self.windows(needles, before, after):
                 yield from rx.finditer(low, s, e)
@@ -446,10 +448,11 @@ class _Ctx:
         """`next(self.scan(rx, needles, before, after), None)`: the first match, without scanning further."""
         low = self.low
         if isinstance(rx, _Anchored):
-            candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+            search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
             for s, e in self.windows(needles, before, after):
-                if candidate(low, s, e) is not None:
-                    m = rx.first(low, s, e)
+                f = search(low, s, e)
+                if f is not None:
+                    m = rx.first_from(low, f, e, search)
                     if m is not None:
                         return m
             return None
@@ -540,17 +543,25 @@ class _Anchored:
             self._first = re.compile(lead_alt(tails))
         ALL_ANCHORED.append(self)
 
+    @property
+    def candidates(self) -> re.Pattern[str]:
+        """The scan for offsets where a match can start (the first words alone when the prefilters are off)."""
+        return self._first if PREFILTERS else self._words
+
     def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:
         if e is None:
             e = len(low)
+        search = self.candidates.search
+        f = search(low, s, e)
+        return self.matches_from(low, f, e, search) if f is not None else []
+
+    def matches_from(self, low: str, f: re.Match[str] | None, e: int,
+                     search: Callable[[str, int, int], re.Match[str] | None]) -> list[re.Match[str]]:
+        """What `finditer(low, s, e)` returns, given `f`, the first candidate at or after s (callers that test a
+        window for a candidate before scanning it pass it on instead of searching twice)."""
         out: list[re.Match[str]] = []
-        search = (self._first if PREFILTERS else self._words).search
         match = self.rx.match
-        pos = s
-        while True:
-            f = search(low, pos, e)
-            if f is None:
-                return out
+        while f is not None:
             p = f.start()
             m = match(low, p, e)
             if m is None:
@@ -558,20 +569,24 @@ class _Anchored:
             else:
                 out.append(m)
                 pos = max(m.end(), p + 1)
+            f = search(low, pos, e)
+        return out
 
     def first(self, low: str, s: int, e: int) -> re.Match[str] | None:
         """The first match `finditer(low, s, e)` would return, without looking for the others."""
-        search = (self._first if PREFILTERS else self._words).search
+        search = self.candidates.search
+        return self.first_from(low, search(low, s, e), e, search)
+
+    def first_from(self, low: str, f: re.Match[str] | None, e: int,
+                   search: Callable[[str, int, int], re.Match[str] | None]) -> re.Match[str] | None:
+        """What `first(low, s, e)` returns, given `f`, the first candidate at or after s."""
         match = self.rx.match
-        pos = s
-        while True:
-            f = search(low, pos, e)
-            if f is None:
-                return None
+        while f is not None:
             m = match(low, f.start(), e)
             if m is not None:
                 return m
-            pos = f.start() + 1
+            f = search(low, f.start() + 1, e)
+        return None
 
 
 _Scanner = re.Pattern[str] | _Anchored
@@ -1123,7 +1138,7 @@ def _d_capital_frequency(c: _Ctx) -> None:
     for m in c.scan(_CAPWORDS_SUBJ_A, ("capital", "caps", "upper"), 100, 20):
         if not c.free(m.span()) or _ALL_BEFORE_RE.search(c.low, max(0, m.start() - 20), m.start()):
             continue  # "write all words in capital letters" is the whole-response rule
-        t = find_times(c.low, m.end(), 110)
+        t = find_times(c.low, m.end(), 110, fast=PREFILTERS)
         if t:
             rel, n, end = t
             span = (m.start(), end)
@@ -1191,11 +1206,12 @@ def _d_case(c: _Ctx) -> None:
     wins = c.windows(("lower", "capital", "caps", "upper"), 60, 60)
     low = c.low
     for rx, kind in ((_LOWER_A, "change_case:english_lowercase"), (_UPPER_A, "change_case:english_capital")):
-        candidate = (rx._first if PREFILTERS else rx._words).search  # most windows have none: skip the call
+        search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
         for s, e in wins:
-            if candidate(low, s, e) is None:
+            f = search(low, s, e)
+            if f is None:
                 continue
-            m = next((m for m in rx.finditer(low, s, e) if c.free(m.span())), None)
+            m = next((m for m in rx.matches_from(low, f, e, search) if c.free(m.span())), None)
             if m:
                 c.emit(kind, m.span())
                 break
@@ -1226,7 +1242,7 @@ def _d_letter_frequency(c: _Ctx) -> None:
         if not c.free(m.span()):
             continue
         letter = m.group("ql") or m.group("l")
-        t = find_times(c.low, m.end(), 90)
+        t = find_times(c.low, m.end(), 90, fast=PREFILTERS)
         if t:
             rel, n, end = t
             c.emit("keywords:letter_frequency", (m.start(), end),
@@ -1294,7 +1310,7 @@ def _d_keyword_frequency(c: _Ctx) -> None:
         k = bisect_left(starts, m.end())
         if PREFILTERS and (k == len(starts) or starts[k] > m.end() + 66):
             continue
-        t = find_times(c.low, m.end(), 70, bare_relation=False)
+        t = find_times(c.low, m.end(), 70, bare_relation=False, fast=PREFILTERS)
         if not t:
             continue
         rel, n, end = t

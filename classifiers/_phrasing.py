@@ -328,12 +328,42 @@ _TIMES_RE = re.compile(
     rf"|(?P<word>once|twice|thrice)\b(?:\s+(?P<post2>{REL_POST})\b)?)"
 )
 _TIMES_REL_ONLY_RE = re.compile(rf"\b(?:to\s+)?(?P<pre>{REL})\s+(?P<num>{NUM})\b")
-_TIMES_STOP_RE = re.compile(r"[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b")
+# Where a clause with a count ends: `[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b`,
+# written so that every alternative starts with a literal character (the \b before a word is the look-behind
+# after its first letter), which lets `re` skip to candidate characters; the same match starts (a test checks it).
+_TIMES_STOP_RE = re.compile(
+    r",|;|b(?<!\wb)ut\b|w(?<!\ww)h(?:ile|ereas)\b|t(?<!\wt)(?:he\s+(?:key)?(?:word|letter|term|name)|erm)\b"
+    r"|k(?<!\wk)ey(?:word|letter|term|name)\b|w(?<!\ww)ord\b|l(?<!\wl)etter\b|n(?<!\wn)ame\b"
+)
+# The words a match of _TIMES_RE (_TIMES_REL_ONLY_RE) can start with, besides digits: `re` tries those patterns at
+# every offset, so they are searched for from the first offset where one of these matches (see `_times_search`).
+_TIMES_FIRST_RE = re.compile(
+    trie_alt([*_REL_PRE_MAP, *ONES, *_TENS, "single", "once", "twice", "thrice", "a "])
+)
+_REL_ONLY_FIRST_RE = re.compile(trie_alt([*_REL_PRE_MAP, "to "]))
+_DIGIT_RE = re.compile(r"\d")
 
 
-def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True) -> tuple[str, int, int] | None:
+def _times_search(rx: re.Pattern[str], first: re.Pattern[str], low: str, start: int, end: int,
+                  digits: bool) -> re.Match[str] | None:
+    """`rx.search(low, start, end)`, started at the first offset where a match can start (a word of `first`, or a
+    digit when `digits`): no match starts before it."""
+    f = first.search(low, start, end)
+    stop = f.start() if f else end
+    if digits:
+        d = _DIGIT_RE.search(low, start, stop)
+        if d:
+            stop = d.start()
+    if stop >= end:
+        return None
+    return rx.search(low, stop, end)
+
+
+def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True,
+               fast: bool = True) -> tuple[str, int, int] | None:
     """An occurrence count ("at least 3 times", "twice", "10 or more times", "only once") right after `start`,
-    in the same clause. Returns (relation, n, end offset)."""
+    in the same clause. Returns (relation, n, end offset). `fast=False` skips the shortcuts that only avoid
+    searches which cannot match (the reference path for tests)."""
     end = _sentence_end(low, start, limit)
     # Every match of _TIMES_RE contains "time", "once", "twice" or "thrice": without one of them in the sentence
     # there is no count to search for (and, without the bare relation, nothing to return).
@@ -345,7 +375,15 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     stop = _TIMES_STOP_RE.search(low, start + 1, end)
     if stop:
         end = stop.start()
-    m = _TIMES_RE.search(low, start, end) if has_word else None
+        if has_word and fast:  # the words must be before the stop (a match contains one)
+            has_word = find("time", start, end) != -1 or find("once", start, end) != -1 \
+                or find("twice", start, end) != -1 or find("thrice", start, end) != -1
+    if not has_word:
+        m = None
+    elif fast:
+        m = _times_search(_TIMES_RE, _TIMES_FIRST_RE, low, start, end, True)
+    else:
+        m = _TIMES_RE.search(low, start, end)
     if m:
         if m.group("word"):
             n = _SPECIAL[m.group("word")]
@@ -360,7 +398,10 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
             rel, n = relation(m.group("pre"), m.group("post"), m.group("plus"), parsed, "exactly")
             return rel, n, m.end()
     if bare_relation:
-        m = _TIMES_REL_ONLY_RE.search(low, start, end)
+        if fast:
+            m = _times_search(_TIMES_REL_ONLY_RE, _REL_ONLY_FIRST_RE, low, start, end, False)
+        else:
+            m = _TIMES_REL_ONLY_RE.search(low, start, end)
         if m:
             parsed = parse_number(m.group("num"))
             if parsed is not None:

@@ -239,3 +239,65 @@ def test_anchored_tails_start_with_a_first_word() -> None:
     with pytest.raises(ValueError):
         _detectors._Anchored(re.compile("abc"), ("abc",), tails={"xyz": ""})
     assert len(_detectors.ALL_ANCHORED) == count  # not registered
+
+
+_STOP_ORIGINAL = re.compile(r"[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b")
+_STOP_PIECES = ["but", "while", "whereas", "the", "key", "word", "letter", "term", "name", "s", "ed", " ", "  ", "\n",
+                ",", ";", "x", "_", "1", "é", "\u00a0", "-", "'"]
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(st.sampled_from(_STOP_PIECES), max_size=30).map("".join), st.integers(0, 60), st.integers(0, 60))
+def test_clause_stop_pattern_is_the_original(text: str, a: int, b: int) -> None:
+    """`_TIMES_STOP_RE` is written to start with literals; it matches what the plain pattern matches, from any
+    offset (its word boundaries look behind the start offset, as `\\b` does)."""
+    from classifiers._phrasing import _TIMES_STOP_RE
+
+    lo, hi = min(a, b, len(text)), min(max(a, b), len(text))
+    new, old = _TIMES_STOP_RE.search(text, lo, hi), _STOP_ORIGINAL.search(text, lo, hi)
+    assert (new and new.span()) == (old and old.span()), (text, lo, hi)
+    assert [m.span() for m in _TIMES_STOP_RE.finditer(text, lo)] == [m.span() for m in _STOP_ORIGINAL.finditer(text, lo)]
+
+
+def _count_phrases() -> st.SearchStrategy[str]:
+    from classifiers._phrasing import _TIMES_REL_ONLY_RE, _TIMES_RE
+
+    phrase = st.one_of(st.from_regex(_TIMES_RE, fullmatch=True), st.from_regex(_TIMES_REL_ONLY_RE, fullmatch=True))
+    return st.tuples(st.sampled_from(["words in all caps ", "the letter q ", "the word 'x' ", ""]), phrase,
+                     st.sampled_from(["", " times", ", but", " and the word y", "."])).map("".join)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_TEXTS, _count_phrases(), st.tuples(_soup(8), _count_phrases()).map(" ".join)), st.integers(0, 3))
+def test_find_times_fast_path_is_the_reference(text: str, k: int) -> None:
+    """`find_times` with its shortcuts (candidate-first searches, the recheck after a clause stop) equals the plain
+    searches, at every offset."""
+    from classifiers._phrasing import find_times
+
+    low = _detectors.lower_preserving(text)
+    limit = (70, 90, 110, 40)[k]
+    for start in range(len(low)):
+        for bare in (True, False):
+            assert find_times(low, start, limit, bare) == find_times(low, start, limit, bare, fast=False), (start, text)
+
+
+_COUNT_FORMS = ["a dozen times", "a hundred times", "a thousand times", "a couple of times", "a pair of times",
+                "a single time", "single time", "twenty-five times", "one hundred and one times", "5 times", "1,000 times",
+                "2k times", "3.5 times", "5+ times", "10 or more times", "once", "twice or more", "thrice", "only once",
+                "at least twice", "no more than 3 times", "to at least 4", "at most five", "\u0663 times", "\uff15 times",
+                "\u00b2 times", "5\u00a0times", "a\ndozen\ttimes"]
+
+
+@pytest.mark.parametrize("form", _COUNT_FORMS)
+def test_find_times_on_every_count_form(form: str) -> None:
+    """Each way to write a count, after a keyword and glued to what follows, read from every offset."""
+    from classifiers._phrasing import find_times
+
+    for text in (f"use the word x {form}.", f"words in all caps {form}, but", f"the letter q{form} and more",
+                 f"x {form}"):
+        low = _detectors.lower_preserving(text)
+        for start in range(len(low)):
+            for limit in (40, 70, 90, 110):
+                for bare in (True, False):
+                    assert find_times(low, start, limit, bare) == find_times(low, start, limit, bare, fast=False), (
+                        start, limit, text)
