@@ -1390,7 +1390,13 @@ def _d_forbidden(c: _Ctx) -> None:
                 windows[-1][1] = max(windows[-1][1], end)
             else:
                 windows.append([start, end])
-    matches = [m for s, e in windows for m in _FORBID_A.finditer(low, s, min(len(low), e))]
+    matches: list[re.Match[str]] = []
+    search = _FORBID_A.candidates.search  # most windows have no candidate: test that before calling into the scan
+    for s, e in windows:
+        e = min(len(low), e)
+        f = search(low, s, e)
+        if f is not None:
+            matches += _FORBID_A.matches_from(low, f, e, search)
     subj_negs = c.offsets(("not", "n't", "n’t", "never"))
     # The negation follows the noun a match starts at (nouns from the last negation on cannot match), and what
     # follows the negation must read as `_SUBJ_NEG_TAIL`.
