@@ -1,13 +1,16 @@
 """The detector's prefilters only skip work that cannot find anything: with them off, the output is the same.
 
 `_detectors.PREFILTERS` switches off every shortcut that rests on an argument of the form "a match needs X, and X
-is not there" (the relaxed candidate scans of `_Anchored`, the checks before `find_times` and the subject pattern of
-the forbidden-words detector). With the switch off the detector runs its slow reference path, the one before those
-shortcuts. Both paths must agree on every text; the texts here are built to hit the arguments' weak spots: the
-trigger words in every case, glued to each other, with Unicode look-alikes that `re` or `str.lower` treat
-specially (the Kelvin sign, long s, dotted and dotless i, non-breaking and other spaces, fullwidth and Arabic-Indic
-digits, curly quotes), and strings generated from each anchored pattern itself (`from_regex`), cut at random
-window bounds.
+is not there": the relaxed candidate scans of `_Anchored` (tails), the check before `find_times` in the keyword
+counts, the subject-pattern check of the forbidden-words detector, and the shortcuts inside `find_times` (passed
+on as `fast=`). With the switch off the detector runs its slow reference path, the one before those shortcuts. Both
+paths must agree on every text; the texts here are built to hit the arguments' weak spots: the trigger words in
+every case, glued to each other, with Unicode look-alikes that `re` or `str.lower` treat specially (the Kelvin
+sign, long s, dotted and dotless i, non-breaking and other spaces, fullwidth, Arabic-Indic and superscript digits,
+curly quotes); strings generated from each anchored pattern and from the patterns the other shortcuts reason about
+(`from_regex`), glued to what follows or not, with windows cut at and inside their matches; and every written form
+of a count. Each of these tests was checked to fail on a deliberately unsound shortcut (a tail missing a noun or
+asking for a space the pattern does not, a window a few characters short, a first word left out).
 
 More examples: THINKGATE_EQUIV_EXAMPLES=20000 pytest tests/classifiers/test_detector_prefilters.py
 """
