@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from ._phrasing import (
@@ -31,6 +32,7 @@ from ._phrasing import (
     clause_start,
     count_before,
     find_times,
+    lead_alt,
     lower_preserving,
     norm_space,
     parse_keywords,
@@ -39,6 +41,10 @@ from ._phrasing import (
     relation,
     trie_alt,
 )
+
+PREFILTERS = True
+"""Switch for the shortcuts that only skip work which cannot find anything (tighter candidate scans, cheap
+necessary conditions). Tests turn it off to check that the output is the same without them."""
 
 
 class Found(NamedTuple):
@@ -152,9 +158,13 @@ def _set_needles(needles: Iterable[str]) -> None:
     _EMPTY_INDEX = dict.fromkeys(_NEEDLES, ())
     _CONTAINED.clear()
     _CONTAINED.update({a: frozenset(b for b in _NEEDLES if b in a) for a in _NEEDLES})
-    global _WS_NEEDLES, _NEEDLE_SET
+    global _WS_NEEDLES, _NEEDLE_SET, _WS_PARTS
     _WS_NEEDLES = tuple((n, max(n.split(), key=len)) for n in _NEEDLES if any(ch.isspace() for ch in n))
     _NEEDLE_SET = frozenset(_NEEDLES)
+    _WS_BY_PART.clear()
+    for n, part in _WS_NEEDLES:
+        _WS_BY_PART[part] = _WS_BY_PART.get(part, ()) + (n,)
+    _WS_PARTS = frozenset(_WS_BY_PART)
     _TOKEN_NEEDLES.clear()
 
 
@@ -213,6 +223,9 @@ _CONTAINED: dict[str, frozenset[str]] = {}  # the needles inside each needle (it
 _TOKEN_CACHE_SIZE = 50_000
 _WS_NEEDLES: tuple[tuple[str, str], ...] = ()  # (needle with white space, its longest part: also a needle)
 _NEEDLE_SET: frozenset[str] = frozenset()
+_WS_BY_PART: dict[str, tuple[str, ...]] = {}  # longest part -> the needles with white space it is the longest part of
+_WS_PARTS: frozenset[str] = frozenset()
+_UNSEEN = object()  # what `_TOKEN_NEEDLES.get` answers for a token not seen before: truthy, and not iterable
 
 
 def _learn_tokens(tokens: list[str]) -> list[tuple[str, ...]]:
@@ -252,21 +265,19 @@ def _learn_tokens(tokens: list[str]) -> list[tuple[str, ...]]:
 
 def _prompt_index(low: str) -> tuple[dict[str, Sequence[int]], set[str]]:
     """The needles that occur in `low` (with an empty offset cache: `_Ctx.positions` finds offsets on demand)."""
-    cache = _TOKEN_NEEDLES
+    tokens = low.split()
+    found: list[Any] = list(map(_TOKEN_NEEDLES.get, tokens, repeat(_UNSEEN)))  # C loops: most of the fixed cost
     present: set[str] = set()
-    missing = []
-    for t in set(low.split()):
-        found = cache.get(t)
-        if found is None:
-            missing.append(t)
-        elif found:
-            present.update(found)
-    if missing:
-        for found in _learn_tokens(missing):
-            present.update(found)
-    for n, part in _WS_NEEDLES:  # a needle with white space occurs only if its longest part does
-        if part in present and n in low:
-            present.add(n)
+    try:
+        present.update(*filter(None, found))  # skips the tokens without needles (empty tuples)
+    except TypeError:  # `_UNSEEN` is not iterable: some tokens were not seen before
+        missing = list({t for t, f in zip(tokens, found) if f is _UNSEEN})
+        present.update(*(f for f in found if f is not _UNSEEN), *_learn_tokens(missing))
+    if not _WS_PARTS.isdisjoint(present):  # a needle with white space occurs only if its longest part does
+        for part in _WS_PARTS.intersection(present):
+            for n in _WS_BY_PART[part]:
+                if n in low:
+                    present.add(n)
     return {}, present
 
 
@@ -274,7 +285,7 @@ class _Ctx:
     """What every detector sees: the text, its lower-cased twin, where each trigger needle occurs, the detections
     so far and the claimed spans."""
 
-    __slots__ = ("text", "low", "out", "claimed", "_pos", "hits")
+    __slots__ = ("text", "low", "out", "claimed", "_pos", "hits", "_word_starts", "_counts")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -283,45 +294,81 @@ class _Ctx:
         self.claimed = _Spans()
         self._pos: dict[str, Sequence[int]]
         self._pos, self.hits = _prompt_index(self.low)  # needles that do not occur are not in `_pos`
+        self._word_starts: dict[str, list[int]] = {}
+        self._counts: dict[int, Count | None] = {}  # count_before(low, end, max_adj) by end * 4 + max_adj
 
     def free(self, span: tuple[int, int]) -> bool:
-        return not self.claimed.overlaps(span)
+        """`not self.claimed.overlaps(span)`, inlined (it is asked for every match)."""
+        s, e = span
+        claimed = self.claimed
+        i = bisect_left(claimed.starts, e if e > s else s) - 1
+        if i >= 0 and claimed.ends[i] > s:
+            return False
+        points = claimed.points
+        if e > s and points:
+            j = bisect_right(points, s)
+            return not (j < len(points) and points[j] < e)
+        return True
 
     def emit(self, kind: str, span: tuple[int, int], params: dict[str, Any] | None = None) -> None:
         self.out.append(Found(kind, span, params or {}))
         self.claimed.append(span)
 
     def has(self, *needles: str) -> bool:
-        cache = self._pos
+        hits = self.hits
         for n in needles:
-            if n in _NEEDLE_SET:
-                if n in self.hits:
-                    return True
-            elif n in self.low:
+            if n in hits or (n not in _NEEDLE_SET and n in self.low):
                 return True
         return False
 
     def positions(self, needles: Iterable[str]) -> list[tuple[int, str]]:
-        """(offset, needle) of every occurrence of the needles (from the needle index; `str.find` for a needle
-        outside it, cached)."""
+        """(offset, needle) of every occurrence of the needles, needle by needle (from the needle index; `str.find`
+        for a needle outside it, cached)."""
         out: list[tuple[int, str]] = []
-        low = self.low
-        cache = self._pos
         hits = self.hits
         for n in needles:
-            if n not in hits and n in _NEEDLE_SET:
-                continue  # an indexed needle that does not occur
-            found = cache.get(n)
-            if found is None:
-                found = cache[n] = _find_all(low, n)
-            for i in found:
-                out.append((i, n))
+            if n in hits or n not in _NEEDLE_SET:  # else an indexed needle that does not occur
+                found = self._pos.get(n)
+                if found is None:
+                    found = self._pos[n] = _find_all(self.low, n)
+                for i in found:
+                    out.append((i, n))
         return out
+
+    def offsets(self, needles: Iterable[str]) -> list[int]:
+        """The offsets of `positions(needles)` without the needles (needle by needle, each ascending)."""
+        out: list[int] = []
+        hits = self.hits
+        for n in needles:
+            if n in hits or n not in _NEEDLE_SET:
+                found = self._pos.get(n)
+                if found is None:
+                    found = self._pos[n] = _find_all(self.low, n)
+                out += found
+        return out
+
+    def word_starts(self, n: str) -> Sequence[int]:
+        """The offsets of needle `n` that do not follow a letter or digit (ascending), cached."""
+        found = self._word_starts.get(n)
+        if found is None:
+            low = self.low
+            offsets = self._pos.get(n)
+            if offsets is None:
+                offsets = self._pos[n] = _find_all(low, n) if n in self.hits or n not in _NEEDLE_SET else []
+            found = self._word_starts[n] = [i for i in offsets if not (i and low[i - 1].isalnum())]
+        return found
 
     def starts(self, needles: Iterable[str]) -> list[int]:
         """Sorted offsets where a needle starts a word: where patterns that begin with that word can match."""
-        low = self.low
-        return sorted({i for i, n in self.positions(needles) if not (i and n[0].isalnum() and low[i - 1].isalnum())})
+        found: set[int] = set()
+        hits = self.hits
+        for n in needles:
+            if n in hits or n not in _NEEDLE_SET:
+                if n[0].isalnum():
+                    found.update(self.word_starts(n))
+                else:
+                    found.update(i for i, _ in self.positions((n,)))
+        return sorted(found)
 
     def match_at(self, rx: re.Pattern[str], needles: Iterable[str],
                  before: int | None = None) -> Iterator[re.Match[str]]:
@@ -339,24 +386,38 @@ class _Ctx:
                 end = m.end()
                 yield m
 
-    def scan_quotes(self, rx: _Scanner, before: int) -> list[re.Match[str]]:
+    def scan_quotes(self, rx: _Anchored, before: int) -> list[re.Match[str]]:
         """Matches of `rx` ending just after an opening quote (or "["), searched in a window before it."""
         low = self.low
         size = len(low)
         found: list[re.Match[str]] = []
-        for i, _ in self.positions(_OPENING_QUOTES):
+        search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
+        for i in self.offsets(_OPENING_QUOTES):
             if i and low[i - 1].isalnum():
                 continue  # an apostrophe, not a quote
-            found.extend(rx.finditer(low, max(0, i - before), min(size, i + 2)))
+            e = min(size, i + 2)
+            f = search(low, max(0, i - before), e)
+            if f is not None:
+                found.extend(rx.matches_from(low, f, e, search))
         return found
 
     def windows(self, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
         """Merged windows around the needles. A regex run over the whole prompt costs microseconds per hundred
         characters, so patterns only run near the words that must occur in any match."""
         size = len(self.low)
-        spans = sorted((max(0, i - before), min(size, i + len(n) + after)) for i, n in self.positions(needles))
+        spans: list[tuple[int, int]] = []
+        hits = self.hits
+        for n in needles:
+            if n in hits or n not in _NEEDLE_SET:
+                found = self._pos.get(n)
+                if found is None:
+                    found = self._pos[n] = _find_all(self.low, n)
+                k = len(n) + after
+                for i in found:
+                    spans.append((i - before if i > before else 0, i + k if i + k < size else size))
         if len(spans) <= 1:
             return spans
+        spans.sort()
         merged = [spans[0]]
         for s, e in spans[1:]:
             ps, pe = merged[-1]
@@ -372,27 +433,70 @@ class _Ctx:
 
     def scan(self, rx: _Scanner, needles: Iterable[str], before: int = 0,
              after: int = 120) -> Iterator[re.Match[str]]:
+        low = self.low
+        if isinstance(rx, _Anchored):
+            search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
+            for s, e in self.windows(needles, before, after):
+                f = search(low, s, e)
+                if f is not None:
+                    yield from rx.matches_from(low, f, e, search)
+        else:
+            for s, e in self.windows(needles, before, after):
+                yield from rx.finditer(low, s, e)
+
+    def first(self, rx: _Scanner, needles: Iterable[str], before: int = 0, after: int = 120) -> re.Match[str] | None:
+        """`next(self.scan(rx, needles, before, after), None)`: the first match, without scanning further."""
+        low = self.low
+        if isinstance(rx, _Anchored):
+            search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
+            for s, e in self.windows(needles, before, after):
+                f = search(low, s, e)
+                if f is not None:
+                    m = rx.first_from(low, f, e, search)
+                    if m is not None:
+                        return m
+            return None
         for s, e in self.windows(needles, before, after):
-            yield from rx.finditer(self.low, s, e)
+            m = rx.search(low, s, e)
+            if m is not None:
+                return m
+        return None
 
     def units(self, unit_rx: re.Pattern[str], needles: Iterable[str]) -> list[tuple[int, int]]:
-        """(start, end) of each unit word ("words", "bullet points") that starts at a needle on a word start."""
+        """(start, end) of each unit word ("words", "bullet points") that starts at a needle on a word start (the
+        needles start with a letter)."""
+        starts: list[int] = []
+        hits = self.hits
+        for n in needles:
+            if n in hits or n not in _NEEDLE_SET:
+                starts += self.word_starts(n)
+        if not starts:
+            return []
+        starts.sort()
         low = self.low
+        match = unit_rx.match
         out = []
-        for i, _ in sorted(self.positions(needles)):
-            if i and low[i - 1].isalnum():
-                continue
-            m = unit_rx.match(low, i)
+        for i in starts:
+            m = match(low, i)
             if m:
                 out.append(m.span())
         return out
+
+    def count_at(self, end: int, max_adj: int = 1) -> Count | None:
+        """`count_before(low, end, max_adj)`, once per prompt and offset (several detectors read the same units)."""
+        key = end * 4 + max_adj  # max_adj is 0..3
+        counts = self._counts
+        if key in counts:
+            return counts[key]
+        cnt = counts[key] = count_before(self.low, end, max_adj)
+        return cnt
 
     def counts(self, unit_rx: re.Pattern[str], needles: Iterable[str],
                max_adj: int = 1) -> Iterator[tuple[Count, int, int]]:
         """Each count attached to a unit word: (count, span start, span end); a relation after the unit ("50 words
         or less") is folded in."""
         for us, ue in self.units(unit_rx, needles):
-            cnt = count_before(self.low, us, max_adj)
+            cnt = self.count_at(us, max_adj)
             if cnt is None:
                 continue
             end = ue
@@ -417,27 +521,47 @@ class _Anchored:
     for those words (a plain alternation of literals: `re` skips on its first characters) finds every offset where a
     match can start, and `rx.match` runs there alone. `finditer(low, s, e)` returns what `rx.finditer(low, s, e)`
     yields, at a fraction of the cost for a pattern whose alternatives `re` cannot reject on their first character.
+
+    With `tails`, the scan is for each first word followed by its tail: a relaxed copy of what the pattern requires
+    after that word (`\\b` and look-arounds dropped, so it matches wherever the pattern does), which leaves far
+    fewer offsets where `rx.match` runs in Python. Each key of `tails` starts with one of the first words, so the
+    offsets tried are a subset of the first words' (with or without the prefilter switch, the same matches).
     """
 
-    __slots__ = ("rx", "firsts", "_first")
+    __slots__ = ("rx", "firsts", "_first", "_words")
 
-    def __init__(self, rx: re.Pattern[str], firsts: Iterable[str], first_rx: str | None = None) -> None:
+    def __init__(self, rx: re.Pattern[str], firsts: Iterable[str], first_rx: str | None = None,
+                 tails: dict[str, str] | None = None) -> None:
         self.rx = rx
         self.firsts = tuple(sorted(set(firsts), key=lambda w: (-len(w), w)))
-        self._first = re.compile(first_rx if first_rx is not None else trie_alt(self.firsts, literal_spaces=True))
+        self._words = re.compile(first_rx if first_rx is not None else trie_alt(self.firsts, literal_spaces=True))
+        self._first = self._words
+        if tails is not None:
+            unknown = [w for w in tails if not self._words.match(w)]
+            if unknown:
+                raise ValueError(f"tails must start with a first word: {unknown}")
+            self._first = re.compile(lead_alt(tails))
         ALL_ANCHORED.append(self)
+
+    @property
+    def candidates(self) -> re.Pattern[str]:
+        """The scan for offsets where a match can start (the first words alone when the prefilters are off)."""
+        return self._first if PREFILTERS else self._words
 
     def finditer(self, low: str, s: int = 0, e: int | None = None) -> list[re.Match[str]]:
         if e is None:
             e = len(low)
+        search = self.candidates.search
+        f = search(low, s, e)
+        return self.matches_from(low, f, e, search) if f is not None else []
+
+    def matches_from(self, low: str, f: re.Match[str] | None, e: int,
+                     search: Callable[[str, int, int], re.Match[str] | None]) -> list[re.Match[str]]:
+        """What `finditer(low, s, e)` returns, given `f`, the first candidate at or after s (callers that test a
+        window for a candidate before scanning it pass it on instead of searching twice)."""
         out: list[re.Match[str]] = []
-        search = self._first.search
         match = self.rx.match
-        pos = s
-        while True:
-            f = search(low, pos, e)
-            if f is None:
-                return out
+        while f is not None:
             p = f.start()
             m = match(low, p, e)
             if m is None:
@@ -445,9 +569,40 @@ class _Anchored:
             else:
                 out.append(m)
                 pos = max(m.end(), p + 1)
+            f = search(low, pos, e)
+        return out
+
+    def first(self, low: str, s: int, e: int) -> re.Match[str] | None:
+        """The first match `finditer(low, s, e)` would return, without looking for the others."""
+        search = self.candidates.search
+        return self.first_from(low, search(low, s, e), e, search)
+
+    def first_from(self, low: str, f: re.Match[str] | None, e: int,
+                   search: Callable[[str, int, int], re.Match[str] | None]) -> re.Match[str] | None:
+        """What `first(low, s, e)` returns, given `f`, the first candidate at or after s."""
+        match = self.rx.match
+        while f is not None:
+            m = match(low, f.start(), e)
+            if m is not None:
+                return m
+            f = search(low, f.start() + 1, e)
+        return None
 
 
 _Scanner = re.Pattern[str] | _Anchored
+
+
+def _tails(*groups: tuple[Iterable[str], str]) -> dict[str, str]:
+    """`_Anchored` tails from (words, tail) groups; a word in several groups gets the alternation of its tails."""
+    out: dict[str, list[str]] = {}
+    for words, tail in groups:
+        for w in words:
+            out.setdefault(w, []).append(tail)
+    return {w: t[0] if len(t) == 1 else "(?:" + "|".join(t) + ")" for w, t in out.items()}
+
+
+_Q_OPEN = "[\"“”«'‘’]"  # QOPEN without its look-behind (which holds after white space anyway)
+_MODAL = r"(?:must|should|has\s+to|needs\s+to|will)"
 
 
 _OPENING_QUOTES = ("\"", "“", "‘", "'", "[")
@@ -477,12 +632,18 @@ _REPEAT_RE = re.compile(
 
 _REPEAT_A = _Anchored(_REPEAT_RE, (
     "repeat", "restate", "copy", "reproduce", "echo", "recite", "request", "prompt", "question", "instruction",
+), tails=_tails(
+    (("repeat", "restate", "copy", "reproduce", "echo", "recite"),
+     r"\w*\s+(?:back\s+|out\s+)?(?:the|this|my|your|our|that|above|following)?\s*"
+     r"(?:(?:exact|entire|original|whole|same|full|above|following|first|user'?s?)\s+)*"
+     r"(?:request|prompt|question|instruction|query|sentence|task|message|input|text|line)"),
+    (("request", "prompt", "question", "instruction"), r"[^.\n]{0,41}(?:verbatim|word\s+for\s+word)"),
 ))
 
 
 def _d_repeat(c: _Ctx) -> None:
     needles = ("repeat", "verbatim", "word for word", "restate", "copy", "reproduce", "recite", "echo")
-    m = next(c.scan(_REPEAT_A, needles, 60, 60), None)
+    m = c.first(_REPEAT_A, needles, 60, 60)
     if m:
         c.emit("combination:repeat_prompt", m.span())
 
@@ -494,12 +655,16 @@ _TWO_RESP_RE = re.compile(
 )
 
 
-_TWO_RESP_A = _Anchored(_TWO_RESP_RE, ("two", "2", "six", "6", "******"))
+_TWO_RESP_A = _Anchored(_TWO_RESP_RE, ("two", "2", "six", "6", "******"), tails=_tails(
+    (("two", "2"), r"\s+(?:different|distinct|separate|alternative)\s+(?:responses|answers|versions|replies|drafts)"),
+    (("six", "6"), r"\s+asterisk"),
+    (("******",), ""),
+))
 
 
 def _d_two_responses(c: _Ctx) -> None:
     needles = ("******", "asterisk", "different", "distinct", "separate", "alternative")
-    m = next(c.scan(_TWO_RESP_A, needles, 10, 30), None)
+    m = c.first(_TWO_RESP_A, needles, 10, 30)
     if m and c.free(m.span()):
         c.emit("combination:two_responses", m.span())
 
@@ -511,11 +676,13 @@ _PS_RE = re.compile(r"\bpost[\s-]?scripts?\b|(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 _PS_MARKER_RE = re.compile(r"(?<![a-z])p\.\s?(?:p\.\s?)*s\b\.?")
 
 
-_PS_A = _Anchored(_PS_RE, ("post", "p."))
+_PS_A = _Anchored(_PS_RE, ("post", "p."), tails=_tails(
+    (("post",), r"[\s-]?script"), (("p.",), r"\s?(?:p\.\s?)*s"),
+))
 
 
 def _d_postscript(c: _Ctx) -> None:
-    m = next(c.scan(_PS_A, ("p.s", "p. s", "p.p", "script"), 6, 20), None)
+    m = c.first(_PS_A, ("p.s", "p. s", "p.p", "script"), 6, 20)
     if m and c.free(m.span()):
         mk = _PS_MARKER_RE.search(c.low, m.start(), min(len(c.low), m.end() + 60))
         marker = c.cut(mk).replace(" ", "").upper() if mk else "P.S."
@@ -542,11 +709,13 @@ def _d_placeholders(c: _Ctx) -> None:
 _TITLE_RE = re.compile(r"<<[^<>\n]{0,100}>>|\b(?:double\s+)?angul?ar\s+brackets?\b|\bdouble\s+angle\s+brackets?\b")
 
 
-_TITLE_A = _Anchored(_TITLE_RE, ("<<", "double", "ang"))
+_TITLE_A = _Anchored(_TITLE_RE, ("<<", "double", "ang"), tails=_tails(
+    (("<<",), r"[^<>\n]{0,100}>>"), (("double",), r"\s+ang(?:ul?ar|le)\s+bracket"), (("ang",), r"ul?ar\s+bracket"),
+))
 
 
 def _d_title(c: _Ctx) -> None:
-    m = next(c.scan(_TITLE_A, ("<<", "angular", "angle bracket"), 8, 110), None)
+    m = c.first(_TITLE_A, ("<<", "angular", "angle bracket"), 8, 110)
     if m and c.free(m.span()):
         c.emit("detectable_format:title", m.span())
 
@@ -570,9 +739,17 @@ _QUOTATION_RE = re.compile(
 _WHOLE_RE = re.compile(r"\b(?:response|answer|reply|output|everything|entire|whole|all\s+of)\b")
 
 
+_DQ_HEAD = r"(?:double[\s-]*quot|quotation\s+mark|quote\s+mark)"
 _QUOTATION_A = _Anchored(_QUOTATION_RE, (
     "wrap", "enclose", "surround", "put", "place", "encase", "encapsulate", "bookend", "start", "begin", "double",
     "quot",
+), tails=_tails(
+    (("wrap", "enclose", "surround", "put", "place", "encase", "encapsulate", "bookend", "start and end",
+      "begin and end"), rf"\w*[^.!?\n]{{0,80}}?(?:{_DQ_HEAD}|quotes|\"\s*\")"),
+    (("wrapped", "enclosed", "surrounded", "placed", "put"),
+     rf"\s+(?:with\s+|in\s+|by\s+|inside\s+|within\s+|between\s+)?(?:a\s+pair\s+of\s+)?{_DQ_HEAD}"),
+    (("double",), r"[\s-]*quot\w*(?:\s+marks?)?\s+(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to|will)\s"),
+    (("quot",), r"(?:ation|e)\s+marks?\s+(?:should|must|need\s+to|needs\s+to|have\s+to|has\s+to|will)\s"),
 ))
 
 
@@ -597,12 +774,19 @@ _CONSTRAINED_RE = re.compile(
 _CONSTRAINED_A = _Anchored(_CONSTRAINED_RE, (
     "answer", "reply", "respond", "choose", "pick", "select", "say", "contain", "include", "one", "my", "options",
     "choices",
+), tails=_tails(
+    (("answer", "reply", "respond", "choose", "pick", "select", "say", "contain", "include"),
+     r"\w*\s+(?:with\s+|from\s+|using\s+)?(?:exactly\s+|only\s+|just\s+)?one\s+of\s"),
+    (("choose", "pick", "select"), r"\s+(?:from|between|among)"),
+    (("one",), r"\s+of\s+the\s+following\s"),
+    (("my",), r"\s+answer\s+is\s"),
+    (("options", "choices"), r"\s*:"),
 ))
 
 
 def _d_constrained(c: _Ctx) -> None:
     needles = ("one of", "choose", "pick", "select", "my answer is", "options", "choices")
-    m = next(c.scan(_CONSTRAINED_A, needles, 40, 40), None)
+    m = c.first(_CONSTRAINED_A, needles, 40, 40)
     if m and c.free(m.span()):
         c.emit("detectable_format:constrained_response", m.span())
 
@@ -617,9 +801,19 @@ _END_RE = re.compile(
 )
 
 
+_END_LAST = (r"\s+(?:sentence|line|words?|phrase)\s+(?:of\s+(?:your|the)\s+(?:\w+\s+){0,2})?"
+             rf"{_MODAL}\s+(?:be|read)")
+_END_OF = rf"\s+of\s+(?:your|the)\s+(?:\w+\s+){{0,2}}{_MODAL}\s+(?:be|read|say)"
 _END_A = _Anchored(_END_RE, (
     "end", "finish", "conclude", "clos", "wrap", "sign", "terminate", "must", "should", "has", "needs", "will",
     "very", "last", "final",
+), tails=_tails(
+    (("end", "finish", "conclude", "close", "wrap up", "sign off", "terminate"),
+     r"(?:s|ing|ed)?\s+(?:(?:your|the|this|each|my|it)\s*)?(?:\w+\s+){0,3}?with"),
+    (("must", "should", "has to", "needs to", "will"), r"\s+(?:always\s+)?end\s+with"),
+    (("last", "final", "closing", "ending"), _END_LAST),
+    (("end",), _END_OF),
+    (("very",), rf"\s+(?:(?:last|final|closing|ending){_END_LAST}|end{_END_OF})"),
 ))
 
 
@@ -641,7 +835,15 @@ _START_RE = re.compile(
 )
 
 
-_START_A = _Anchored(_START_RE, ("start", "begin", "open", "response", "answer", "reply", "output", "very", "first"))
+_START_FIRST = rf"first\s+(?:word|sentence|line|phrase)\s+of\s+(?:your|the)\s+(?:\w+\s+){{0,2}}{_MODAL}\s+be"
+_START_A = _Anchored(_START_RE, ("start", "begin", "open", "response", "answer", "reply", "output", "very", "first"),
+                     tails=_tails(
+    (("start", "begin", "open"), r"(?:s|ing)?\s+(?:your|the)\s+(?:(?:entire|whole|very)\s+)?"
+                                 r"(?:response|answer|reply|output|essay|email|letter|story|poem|text)\s+with"),
+    (("response", "answer", "reply", "output"), rf"\s+{_MODAL}\s+(?:always\s+)?(?:start|begin|open)\s+with"),
+    (("very",), r"\s+" + _START_FIRST),
+    (("first",), _START_FIRST[len("first"):]),
+))
 
 
 def _d_start(c: _Ctx) -> None:
@@ -681,8 +883,16 @@ def _ordinal(s: str) -> int:
     return ONES.get(s, -1)
 
 
+_NTH_REST = r"\s+(?:(?:must|should|has\s+to|needs\s+to|will|is\s+to|shall)\s+)?(?:always\s+)?(?:start|begin|open)s?\s+with\s"
 _NTH_PARA_A = _Anchored(_NTH_PARA_RE, (
     "the", "very", *ORDINALS, "last", "final", *"0123456789", "paragraph", "start", "begin", "open",
+), tails=_tails(
+    (("the",), rf"\s+(?:very\s+)?{_ORD_ALT}\s+paragraph{_NTH_REST}"),
+    (("very",), rf"\s+{_ORD_ALT}\s+paragraph{_NTH_REST}"),
+    ((*ORDINALS, "last", "final"), rf"\s+paragraph{_NTH_REST}"),
+    (tuple("0123456789"), rf"\d*(?:st|nd|rd|th)\s+paragraph{_NTH_REST}"),
+    (("paragraph",), rf"\s+{_PARA_IDX}{_NTH_REST}"),
+    (("start", "begin", "open"), rf"\s+(?:the\s+)?(?:{_ORD_ALT}\s+paragraph|paragraph\s+{_PARA_IDX})\s+with\s"),
 ))
 
 
@@ -755,7 +965,14 @@ _HIGHLIGHT_RE = re.compile(
 )
 
 
-_HIGHLIGHT_A = _Anchored(_HIGHLIGHT_RE, ("*", "highlight", "italic", "bold", "emphasi", "underline"))
+_HL_TAIL = r"\w*[^.!?\n]{0,50}?(?:with|in|using|by)\s+(?:markdown|asterisk|\*)"
+_HIGHLIGHT_A = _Anchored(_HIGHLIGHT_RE, ("*", "highlight", "italic", "bold", "emphasi", "underline"), tails=_tails(
+    (("*",), r"(?:highlighted|italic|bold|emphasi[sz]ed)\s*(?:section|part|text|phrase|word)?[^*\n]{0,20}\*"),
+    (("highlight", "bold", "underline"), _HL_TAIL),
+    (("italici", "emphasi"), "[sz]" + _HL_TAIL),
+    (("highlighted",), r"\s+section"),
+    (("italic",), r"\s+text"),
+))
 
 
 def _d_highlights(c: _Ctx) -> None:
@@ -772,7 +989,7 @@ def _d_highlights(c: _Ctx) -> None:
                 break
         unit = _HL_ADJ_UNIT_RE.match(low, i)  # "at least 3 italic text sections"
         if unit:
-            cnt = count_before(low, i, 0)
+            cnt = c.count_at(i, 0)
             if cnt is not None:
                 found = (cnt.start, unit.end(), cnt.relation or "at least", cnt.n)
                 break
@@ -815,7 +1032,7 @@ def _d_bullets(c: _Ctx) -> None:
             rel, n = relation(m.group("pre"), None, None, n, "exactly")
             c.emit("detectable_format:number_bullet_lists", m.span(), {"relation": rel, "num_bullets": n})
             return
-    bullet = next(c.scan(_BULLET_RE, ("bullet",), 0, 20), None)
+    bullet = c.first(_BULLET_RE, ("bullet",), 0, 20)
     if bullet and c.free(bullet.span()) and not _NO_BULLETS_RE.search(c.low, max(0, bullet.start() - 30),
                                                                       bullet.start()):
         c.emit("detectable_format:number_bullet_lists", bullet.span(), {"relation": None, "num_bullets": None})
@@ -827,11 +1044,16 @@ _NUMBERED_RE = re.compile(
 )
 
 
-_NUMBERED_A = _Anchored(_NUMBERED_RE, ("number", "enumerated", "as", "in"))
+_NUMBERED_A = _Anchored(_NUMBERED_RE, ("number", "enumerated", "as", "in"), tails=_tails(
+    (("numbered",), r"\s+(?:list|point|item|step|format|bullet|form)"),
+    (("number",), r"\s+(?:each|the|your)\s+(?:item|step|point|line)"),
+    (("enumerated",), r"\s+(?:list|points|steps)"),
+    (("as", "in"), r"\s+a\s+numbered"),
+))
 
 
 def _d_numbered(c: _Ctx) -> None:
-    m = next(c.scan(_NUMBERED_A, ("number", "enumerat"), 8, 30), None)
+    m = c.first(_NUMBERED_A, ("number", "enumerat"), 8, 30)
     if m and c.free(m.span()):
         c.emit("detectable_format:numbered_list", m.span())
 
@@ -842,13 +1064,19 @@ _TABLE_RE = re.compile(
 )
 
 
+_TABLE_TAIL = r"\s+(?:a\s+|the\s+|one\s+)?(?:markdown\s+|simple\s+|single\s+|comparison\s+|two[\s-]column\s+)?table"
 _TABLE_A = _Anchored(_TABLE_RE, (
     "in", "as", "us", "with", "create", "make", "produce", "draw", "build", "give", "provide", "format", "tabular",
+), tails=_tails(
+    (("in", "as", "into", "using", "with", "create", "make", "use", "produce", "draw", "build", "give me", "provide"),
+     _TABLE_TAIL),
+    (("format",), r"\w*\s+(?:\w+\s+){0,3}?as" + _TABLE_TAIL),
+    (("tabular",), r"\s+form"),
 ))
 
 
 def _d_table(c: _Ctx) -> None:
-    m = next(c.scan(_TABLE_A, ("table", "tabular"), 60, 12), None)
+    m = c.first(_TABLE_A, ("table", "tabular"), 60, 12)
     if m and c.free(m.span()) and not _NO_BULLETS_RE.search(c.low, max(0, m.start() - 30), m.start()):
         c.emit("detectable_format:table", m.span())
 
@@ -888,8 +1116,17 @@ _CAPS_AFTER_WORDS_RE = re.compile(
 _ALL_BEFORE_RE = re.compile(r"\b(?:all|every|each|entire|single)\s+(?:of\s+)?(?:your\s+|the\s+|my\s+)?$")
 
 
+_CAPWORDS_W = (r"s?\s+(?:\w+\s+){0,2}?(?:in|with|of|using|written\s+in|that\s+are(?:\s+in)?|which\s+are(?:\s+in)?|be\s+in"
+               r"|are\s+in|to\s+be\s+in)\s+(?:all[\s-]*)?(?:capital|caps|upper)")
 _CAPWORDS_SUBJ_A = _Anchored(_CAPWORDS_SUBJ_RE, (), (  # "a" only as in "a few"
     r"some|a\s+few|several|certain|key|important|occasional|few|stress|word|all|fully|capitali"
+), tails=_tails(
+    (("word",), _CAPWORDS_W),
+    (("some", "a few", "several", "certain", "key", "important", "occasional", "few", "stress"),
+     r"\s+word" + _CAPWORDS_W),
+    (("all",), r"[\s-]*caps\s+word"),
+    (("fully",), r"\s+capitali[sz]ed\s+word"),
+    (("capitali",), r"[sz]ed\s+word|[sz]e\s+(?:a\s+few|some|several|certain|key|important)\s+word"),
 ))
 
 
@@ -901,7 +1138,7 @@ def _d_capital_frequency(c: _Ctx) -> None:
     for m in c.scan(_CAPWORDS_SUBJ_A, ("capital", "caps", "upper"), 100, 20):
         if not c.free(m.span()) or _ALL_BEFORE_RE.search(c.low, max(0, m.start() - 20), m.start()):
             continue  # "write all words in capital letters" is the whole-response rule
-        t = find_times(c.low, m.end(), 110)
+        t = find_times(c.low, m.end(), 110, fast=PREFILTERS)
         if t:
             rel, n, end = t
             span = (m.start(), end)
@@ -930,21 +1167,51 @@ _LOWER_RE = re.compile(
 )
 
 
+_LC = r"lower[\s-]*case"
+_CAPSX = r"(?:capital(?:s|\s+letter|i[sz]ation)|upper[\s-]*case|caps)"
 _LOWER_A = _Anchored(_LOWER_RE, (
     "all", "in", "only", "entirely", "using", "solely", "lower", "no", "without", "never", "avoid", "zero", "do",
     "capital",
+), tails=_tails(
+    (("all",), r"[\s-]*" + _LC), (("in",), r"\s+" + _LC), (("only",), r"\s+(?:use\s+|using\s+)?" + _LC),
+    (("entirely",), r"\s+(?:in\s+)?" + _LC), (("using",), r"\s+only\s+" + _LC), (("solely",), r"\s+in\s+" + _LC),
+    (("lower",), r"[\s-]*case\s+(?:letters\s+|characters\s+)?only"),
+    (("no", "zero"), r"\s+" + _CAPSX),
+    (("no",), r"t?\s+(?:use|include|contain|have|write\s+with)(?:\s+any)?\s+" + _CAPSX),
+    (("without", "avoid"), r"(?:\s+using)?(?:\s+any)?\s+" + _CAPSX),
+    (("never",), r"\s+use(?:\s+any)?\s+" + _CAPSX),
+    (("do",), r"\s+not\s+capitali[sz]|n[’']?t\s+capitali[sz]"),
+    (("never", "without"), r"\s+capitali[sz]"),
+    (("capital",), r"\s+letters\s+(?:are\s+)?(?:not\s+allowed|forbidden|prohibited|banned)"),
+    (("no",), r"t\s+(?:a\s+single|one|any)\s+(?:letter|word|character)[^.!?\n]{0,40}?capitali[sz]ed"),
+    (("all",), r"\s+(?:of\s+)?(?:your\s+|the\s+)?(?:words|letters)[^.!?\n]{0,40}?" + _LC),
 ))
+_UCX = r"(?:capital(?:s|\s+letter)|caps|upper[\s-]*case|block\s+capitals)"
 _UPPER_A = _Anchored(_UPPER_RE, (
     "in", "all", "only", "entirely", "written", "typed", "using", "solely", "capitali", "no", "without", "zero",
     "lower",
+), tails=_tails(
+    (("in",), r"\s+(?:all[\s-]*)?" + _UCX), (("all",), r"[\s-]*" + _UCX),
+    (("only",), r"\s+(?:use\s+|using\s+)?" + _UCX), (("entirely", "written", "typed", "solely"), r"\s+in\s+" + _UCX),
+    (("using",), r"\s+only\s+" + _UCX),
+    (("capitali",), r"[sz]e\s+(?:all|every|each|the\s+(?:entire|whole)|your\s+(?:entire|whole))"),
+    (("no", "zero"), r"\s+" + _LC), (("without",), r"(?:\s+using)?(?:\s+any)?\s+" + _LC),
+    (("lower",), r"[\s-]*case\s+(?:letters\s+)?(?:are\s+)?(?:not\s+allowed|forbidden|prohibited|banned)"),
+    (("all",), r"\s+(?:of\s+)?(?:your\s+|the\s+)?(?:words|letters)[^.!?\n]{0,40}?"
+               r"(?:capitali[sz]ed|upper[\s-]*case|in\s+caps|in\s+capital)"),
 ))
 
 
 def _d_case(c: _Ctx) -> None:
     wins = c.windows(("lower", "capital", "caps", "upper"), 60, 60)
+    low = c.low
     for rx, kind in ((_LOWER_A, "change_case:english_lowercase"), (_UPPER_A, "change_case:english_capital")):
+        search = rx.candidates.search  # most windows have no candidate: test that before calling into rx
         for s, e in wins:
-            m = next((m for m in rx.finditer(c.low, s, e) if c.free(m.span())), None)
+            f = search(low, s, e)
+            if f is None:
+                continue
+            m = next((m for m in rx.matches_from(low, f, e, search) if c.free(m.span())), None)
             if m:
                 c.emit(kind, m.span())
                 break
@@ -975,7 +1242,7 @@ def _d_letter_frequency(c: _Ctx) -> None:
         if not c.free(m.span()):
             continue
         letter = m.group("ql") or m.group("l")
-        t = find_times(c.low, m.end(), 90)
+        t = find_times(c.low, m.end(), 90, fast=PREFILTERS)
         if t:
             rel, n, end = t
             c.emit("keywords:letter_frequency", (m.start(), end),
@@ -1026,19 +1293,24 @@ _KW_FREQ_NEEDLES = ("word", "keyword", "key word", "term", "phrase", "name", "to
 
 
 def _d_keyword_frequency(c: _Ctx) -> None:
-    times = c.positions(("time", "once", "twice", "thrice"))
+    times = c.offsets(("time", "once", "twice", "thrice"))
     if not times:
         return
     # The count is read after the match (`find_times` from its end), so a match can only count if one of these
     # words starts after the match's start: matches from the last one on are not tried.
-    last = max(i for i, _ in times)
+    starts = sorted(times)
+    last = starts[-1]
     for m in c.match_at(_KW_FREQ_RE, _KW_FREQ_NEEDLES, last):
         if not c.free(m.span()):
             continue
         group = next((k for k in ("q", "bare", "q2", "q3") if m.group(k)), None)
         if group is None or (group == "bare" and m.group("bare") in KW_STOP):
             continue
-        t = find_times(c.low, m.end(), 70, bare_relation=False)
+        # `find_times` (without a bare relation) needs one of the words within 70 characters after the match.
+        k = bisect_left(starts, m.end())
+        if PREFILTERS and (k == len(starts) or starts[k] > m.end() + 66):
+            continue
+        t = find_times(c.low, m.end(), 70, bare_relation=False, fast=PREFILTERS)
         if not t:
             continue
         rel, n, end = t
@@ -1069,10 +1341,29 @@ _FORBID_SUBJ_RE = re.compile(
     r"(?:should|must|may|can|is\s+to|are\s+to|do|does)\s*(?:not|n[’']t|never)\s+(?:\w+\s+)?"
     r"(?:appear|be\s+used|be\s+mentioned|be\s+included|occur|show\s+up|be\s+said|be\s+written|be\s+in)"
 )
+_SUBJ_NEG_TAIL = re.compile(  # the end of every `_FORBID_SUBJ_RE` match, from its negation on
+    r"(?:not|n[’']t|never)\s+(?:\w+\s+)?"
+    r"(?:appear|be\s+used|be\s+mentioned|be\s+included|occur|show\s+up|be\s+said|be\s+written|be\s+in)"
+)
+_KWN_HEAD = r"(?:key[\s-]?word|word|term|phrase|name)"
+_FORBID_OBJ = (rf"\s+(?:(?:any\s+of\s+)?(?:the\s+|these\s+)?(?:following\s+)?(?:\w+\s+)?{_KWN_HEAD}"
+               rf"|[\"“”«'‘’\[])")  # the noun (first alternative) or an opening quote or "[" (second)
+_FORBID_AFTER_NEG = (rf"(?:(?:\s+(?:ever|even|also|please|at\s+all|once))?\s+{_VERB}{_FORBID_OBJ}"
+                     r"|\s+mention\s+[a-z])")
 _FORBID_A = _Anchored(_FORBID_RE, (
     "do", "never", "not", "refrain", "without", "must", "should", "can", "may", "make",  # _NEG
     "avoid", "exclud", "omit", "ban", "skip", "leave",  # _SELF_NEG_VERB
     "forbidden", "prohibited", "taboo", "disallowed",
+), tails=_tails(
+    (("do not", "does not", "never", "not", "refrain from", "without", "must not", "should not", "cannot", "may not",
+      "make sure not to"), _FORBID_AFTER_NEG),
+    (("don", "doesn", "mustn", "shouldn", "can"), "[’']?t" + _FORBID_AFTER_NEG),
+    (("avoid",), rf"(?:ing)?(?:\s+{_VERB})?{_FORBID_OBJ}"),
+    (("exclud",), rf"(?:e|ing)(?:\s+{_VERB})?{_FORBID_OBJ}"),
+    (("omit",), rf"(?:ting)?(?:\s+{_VERB})?{_FORBID_OBJ}"),
+    (("skip",), rf"(?:ping)?(?:\s+{_VERB})?{_FORBID_OBJ}"),
+    (("ban", "leave out"), rf"(?:\s+{_VERB})?{_FORBID_OBJ}"),
+    (("banned", "forbidden", "prohibited", "taboo", "disallowed"), r"\s+" + _KWN_HEAD),
 ))
 _FORBID_NEEDLES = ("not", "n't", "n’t", "never", "avoid", "refrain", "without", "exclud", "omit", "forbid", "ban",
                    "prohibit", "taboo", "skip", "leave out", "make sure not")
@@ -1085,11 +1376,11 @@ def _d_forbidden(c: _Ctx) -> None:
     # Search only windows that run from a negation to the word every match ends at (a noun, an opening quote,
     # "mention"); most prompts have few such pairs, so the expensive pattern runs on little text.
     low = c.low
-    negs = sorted(i for i, _ in c.positions(_FORBID_NEEDLES))
+    negs = sorted(c.offsets(_FORBID_NEEDLES))
     if not negs:
         return
     ends = [(i, i + len(n) + 12) for i, n in c.positions(_NOUN_NEEDLES + ("mention",))]
-    ends += [(i, i + 2) for i, _ in c.positions(_OPENING_QUOTES) if not (i and low[i - 1].isalnum())]
+    ends += [(i, i + 2) for i in c.offsets(_OPENING_QUOTES) if not (i and low[i - 1].isalnum())]
     windows: list[list[int]] = []
     for i, end in sorted(ends):
         k = bisect_left(negs, i - 60)
@@ -1099,10 +1390,18 @@ def _d_forbidden(c: _Ctx) -> None:
                 windows[-1][1] = max(windows[-1][1], end)
             else:
                 windows.append([start, end])
-    matches = [m for s, e in windows for m in _FORBID_A.finditer(low, s, min(len(low), e))]
-    subj_negs = c.positions(("not", "n't", "n’t", "never"))
-    if subj_negs:  # the negation follows the noun a match starts at: nouns from the last negation on cannot match
-        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES, max(i for i, _ in subj_negs))
+    matches: list[re.Match[str]] = []
+    search = _FORBID_A.candidates.search  # most windows have no candidate: test that before calling into the scan
+    for s, e in windows:
+        e = min(len(low), e)
+        f = search(low, s, e)
+        if f is not None:
+            matches += _FORBID_A.matches_from(low, f, e, search)
+    subj_negs = c.offsets(("not", "n't", "n’t", "never"))
+    # The negation follows the noun a match starts at (nouns from the last negation on cannot match), and what
+    # follows the negation must read as `_SUBJ_NEG_TAIL`.
+    if subj_negs and (not PREFILTERS or any(_SUBJ_NEG_TAIL.match(low, i) for i in subj_negs)):
+        matches += c.match_at(_FORBID_SUBJ_RE, _NOUN_NEEDLES, max(subj_negs))
     matches.sort(key=lambda m: m.start())
     for m in matches:
         if not c.free(m.span()):
@@ -1127,9 +1426,17 @@ _EXIST_RE = re.compile(
 )
 
 
+_EXIST_OBJ = r"\s+(?:all\s+(?:of\s+)?)?(?:the\s+|these\s+)?(?:following\s+)?(?:key[\s-]?word|word|term|phrase|item)"
 _EXIST_A = _Anchored(_EXIST_RE, (
     "includ", "contain", "us", "mention", "incorporat", "featur", "ha", "add", "work", "weave", "put", "with",
     "name", "key", "term",
+), tails=_tails(
+    (("includ", "us", "incorporat", "featur"), "(?:e|es|ing)" + _EXIST_OBJ),
+    (("contain", "mention", "add"), "(?:s|ing)?" + _EXIST_OBJ),
+    (("ha",), "(?:ve|s|ving)" + _EXIST_OBJ),
+    (("work in", "weave in", "put in", "with"), _EXIST_OBJ),
+    (("mention",), r"\s+" + _Q_OPEN), (("includ", "us"), r"e\s+" + _Q_OPEN), (("name",), r"[\s-]?drop\s+" + _Q_OPEN),
+    (("key",), r"[\s-]?words?\s*:"), (("term",), r"s?\s*:"),
 ))
 
 
@@ -1154,14 +1461,15 @@ _LIMIT_VERB_RE = re.compile(r"\b(?:limit|keep|restrict|cap|trim|shorten|cut)\w*\
 
 
 def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...], subject: str | None = None,
-                     default: str = "exactly", subject_firsts: tuple[str, ...] = ("number",)) -> Callable[[_Ctx], None]:
+                     default: str = "exactly", subject_firsts: tuple[str, ...] = ("number",),
+                     subject_tails: dict[str, str] | None = None) -> Callable[[_Ctx], None]:
     """A detector for counts of one unit (words, sentences, ...): "[relation] N unit [relation]", ranges
     ("200-300 words", "between 3 and 5 sentences"), "limit it to N unit", and "the number of unit should be N"."""
     unit_re = re.compile(rf"(?:{unit})\b")
     subj_re = _Anchored(re.compile(
         rf"{subject}\s+(?:\w+\s+){{0,5}}?(?:(?:should|must|has\s+to|needs\s+to|will|shall)\s+(?:\w+\s+)?be|is|of|:|=)\s*"
         rf"(?:(?P<pre>{REL})\s+)?(?P<num>{NUM})\b(?:\s*(?:{unit}))?(?:,?\s+(?P<post>{REL_POST})\b)?"
-    ), subject_firsts) if subject else None
+    ), subject_firsts, tails=subject_tails) if subject else None
     subject_needles = ("number of", "count", "limit") if subject else ()
 
     def detect(c: _Ctx) -> None:
@@ -1191,18 +1499,21 @@ def _length_detector(kind: str, param: str, unit: str, needles: tuple[str, ...],
 _d_words = _length_detector(
     "length_constraints:number_words", "num_words", r"words?", ("word",),
     r"(?:number\s+of\s+words|word\s+(?:count|limit))", default="about", subject_firsts=("number", "word"),
+    subject_tails={"number of words": r"\s", "word": r"\s+(?:count|limit)\s"},
 )
 _d_sentences = _length_detector(
-    "length_constraints:number_sentences", "num_sentences", r"sentences?", ("sentence",), r"number\s+of\s+sentences"
+    "length_constraints:number_sentences", "num_sentences", r"sentences?", ("sentence",), r"number\s+of\s+sentences",
+    subject_tails={"number of sentences": r"\s"},
 )
 _d_characters = _length_detector(
     "length_constraints:number_characters", "num_characters", r"(?:characters?|chars)(?!\s+(?:before|after))",
     ("char",), r"(?:number\s+of\s+characters|character\s+(?:count|limit))", default="about",
     subject_firsts=("number", "character"),
+    subject_tails={"number of characters": r"\s", "character": r"\s+(?:count|limit)\s"},
 )
 _d_paragraphs_plain = _length_detector(
     "length_constraints:number_paragraphs", "num_paragraphs", r"paragraphs?", ("paragraph",),
-    r"number\s+of\s+paragraphs",
+    r"number\s+of\s+paragraphs", subject_tails={"number of paragraphs": r"\s"},
 )
 _d_paragraphs_divided = _length_detector(
     "length_constraints:number_paragraphs", "num_paragraphs", r"(?:sections?|parts?|stanzas?|blocks?|chunks?|verses?)",
@@ -1213,13 +1524,15 @@ _DIVIDER_RE = re.compile(
 )
 
 
-_DIVIDER_A = _Anchored(_DIVIDER_RE, ("*", "markdown", "divider", "horizontal"))
+_DIVIDER_A = _Anchored(_DIVIDER_RE, ("*", "markdown", "divider", "horizontal"), tails=_tails(
+    (("*",), r"\s?\*\s?\*"), (("markdown",), r"\s+divider"), (("divider",), ""), (("horizontal",), r"\s+rule"),
+))
 
 
 def _d_paragraphs(c: _Ctx) -> None:
     if c.has("paragraph"):
         _d_paragraphs_plain(c)
-    divider = next(c.scan(_DIVIDER_A, ("***", "* * *", "divider", "horizontal rule"), 2, 20), None)
+    divider = c.first(_DIVIDER_A, ("***", "* * *", "divider", "horizontal rule"), 2, 20)
     if divider:  # sections separated by a divider ("4 sections separated by ***") are paragraphs to IFEval
         before = len(c.out)
         _d_paragraphs_divided(c)
@@ -1269,7 +1582,12 @@ _LANG_CONTEXT_RE = re.compile(
 )
 
 
-_LANG_A = _Anchored(_LANG_RE, ("in", "us", "to", "only", *LANGUAGES))
+_LANG_A = _Anchored(_LANG_RE, ("in", "us", "to", "only", *LANGUAGES), tails=_tails(
+    (("in", "into", "using", "use", "to"), r"\s+(?:(?:only|the|entirely|fluent|pure|proper|plain|simple|formal|informal|"
+                                           rf"native|standard)\s+)*{_LANG_T}"),
+    (tuple(LANGUAGES), r"\s+(?:language\s+)?only"),
+    (("only",), rf"\s+(?:the\s+)?{_LANG_T}"),
+))
 
 
 def _is_token_edge(ch: str) -> bool:
@@ -1283,8 +1601,8 @@ def _d_language(c: _Ctx) -> None:
     low = c.low
     size = len(low)
     names = set()
-    for a in c.hits:
-        for name in _LANG_IN.get(a, ()):
+    for a in _LANG_KEYS.intersection(c.hits):
+        for name in _LANG_IN[a]:
             if name in names:
                 continue
             k = len(name)
@@ -1393,8 +1711,7 @@ def run_detectors(text: str) -> list[Found]:
     """Every detection in `text`, in detector order (the raw form `constraints.detect_constraints` refines)."""
     ctx = _Ctx(text)
     todo = set(_ALWAYS_RUN)  # the detectors one of whose needles occurs, from the needle index
-    for a in ctx.hits:
-        todo.update(_RUNS[a])
+    todo.update(*map(_RUNS.__getitem__, ctx.hits))
     detectors = DETECTORS  # read at call time (tests wrap the detectors)
     for j in sorted(todo):
         detectors[j].run(ctx)
@@ -1410,6 +1727,7 @@ _set_needles(
 _LANG_IN: dict[str, tuple[str, ...]] = {  # the language names inside each needle
     a: t for a in _NEEDLES if (t := tuple(name for name in LANGUAGES if name in a))
 }
+_LANG_KEYS = frozenset(_LANG_IN)
 _ALWAYS_RUN = tuple(j for j, d in enumerate(DETECTORS) if "" in d.needles)
 _RUNS: dict[str, tuple[int, ...]] = {  # the gated detectors with a needle inside each needle
     a: tuple(j for j, d in enumerate(DETECTORS) if any(n and n in a for n in d.needles)) for a in _NEEDLES

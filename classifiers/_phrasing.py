@@ -38,6 +38,25 @@ def trie_alt(words: Iterable[str], *, literal_spaces: bool = False) -> str:
     return "(?:" + build(trie) + ")"
 
 
+def lead_alt(tails: dict[str, str]) -> str:
+    """A regex matching any key of `tails` followed by its value (a regex), built as a prefix trie of the keys so
+    that every top-level alternative starts with a literal character: `re` then skips to the offsets where one of
+    those characters occurs instead of trying the pattern at every offset. A space in a key matches any \\s+."""
+    trie: dict[str, Any] = {}
+    for w, tail in tails.items():
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = tail
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [f"(?:{node['']})"] if "" in node else []
+        alts += [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return build(trie)
+
+
 def lower_preserving(text: str) -> str:
     """Lower-case `text` without changing its length, so offsets found in it are offsets into `text`."""
     low = text.lower()
@@ -177,79 +196,90 @@ def count_before(low: str, end: int, max_adj: int = 1) -> Count | None:
     """Parse `[relation] N[+][-][ or more][ adjective]{0,max_adj}` ending right before offset `end`.
 
     Reading backwards from the unit word with `str.split` is much cheaper than running a "relation? number"
-    regex over the text, which has to be tried at every offset."""
-    lo = max(0, end - 72)
+    regex over the text, which has to be tried at every offset. The count is read from the tokens alone; their
+    offsets are located (`_token_starts`) only for a count that is found, and only as far back as it reaches."""
     if end > 0 and low[end - 1] not in " -\t\n":
         return None  # the unit is glued to something ("keywords"), not a count's unit
-    parts = low[lo:end].split()[-10:]
-    if not parts:
-        return None
+    lo = end - 72 if end > 72 else 0
+    parts = low[lo:end].rsplit(None, 10)[-10:]  # the last 10 tokens (a first item with white space is cut off)
     # The number is one of the last 4 + max_adj tokens ("-", "or more" and max_adj adjectives may follow it), and a
     # token that is all letters can only be (the last word of) a number if it is a number word: without such a
-    # token there is no count, and the tokens need not be located.
-    for w in parts[-4 - max_adj:]:
-        if not w.isalpha() or w in _NUMBERISH:
-            break
-    else:
+    # token there is no count.
+    tail = parts[-4 - max_adj:]
+    if "".join(tail).isalpha() and _NUMBERISH.isdisjoint(tail):
+        return None  # (also when there are no tokens: "" is not alpha, but then `parts` is empty)
+    if not parts:
         return None
-    toks: list[tuple[int, str]] = []  # (offset, token) from the end backwards
-    pos = end
-    for w in reversed(parts):
-        s = low.rfind(w, lo, pos)
-        toks.append((s, w))
-        pos = s
+    parts.reverse()
+    toks = parts[:]  # the tokens from the end backwards (`parts` keeps them as they occur, for `_token_starts`)
+    size = len(toks)
     i = 0
-    t0 = toks[0][1]
-    if t0.endswith("-") and len(t0) > 1:
-        toks[0] = (toks[0][0], t0[:-1])
-    elif t0 == "-" and len(toks) > 1:
-        i = 1
+    t0 = toks[0]
+    if t0[-1] == "-":
+        if len(t0) > 1:
+            toks[0] = t0[:-1]
+        elif size > 1:
+            i = 1
     mid = None
-    if len(toks) > i + 1 and toks[i][1] in _MID_POST and toks[i + 1][1] == "or":
-        mid = "or " + toks[i][1]
+    if size > i + 1 and toks[i] in _MID_POST and toks[i + 1] == "or":
+        mid = "or " + toks[i]
         i += 2
-    for skip in range(max_adj + 1):
-        j = i + skip
-        if j >= len(toks):
+    parsed = None
+    for j in range(i, i + max_adj + 1):
+        if j >= size:
             return None
-        if skip and not toks[j - 1][1].isalpha() or skip and toks[j - 1][1] in _NOT_ADJ:
-            return None
+        if j > i:  # an adjective between the number and the unit ("5 short paragraphs")
+            adj = toks[j - 1]
+            if adj in _NOT_ADJ or not adj.isalpha():
+                return None
+        w = toks[j]
+        if w.isalpha() and w not in _NUMBERISH:
+            continue  # `_number_back` reads no number at an all-letter token that is not a number word
         parsed = _number_back(toks, j)
         if parsed is not None:
             break
-    else:
+    if parsed is None:
         return None
     n, plus, k, low_n = parsed  # k: index of the first token after the number (going backwards)
-    start = toks[k - 1][0]
+    first = k - 1  # index of the token the count starts at
     rel = None
     if plus:
         rel = "at least"
     else:
         for width in (3, 2, 1):
-            if k + width <= len(toks):
-                phrase = " ".join(t for _, t in reversed(toks[k:k + width]))
+            if k + width <= size:
+                phrase = toks[k] if width == 1 else " ".join(reversed(toks[k:k + width]))
                 r = _REL_PRE_MAP.get(phrase)
                 if r:
-                    rel, start = r, toks[k + width - 1][0]
+                    rel, first = r, k + width - 1
                     k += width
                     break
         if rel == "more than":
             rel, n = "at least", n + 1
         elif rel is None and mid:
             rel = REL_POST_MAP[mid]
-    prev = toks[k][1] if k < len(toks) else ""
-    if low_n is None and rel is None and prev in ("and", "to", "-", "–") and k + 1 < len(toks):
+    prev = toks[k] if k < size else ""
+    if low_n is None and rel is None and prev in ("and", "to", "-", "–") and k + 1 < size:
         other = _number_back(toks, k + 1)
         if other is not None and other[0] < n:
-            low_n, start = other[0], toks[other[2] - 1][0]
-            if other[2] < len(toks) and toks[other[2]][1] in ("between", "from"):
-                start = toks[other[2]][0]
-    return Count(start, rel, n, low_n, prev)
+            low_n, first = other[0], other[2] - 1
+            if other[2] < size and toks[other[2]] in ("between", "from"):
+                first = other[2]
+    return Count(_token_starts(low, lo, end, parts, first), rel, n, low_n, prev)
 
 
-def _number_back(toks: list[tuple[int, str]], j: int) -> tuple[int, bool, int, int | None] | None:
+def _token_starts(low: str, lo: int, end: int, parts: list[str], upto: int) -> int:
+    """The offset of `parts[upto]`, where `parts` are the white-space tokens of `low[lo:end]` from the end
+    backwards: each is the last occurrence of its text before the token after it."""
+    pos = end
+    for w in parts[:upto + 1]:
+        pos = low.rfind(w, lo, pos)
+    return pos
+
+
+def _number_back(toks: list[str], j: int) -> tuple[int, bool, int, int | None] | None:
     """Read a number whose last token is toks[j] (tokens run backwards). Returns (n, plus, next index, range low)."""
-    raw = toks[j][1].strip(_STRIP)
+    raw = toks[j].strip(_STRIP)
     if not raw or raw[-1] in ".,:;!?":
         return None
     plus = raw.endswith("+")
@@ -269,16 +299,16 @@ def _number_back(toks: list[tuple[int, str]], j: int) -> tuple[int, bool, int, i
     if raw in ("twice", "once", "thrice"):
         return None
     if raw == "dozen" or raw == "single":
-        if k < len(toks) and toks[k][1] == "a":
+        if k < len(toks) and toks[k] == "a":
             return (_SPECIAL["a " + raw], plus, k + 1, None)
         return (_SPECIAL.get(raw, 12), plus, k, None) if raw == "single" else None
-    if raw == "of" and k + 1 < len(toks) and toks[k][1] in ("couple", "pair") and toks[k + 1][1] == "a":
+    if raw == "of" and k + 1 < len(toks) and toks[k] in ("couple", "pair") and toks[k + 1] == "a":
         return 2, plus, k + 2, None
-    if not all(p in _NUMBER_WORDS for p in raw.split("-")):
+    if raw not in _NUMBER_WORDS and ("-" not in raw or not all(p in _NUMBER_WORDS for p in raw.split("-"))):
         return None
     while k < len(toks):
-        w = toks[k][1]
-        if w in _NUMBER_WORDS or (w == "and" and k + 1 < len(toks) and toks[k + 1][1] in ("hundred", "thousand")):
+        w = toks[k]
+        if w in _NUMBER_WORDS or (w == "and" and k + 1 < len(toks) and toks[k + 1] in ("hundred", "thousand")):
             words.append(w)
             k += 1
         elif w == "a" and words[-1] in ("hundred", "thousand"):
@@ -298,12 +328,42 @@ _TIMES_RE = re.compile(
     rf"|(?P<word>once|twice|thrice)\b(?:\s+(?P<post2>{REL_POST})\b)?)"
 )
 _TIMES_REL_ONLY_RE = re.compile(rf"\b(?:to\s+)?(?P<pre>{REL})\s+(?P<num>{NUM})\b")
-_TIMES_STOP_RE = re.compile(r"[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b")
+# Where a clause with a count ends: `[,;]|\b(?:but|while|whereas)\b|\b(?:the\s+)?(?:key)?(?:word|letter|term|name)\b`,
+# written so that every alternative starts with a literal character (the \b before a word is the look-behind
+# after its first letter), which lets `re` skip to candidate characters; the same match starts (a test checks it).
+_TIMES_STOP_RE = re.compile(
+    r",|;|b(?<!\wb)ut\b|w(?<!\ww)h(?:ile|ereas)\b|t(?<!\wt)(?:he\s+(?:key)?(?:word|letter|term|name)|erm)\b"
+    r"|k(?<!\wk)ey(?:word|letter|term|name)\b|w(?<!\ww)ord\b|l(?<!\wl)etter\b|n(?<!\wn)ame\b"
+)
+# The words a match of _TIMES_RE (_TIMES_REL_ONLY_RE) can start with, besides digits: `re` tries those patterns at
+# every offset, so they are searched for from the first offset where one of these matches (see `_times_search`).
+_TIMES_FIRST_RE = re.compile(
+    trie_alt([*_REL_PRE_MAP, *ONES, *_TENS, "single", "once", "twice", "thrice", "a "])
+)
+_REL_ONLY_FIRST_RE = re.compile(trie_alt([*_REL_PRE_MAP, "to "]))
+_DIGIT_RE = re.compile(r"\d")
 
 
-def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True) -> tuple[str, int, int] | None:
+def _times_search(rx: re.Pattern[str], first: re.Pattern[str], low: str, start: int, end: int,
+                  digits: bool) -> re.Match[str] | None:
+    """`rx.search(low, start, end)`, started at the first offset where a match can start (a word of `first`, or a
+    digit when `digits`): no match starts before it."""
+    f = first.search(low, start, end)
+    stop = f.start() if f else end
+    if digits:
+        d = _DIGIT_RE.search(low, start, stop)
+        if d:
+            stop = d.start()
+    if stop >= end:
+        return None
+    return rx.search(low, stop, end)
+
+
+def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True,
+               fast: bool = True) -> tuple[str, int, int] | None:
     """An occurrence count ("at least 3 times", "twice", "10 or more times", "only once") right after `start`,
-    in the same clause. Returns (relation, n, end offset)."""
+    in the same clause. Returns (relation, n, end offset). `fast=False` skips the shortcuts that only avoid
+    searches which cannot match (the reference path for tests)."""
     end = _sentence_end(low, start, limit)
     # Every match of _TIMES_RE contains "time", "once", "twice" or "thrice": without one of them in the sentence
     # there is no count to search for (and, without the bare relation, nothing to return).
@@ -315,7 +375,15 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
     stop = _TIMES_STOP_RE.search(low, start + 1, end)
     if stop:
         end = stop.start()
-    m = _TIMES_RE.search(low, start, end) if has_word else None
+        if has_word and fast:  # the words must be before the stop (a match contains one)
+            has_word = find("time", start, end) != -1 or find("once", start, end) != -1 \
+                or find("twice", start, end) != -1 or find("thrice", start, end) != -1
+    if not has_word:
+        m = None
+    elif fast:
+        m = _times_search(_TIMES_RE, _TIMES_FIRST_RE, low, start, end, True)
+    else:
+        m = _TIMES_RE.search(low, start, end)
     if m:
         if m.group("word"):
             n = _SPECIAL[m.group("word")]
@@ -330,7 +398,10 @@ def find_times(low: str, start: int, limit: int = 90, bare_relation: bool = True
             rel, n = relation(m.group("pre"), m.group("post"), m.group("plus"), parsed, "exactly")
             return rel, n, m.end()
     if bare_relation:
-        m = _TIMES_REL_ONLY_RE.search(low, start, end)
+        if fast:
+            m = _times_search(_TIMES_REL_ONLY_RE, _REL_ONLY_FIRST_RE, low, start, end, False)
+        else:
+            m = _TIMES_REL_ONLY_RE.search(low, start, end)
         if m:
             parsed = parse_number(m.group("num"))
             if parsed is not None:

@@ -16,8 +16,14 @@ Design notes (why it looks like this):
   a prefix trie of all needles (a loop of `str.find` calls costs more in Python overhead than the search itself);
   offsets are found with `str.find` for the few needles that occur, when a detector asks for them. Inside those windows
   a pattern whose alternatives `re` cannot reject on their first character is tried only where one of its
-  possible first words starts (`_Anchored`). Counts ("at least 300 words") are read backwards from the unit
-  word, and alternations of many words (number words, relations, languages) are compiled as prefix tries.
+  possible first words starts, followed by a relaxed copy of what the pattern needs after that word (`_Anchored`
+  tails: a trie whose alternatives all start with a literal, so `re` skips to candidate characters and the full
+  pattern runs in Python only at near-matches). Counts ("at least 300 words") are read backwards from the unit
+  word (from its tokens first; their offsets only for a count that is found), and alternations of many words
+  (number words, relations, languages) are compiled as prefix tries.
+* Shortcuts that only skip work which cannot find anything (the relaxed candidate scans, the checks before
+  `find_times` and the forbidden-words subject pattern) are switched by `_detectors.PREFILTERS`; a test runs the
+  detector with it off (the reference path) and on, on texts built to break such arguments, and compares.
 * Detectors run from most to least specific. Each detection claims its span and a later detector ignores
   matches overlapping a claimed span: "use words in all caps at least 3 times" is a capital-word frequency,
   so the later whole-response "all caps" detector must not fire on it.
