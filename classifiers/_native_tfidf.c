@@ -939,34 +939,6 @@ PyDoc_STRVAR(char_dot_doc,
 "A char-analyzer part: the vocabulary's terms (list of str) and their columns (int32 bytes, one per term),\n"
 "float64 weights per column (bytes); norm is 0 (none), 1 (l1) or 2 (l2).");
 
-static PyObject *
-char_dot(PyObject *module, PyObject *args)
-{
-    PyObject *term_list, *fallback, *terms = NULL;
-    Py_buffer columns = {0}, num_w = {0}, w = {0};
-    int lo, hi, lowercase, binary, sublinear, norm;
-    if (!PyArg_ParseTuple(args, "O!y*iiy*y*pppiO:char_dot", &PyList_Type, &term_list, &columns, &lo, &hi, &num_w,
-                          &w, &lowercase, &binary, &sublinear, &norm, &fallback)) {
-        return NULL;
-    }
-    TfidfDot *self = NULL;
-    if (!(1 <= lo && lo <= hi && hi <= 16)) {
-        PyErr_SetString(PyExc_ValueError, "need 1 <= lo <= hi <= 16");
-        goto done;
-    }
-    self = new_dot(KIND_CHAR, &num_w, &w, lo, hi, lowercase, binary, sublinear, norm, fallback);
-    if (self == NULL || (terms = checked_terms(term_list, &columns, self->dim)) == NULL
-        || build_char_tables(self, terms, columns.buf) < 0) {
-        Py_CLEAR(self);
-    }
-done:
-    Py_XDECREF(terms);
-    PyBuffer_Release(&columns);
-    PyBuffer_Release(&num_w);
-    PyBuffer_Release(&w);
-    return (PyObject *)self;
-}
-
 /* The token and n-gram tables of the word analyzer's terms: a term is its words joined by single spaces. */
 static int
 build_word_tables(TfidfDot *self, PyObject *terms, const int32_t *col)
@@ -1043,24 +1015,28 @@ PyDoc_STRVAR(word_dot_doc,
 "word_dot(terms, columns, lo, hi, num_w, w, lowercase, binary, sublinear, norm, fallback) -> TfidfDot\n\n"
 "A word-analyzer part for scikit-learn's default token pattern; arguments as for char_dot.");
 
+typedef int (*build_tables_fn)(TfidfDot *self, PyObject *terms, const int32_t *col);
+
+/* char_dot and word_dot: parse the arguments (`format` names the function), check 1 <= lo <= hi <= max_n,
+   make the object and fill its tables with `build`. */
 static PyObject *
-word_dot(PyObject *module, PyObject *args)
+new_part(PyObject *args, const char *format, int kind, int max_n, build_tables_fn build)
 {
     PyObject *term_list, *fallback, *terms = NULL;
     Py_buffer columns = {0}, num_w = {0}, w = {0};
     int lo, hi, lowercase, binary, sublinear, norm;
-    if (!PyArg_ParseTuple(args, "O!y*iiy*y*pppiO:word_dot", &PyList_Type, &term_list, &columns, &lo, &hi, &num_w,
-                          &w, &lowercase, &binary, &sublinear, &norm, &fallback)) {
+    if (!PyArg_ParseTuple(args, format, &PyList_Type, &term_list, &columns, &lo, &hi, &num_w, &w, &lowercase,
+                          &binary, &sublinear, &norm, &fallback)) {
         return NULL;
     }
     TfidfDot *self = NULL;
-    if (!(1 <= lo && lo <= hi && hi <= MAX_WORD_N)) {
-        PyErr_Format(PyExc_ValueError, "need 1 <= lo <= hi <= %d", MAX_WORD_N);
+    if (!(1 <= lo && lo <= hi && hi <= max_n)) {
+        PyErr_Format(PyExc_ValueError, "need 1 <= lo <= hi <= %d", max_n);
         goto done;
     }
-    self = new_dot(KIND_WORD, &num_w, &w, lo, hi, lowercase, binary, sublinear, norm, fallback);
+    self = new_dot(kind, &num_w, &w, lo, hi, lowercase, binary, sublinear, norm, fallback);
     if (self == NULL || (terms = checked_terms(term_list, &columns, self->dim)) == NULL
-        || build_word_tables(self, terms, columns.buf) < 0) {
+        || build(self, terms, columns.buf) < 0) {
         Py_CLEAR(self);
     }
 done:
@@ -1069,6 +1045,18 @@ done:
     PyBuffer_Release(&num_w);
     PyBuffer_Release(&w);
     return (PyObject *)self;
+}
+
+static PyObject *
+char_dot(PyObject *module, PyObject *args)
+{
+    return new_part(args, "O!y*iiy*y*pppiO:char_dot", KIND_CHAR, 16, build_char_tables);
+}
+
+static PyObject *
+word_dot(PyObject *module, PyObject *args)
+{
+    return new_part(args, "O!y*iiy*y*pppiO:word_dot", KIND_WORD, MAX_WORD_N, build_word_tables);
 }
 
 PyDoc_STRVAR(classify_doc,
