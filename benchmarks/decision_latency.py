@@ -251,7 +251,9 @@ def _loadavg() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from classifiers.estimators import available_estimators, estimator_spec
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.decision_latency", description=__doc__.split("\n")[0])
+    # no abbreviations: `--out x.md` would otherwise be taken for `--outcomes x.md`
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.decision_latency", description=__doc__.split("\n")[0],
+                                     allow_abbrev=False)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IFEval-style prompts JSONL (key, prompt)")
     parser.add_argument("--outcomes", type=Path, help="outcome table JSONL (id, mode, scores) to train on real labels")
     parser.add_argument("--metric", default="inst_level_loose", help="score used for the gain (with --outcomes)")
@@ -266,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.data.is_file():
         print(f"error: prompts file {args.data} not found (pass --data)", file=sys.stderr)
+        return 2
+    if args.outcomes and not args.outcomes.is_file():
+        print(f"error: outcome table {args.outcomes} not found", file=sys.stderr)
         return 2
     names = args.estimators or available_estimators()
     for name in names:

@@ -102,9 +102,13 @@ class Services(contextlib.AbstractContextManager["Services"]):
         self.started.append(service)  # registered first, so a half-started one is stopped too
         return service.start(timeout_s)
 
-    def __exit__(self, *exc: Any) -> None:
+    def stop_all(self) -> None:
+        """Stop every started service, newest first (again on exit: a no-op)."""
         while self.started:
             with contextlib.suppress(Exception):
                 self.started.pop().stop()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop_all()
 
 

@@ -23,8 +23,9 @@ from .machine import load_average, machine_info, package_version
 from .probes import MODEL
 from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts, write_report
 from .floor_server import loop_name
-from .servers import (ProxyVariant, floor_service, stack_floor_service, litellm_proxy_available, litellm_service, mock_service,
-                      proxy_service)
+from .served_decisions import read_served_decisions
+from .servers import (ProxyVariant, decision_log_path, floor_service, stack_floor_service, litellm_proxy_available,
+                      litellm_service, mock_service, proxy_service)
 from .targets import Target, measure_target
 from .wrk import wrk_path
 
@@ -276,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                     measure_target(target, args, workdir, log, bodies=bodies, mock_pid=mock_pid)
                     if target.rounds[-1].stream and not target.rounds[-1].stream.sample_ok:
                         run.notes.append(f"{target.label}: a streamed reply lacked content or [DONE]")
+            services.stop_all()  # each server flushes its decision log as it stops
+            run.served = [read_served_decisions(t.label, t.policy or "", decision_log_path(workdir, t.key))
+                          for t in run.targets if t.kind == "thinkgate" and decision_log_path(workdir, t.key).is_file()]
         except (KeyboardInterrupt, _Terminated):
             log("interrupted: stopping the servers")
             return 130

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .decisions import DecisionBench
+from .served_decisions import ServedDecisions
 from .machine import package_version
 from .probes import MODEL
 from .targets import Target, TargetRound
@@ -57,6 +58,7 @@ class RunResult(RunInfo):
     litellm: str = ""
     decisions: list[DecisionBench] = field(default_factory=list)
     decisions_note: str = ""
+    served: list[ServedDecisions] = field(default_factory=list)  # decision times logged by the run's servers
     local: str | None = None
 
 
@@ -192,6 +194,20 @@ def decisions_table(run: RunResult) -> str:
     for d in run.decisions:
         lines.append(f"| {d.policy} | {d.n} | {fmt(d.p50_us, 2)} | {fmt(d.p99_us, 2)} | {fmt(d.mean_us, 2)} | "
                      f"{fmt(d.think_rate * 100 if d.n else None, 1, '%')} | {d.fallbacks} | {d.error or ''} |")
+    return "\n".join(lines)
+
+
+SERVED_NOTE = ("Each thinkgate server with a decision log (SQLite) records `decision_ms` for every request: the "
+               "wall time of the policy's decision as the server measured it, while it was also parsing, calling "
+               "the mock and answering other connections. Read back after the servers stopped; all rounds, "
+               "sequential, streamed and wrk requests; records decided by the policy only.")
+
+
+def served_table(run: RunResult) -> str:
+    lines = ["| server | policy | decisions | p50 µs | p99 µs | mean µs | note |", "|---|---|---|---|---|---|---|"]
+    for d in run.served:
+        lines.append(f"| {d.label} | {d.policy} | {d.n} | {fmt(d.p50_ms * 1000, 1)} | {fmt(d.p99_ms * 1000, 1)} | "
+                     f"{fmt(d.mean_ms * 1000, 1)} | {d.error or ''} |")
     return "\n".join(lines)
 
 
@@ -418,6 +434,8 @@ def render_markdown(run: RunResult) -> str:
         "",
         decisions_table(run),
         "",
+        *(["## Decision time inside the servers (from their decision logs)", "", SERVED_NOTE, "",
+           served_table(run), ""] if run.served else []),
     ]
     if len(run.targets) and any(len(t.rounds) > 1 for t in run.targets):
         parts += ["## Per-round numbers", ""]

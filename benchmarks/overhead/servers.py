@@ -75,10 +75,15 @@ class ProxyVariant:
         return ", ".join(parts)
 
 
+def decision_log_path(workdir: Path, key: str) -> Path:
+    """Where the thinkgate variant `key` writes its decision log (when it has one)."""
+    return workdir / f"decisions-{key}.sqlite3"
+
+
 def proxy_service(variant: ProxyVariant, upstream_url: str, workdir: Path, python: str,
                   proxy_repo: Path, extra_env: dict[str, str]) -> Service:
     port = free_port()
-    args = variant.serve_args(upstream_url, port, workdir / f"decisions-{variant.key}.sqlite3")
+    args = variant.serve_args(upstream_url, port, decision_log_path(workdir, variant.key))
     argv = [python, "-m", "router.cli", *args]
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "THINKGATE_LOG_LEVEL": "warning", **extra_env, **variant.env}
     return Service(f"thinkgate ({variant.label})", argv, port, workdir / f"proxy-{variant.key}.log", env=env,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks.decision_latency import load_gains, main
 
 PROMPTS = [
@@ -58,6 +60,19 @@ def test_runs_with_outcomes(tmp_path: Path) -> None:
 def test_missing_data_is_an_error(tmp_path: Path, capsys) -> None:
     assert main(["--data", str(tmp_path / "nope.jsonl"), "--report", str(tmp_path / "r.md")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_missing_outcomes_is_an_error_not_a_traceback(tmp_path: Path, capsys) -> None:
+    prompts = str(_write_prompts(tmp_path / "p.jsonl"))
+    assert main(["--data", prompts, "--outcomes", str(tmp_path / "nope.jsonl")]) == 2
+    assert "outcome table" in capsys.readouterr().err and not (tmp_path / "r.md").exists()
+
+
+def test_options_are_not_abbreviated(tmp_path: Path) -> None:
+    """`--out report.md` once read as `--outcomes report.md`, then failed on the missing file."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--data", str(_write_prompts(tmp_path / "p.jsonl")), "--out", str(tmp_path / "r.md")])
+    assert exited.value.code == 2
 
 
 def test_times_the_shipped_artifact_cached_and_uncached_and_its_memory(tmp_path: Path) -> None:

@@ -275,3 +275,14 @@ def test_litellm_service_at_worker_counts(tmp_path: Path) -> None:
     assert two.env["LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"] == "true"  # no keys, like thinkgate here
     ok, why = litellm_proxy_available(str(tmp_path / "no-such-python"))
     assert not ok and "not installed" in why
+
+
+def test_served_decisions_report_a_missing_or_unreadable_log_instead_of_failing_the_run(tmp_path: Path) -> None:
+    from benchmarks.overhead.served_decisions import read_served_decisions
+
+    missing = read_served_decisions("t", "never", tmp_path / "none.sqlite3")
+    assert missing.n == 0 and missing.error == "no decision log"
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database" * 100)
+    broken = read_served_decisions("t", "never", garbage)
+    assert broken.n == 0 and broken.error and "decision log" in broken.error

@@ -66,6 +66,11 @@ def test_overhead_end_to_end_tiny(tmp_path: Path) -> None:
     assert summary["direct"]["seq_p50"] > 0 and summary["never-log"]["added_p50"] is not None
     assert all(summary[key]["errors"] == 0 for key in summary)
     assert "thinkgate never, 2 workers" in report
+    # every server's decision log read back after it stopped: sequential (20 + 2 warm-up) and streamed (5) at least
+    served = {d["label"]: d for d in json.loads(out.with_suffix(".json").read_text())["served"]}
+    assert set(served) == {"thinkgate never", "thinkgate never, 2 workers"}
+    assert all(d["n"] >= 27 and d["error"] is None and d["p50_ms"] > 0 for d in served.values())
+    assert "Decision time inside the servers" in report
     if overhead.wrk_path() is not None:
         assert summary["never-log"]["rps"] > 0
         for key in ("floor", "stack-floor", "never-log", "never-log-w2"):
