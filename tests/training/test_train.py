@@ -60,14 +60,17 @@ def test_taxonomy_model_budget_in_requests_and_learning_curve(tmp_path, capsys):
     data, table = _write_fixture(tmp_path)
     plot = tmp_path / "curve.png"
     assert train_main(["--outcomes", str(table), "--data", str(data), "--repeats", "1", "--estimator",
-                       "taxonomy-ridge", "--calibration", "budget", "--cost-unit", "requests", "--budget", "0.2",
+                       "taxonomy-ridge", "--calibration", "budget", "--cost-unit", "requests", "--budget", "0.4",
                        "--learning-curve", "0.5,1", "--learning-curve-plot", str(plot), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["chosen"]["estimator"] == "taxonomy-ridge"
-    assert result["threshold"]["method"] == "budget" and result["threshold"]["params"]["think_rate"] <= 0.2
+    assert result["threshold"]["method"] == "budget" and result["threshold"]["params"]["think_rate"] <= 0.4
     held = result["held_out"]
-    # the budget holds on the training half; held-out, the model still thinks only where it helps (a third)
-    assert held["think_rate"] < 0.4 and held["policy_accuracy"] > held["never_accuracy"]
+    # The budget holds on the training half; held-out, the model thinks where it helps (a third of the prompts).
+    # The budget is above that third on purpose: prompts of one kind have the same features, so their scores tie
+    # up to rounding, and a smaller budget could take part of the tied group only by rounding noise, which
+    # differs between CPUs' BLAS kernels (with 0.2 this test passed on one machine and not on another).
+    assert 0.25 < held["think_rate"] < 0.45 and held["policy_accuracy"] > held["never_accuracy"] + 10
     assert held["random_accuracy"] == pytest.approx(
         (1 - held["think_rate"]) * held["never_accuracy"] + held["think_rate"] * held["always_accuracy"])
     curve = result["learning_curve"]
