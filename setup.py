@@ -1,17 +1,88 @@
-"""Builds the optional C extension `classifiers._native_tfidf`; the rest of the project is in pyproject.toml.
+"""Builds the optional compiled parts of the classifier; the rest of the project is in pyproject.toml.
 
-`optional=True`: without a C compiler (or Python headers) the build only warns and the install succeeds; the
-fast path then computes the same numbers in Python (classifiers/native.py says how the two are told apart).
-The SHA-256 of the C source is compiled in, so a build older than its source is detected and not used.
+1. The C extension `classifiers._native_tfidf` (the fast path's TF-IDF dot products). `optional=True`: without a
+   C compiler (or Python headers) the build only warns and the install succeeds; the fast path then computes the
+   same numbers in Python (classifiers/native.py says how the two are told apart). The SHA-256 of the C source is
+   compiled in, so a build older than its source is detected and not used.
+
+2. The constraint detector (`classifiers/_detectors.py` and `_phrasing.py`) compiled with mypyc, as the private
+   subpackage `classifiers._compiled` (never under the modules' own names: Python would then load a stale `.so`
+   in preference to the edited `.py`). The two sources are copied to build/mypyc/ as `classifiers/_compiled/`,
+   with a constant `SOURCE_SHA256` (their digest, see `classifiers.compiled.source_digest`) appended, and compiled
+   into one extension group: `classifiers/_compiled/_detectors*.so` and `_phrasing*.so` (thin shims) and
+   `classifiers/_compiled/detector__mypyc*.so` (the code). classifiers/compiled.py uses it only when its digest is
+   the current sources' one. Without mypy (the `dev` extra has it) or when mypyc or the compiler fails, the build
+   prints why and goes on without it: the Python detector gives the same detections. mypy is deliberately not a
+   build requirement (pyproject's [build-system]): installs need not download it, and an isolated build
+   environment's mypyc would not be the one the tests and `make native` use.
 """
 
 import hashlib
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
+ROOT = Path(__file__).resolve().parent
 SOURCE = "classifiers/_native_tfidf.c"
-digest = hashlib.sha256((Path(__file__).resolve().parent / SOURCE).read_bytes()).hexdigest()
+digest = hashlib.sha256((ROOT / SOURCE).read_bytes()).hexdigest()
+
+# must match classifiers/compiled.py: COMPILED_SOURCES, GROUP and source_digest()
+DETECTOR_SOURCES = ("_detectors.py", "_phrasing.py")
+DETECTOR_GROUP = "classifiers._compiled.detector"
+STAGE = Path("build") / "mypyc"  # relative: mypyc names the modules after the staged paths
+
+
+def detector_digest() -> str:
+    h = hashlib.sha256()
+    for name in DETECTOR_SOURCES:
+        h.update(name.encode() + b"\0" + hashlib.sha256((ROOT / "classifiers" / name).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def skip_detector(why: str) -> list[Extension]:
+    print(f"thinkgate: the compiled constraint detector is not built ({why}); the Python detector is used",
+          file=sys.stderr)
+    return []
+
+
+def detector_extensions() -> list[Extension]:
+    """mypyc's extensions for the staged copies of the detector, or [] when mypyc is missing or fails."""
+    try:
+        from mypyc.build import mypycify
+    except ImportError as exc:
+        return skip_detector(f"mypyc is not installed: {exc}")
+    package = ROOT / STAGE / "src" / "classifiers" / "_compiled"
+    shutil.rmtree(ROOT / STAGE, ignore_errors=True)
+    package.mkdir(parents=True)
+    for init in (package.parent / "__init__.py", package / "__init__.py"):
+        init.write_text("")
+    for name in DETECTOR_SOURCES:
+        text = (ROOT / "classifiers" / name).read_text(encoding="utf-8")
+        if name == "_detectors.py":
+            text += f'\n\nSOURCE_SHA256 = "{detector_digest()}"  # appended by setup.py\n'
+        (package / name).write_text(text, encoding="utf-8")
+    paths = [str(STAGE / "src" / "classifiers" / "_compiled" / name) for name in DETECTOR_SOURCES]
+    try:
+        return list(mypycify(paths, group_name=DETECTOR_GROUP, target_dir=str(STAGE / "c"), opt_level="3"))
+    except (Exception, SystemExit) as exc:  # mypyc reports type errors with sys.exit
+        return skip_detector(f"mypyc failed: {exc!r}")
+
+
+class BuildExt(build_ext):
+    """build_ext plus the compiled detector, generated only when extensions are built (not for egg_info & co).
+    Its extensions are optional like the C one: one that fails to compile is reported and skipped."""
+
+    def finalize_options(self) -> None:
+        modules = self.distribution.ext_modules
+        if modules is not None and not any(e.name.startswith("classifiers._compiled.") for e in modules):
+            for ext in detector_extensions():
+                ext.optional = True
+                modules.append(ext)
+        super().finalize_options()
 
 setup(ext_modules=[Extension("classifiers._native_tfidf", [SOURCE], optional=True,
-                             define_macros=[("THINKGATE_SOURCE_SHA256", f'"{digest}"')])])
+                             define_macros=[("THINKGATE_SOURCE_SHA256", f'"{digest}"')])],
+      cmdclass={"build_ext": BuildExt})
