@@ -8,7 +8,7 @@
 2. The constraint detector (`classifiers/_detectors.py` and `_phrasing.py`) compiled with mypyc, as the private
    subpackage `classifiers._compiled` (never under the modules' own names: Python would then load a stale `.so`
    in preference to the edited `.py`). The two sources are copied to build/mypyc/ as `classifiers/_compiled/`,
-   with a constant `SOURCE_SHA256` (their digest, see `classifiers.compiled.source_digest`) appended, and compiled
+   with a constant `SOURCE_SHA256` (their digest, `classifiers._compiled.source_digest`) appended, and compiled
    into one extension group: `classifiers/_compiled/_detectors*.so` and `_phrasing*.so` (thin shims) and
    `classifiers/_compiled/detector__mypyc*.so` (the code). classifiers/compiled.py uses it only when its digest is
    the current sources' one. Without mypy (the `dev` extra has it) or when mypyc or the compiler fails, the build
@@ -18,9 +18,11 @@
 """
 
 import hashlib
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -29,17 +31,18 @@ ROOT = Path(__file__).resolve().parent
 SOURCE = "classifiers/_native_tfidf.c"
 digest = hashlib.sha256((ROOT / SOURCE).read_bytes()).hexdigest()
 
-# must match classifiers/compiled.py: COMPILED_SOURCES, GROUP and source_digest()
-DETECTOR_SOURCES = ("_detectors.py", "_phrasing.py")
-DETECTOR_GROUP = "classifiers._compiled.detector"
+DETECTOR_GROUP = "classifiers._compiled.detector"  # the shared library: classifiers/_compiled/detector__mypyc*.so
 STAGE = Path("build") / "mypyc"  # relative: mypyc names the modules after the staged paths
 
 
-def detector_digest() -> str:
-    h = hashlib.sha256()
-    for name in DETECTOR_SOURCES:
-        h.update(name.encode() + b"\0" + hashlib.sha256((ROOT / "classifiers" / name).read_bytes()).digest())
-    return h.hexdigest()
+def detector_digest_module() -> ModuleType:
+    """classifiers/_compiled/__init__.py (COMPILED_SOURCES, source_digest), loaded by path: the one definition of
+    the digest, shared with classifiers/compiled.py, without importing the package (or numpy)."""
+    spec = importlib.util.spec_from_file_location("_thinkgate_compiled", ROOT / "classifiers" / "_compiled" / "__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def skip_detector(why: str) -> list[Extension]:
@@ -59,12 +62,14 @@ def detector_extensions() -> list[Extension]:
     package.mkdir(parents=True)
     for init in (package.parent / "__init__.py", package / "__init__.py"):
         init.write_text("")
-    for name in DETECTOR_SOURCES:
+    shared = detector_digest_module()
+    sources = shared.COMPILED_SOURCES
+    for name in sources:
         text = (ROOT / "classifiers" / name).read_text(encoding="utf-8")
         if name == "_detectors.py":
-            text += f'\n\nSOURCE_SHA256 = "{detector_digest()}"  # appended by setup.py\n'
+            text += f'\n\nSOURCE_SHA256 = "{shared.source_digest(ROOT / "classifiers")}"  # appended by setup.py\n'
         (package / name).write_text(text, encoding="utf-8")
-    paths = [str(STAGE / "src" / "classifiers" / "_compiled" / name) for name in DETECTOR_SOURCES]
+    paths = [str(STAGE / "src" / "classifiers" / "_compiled" / name) for name in sources]
     try:
         return list(mypycify(paths, group_name=DETECTOR_GROUP, target_dir=str(STAGE / "c"), opt_level="3"))
     except (Exception, SystemExit) as exc:  # mypyc reports type errors with sys.exit
@@ -82,6 +87,7 @@ class BuildExt(build_ext):
                 ext.optional = True
                 modules.append(ext)
         super().finalize_options()
+
 
 setup(ext_modules=[Extension("classifiers._native_tfidf", [SOURCE], optional=True,
                              define_macros=[("THINKGATE_SOURCE_SHA256", f'"{digest}"')])],

@@ -20,7 +20,7 @@ The choice is made once per process, when `classifiers.constraints` is imported 
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -28,25 +28,17 @@ from pathlib import Path
 from types import ModuleType
 
 from . import _detectors
+from ._compiled import COMPILED_SOURCES, source_digest
 
 __all__ = ["COMPILED_SOURCES", "compiled_module", "compiled_status", "run_detectors", "source_digest"]
 
 PURE_PYTHON_ENV = "THINKGATE_PURE_PYTHON"  # native.py's switch (not imported from there: it imports numpy)
-COMPILED_SOURCES = ("_detectors.py", "_phrasing.py")  # must match setup.py's DETECTOR_SOURCES
-_HERE = Path(__file__).resolve().parent
 
 log = logging.getLogger(__name__)
 _loaded: tuple[ModuleType | None, str] | None = None
+_SOURCES: Path | None = None  # where the sources are read (None: classifiers/, next to this file); tests move it
 
 RunDetectors = Callable[[str], list[_detectors.Found]]
-
-
-def source_digest(directory: Path = _HERE) -> str:
-    """The digest setup.py compiles in: SHA-256 over each source's name and SHA-256 (setup.py's detector_digest)."""
-    h = hashlib.sha256()
-    for name in COMPILED_SOURCES:
-        h.update(name.encode() + b"\0" + hashlib.sha256((directory / name).read_bytes()).digest())
-    return h.hexdigest()
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -54,8 +46,8 @@ def _load() -> tuple[ModuleType | None, str]:
     global _loaded
     if _loaded is None:
         module, status = _import()
-        if module is None:  # a missing build is expected without mypy; a stale one is a mistake
-            (log.warning if status.startswith("stale") else log.info)(
+        if module is None:  # a missing build is expected without mypy; a stale or broken one is a mistake
+            (log.warning if not status.startswith("not built") else log.info)(
                 "compiled constraint detector not used (%s); the Python detector gives the same detections", status)
         _loaded = module, status
     return _loaded
@@ -63,12 +55,14 @@ def _load() -> tuple[ModuleType | None, str]:
 
 def _import() -> tuple[ModuleType | None, str]:
     try:
-        from ._compiled import _detectors as module
+        module = importlib.import_module("._compiled._detectors", __package__)  # an extension: no types
     except ImportError as exc:
         return None, f"not built: {exc}"
+    except Exception as exc:  # e.g. its module initialisation failed: a broken build is not used either
+        return None, f"broken build: {exc!r} (rebuild: make native)"
     built = getattr(module, "SOURCE_SHA256", None)
     try:
-        current = source_digest()
+        current = source_digest(_SOURCES)
     except OSError as exc:  # cannot tell whether the build is current: do not use it
         return None, f"sources unreadable: {exc}"
     if built != current:
@@ -93,4 +87,4 @@ def compiled_status() -> str:
 def run_detectors() -> RunDetectors:
     """The `run_detectors` to call: the compiled one when `compiled_module()` is not None, else the Python one."""
     module = compiled_module()
-    return _detectors.run_detectors if module is None else module.run_detectors  # type: ignore[no-any-return]
+    return _detectors.run_detectors if module is None else module.run_detectors
