@@ -7,18 +7,22 @@
 
 2. The constraint detector (`classifiers/_detectors.py` and `_phrasing.py`) compiled with mypyc, as the private
    subpackage `classifiers._compiled` (never under the modules' own names: Python would then load a stale `.so`
-   in preference to the edited `.py`). The two sources are copied to build/mypyc/ as `classifiers/_compiled/`,
-   with a constant `SOURCE_SHA256` (their digest, `classifiers._compiled.source_digest`) appended, and compiled
-   into one extension group: `classifiers/_compiled/_detectors*.so` and `_phrasing*.so` (thin shims) and
-   `classifiers/_compiled/detector__mypyc*.so` (the code). classifiers/compiled.py uses it only when its digest is
-   the current sources' one. Without mypy (the `dev` extra has it) or when mypyc or the compiler fails, the build
-   prints why and goes on without it: the Python detector gives the same detections. mypy is deliberately not a
-   build requirement (pyproject's [build-system]): installs need not download it, and an isolated build
-   environment's mypyc would not be the one the tests and `make native` use.
+   in preference to the edited `.py`). The two sources are copied to build/mypyc/src/ as `classifiers/_compiled/`,
+   with a constant `SOURCE_SHA256` (their digest, `classifiers._compiled.source_digest`) appended to the copy of
+   `_detectors.py`, and compiled as one group: `classifiers/_compiled/_detectors*.so` and `_phrasing*.so` (thin
+   shims) and `classifiers/_compiled/detector__mypyc*.so` (the code and mypyc's runtime), all inside the package.
+   classifiers/compiled.py uses it only while that digest is the current sources' one. It is generated only when
+   build_ext runs (not for egg_info and the like) and is optional too: without mypyc, or when mypyc or the C
+   compiler fails, the build prints one line and goes on without it, and the Python detector gives the same
+   detections. mypy is a build requirement (pyproject.toml's [build-system]), so `pip install .` and `pip install
+   -e .` download it into their isolated build environment from the package index, like setuptools, and build
+   the detector (about 20 s); `pip install --no-build-isolation` uses the environment's mypy if there is one, and
+   `python setup.py build_ext --inplace` (what `make native` runs) the mypy of the Python running it.
 """
 
 import hashlib
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -32,7 +36,7 @@ SOURCE = "classifiers/_native_tfidf.c"
 digest = hashlib.sha256((ROOT / SOURCE).read_bytes()).hexdigest()
 
 DETECTOR_GROUP = "classifiers._compiled.detector"  # the shared library: classifiers/_compiled/detector__mypyc*.so
-STAGE = Path("build") / "mypyc"  # relative: mypyc names the modules after the staged paths
+STAGE = ROOT / "build" / "mypyc"
 
 
 def detector_digest_module() -> ModuleType:
@@ -57,8 +61,8 @@ def detector_extensions() -> list[Extension]:
         from mypyc.build import mypycify
     except ImportError as exc:
         return skip_detector(f"mypyc is not installed: {exc}")
-    package = ROOT / STAGE / "src" / "classifiers" / "_compiled"
-    shutil.rmtree(ROOT / STAGE, ignore_errors=True)
+    package = STAGE / "src" / "classifiers" / "_compiled"
+    shutil.rmtree(STAGE, ignore_errors=True)
     package.mkdir(parents=True)
     for init in (package.parent / "__init__.py", package / "__init__.py"):
         init.write_text("")
@@ -69,9 +73,11 @@ def detector_extensions() -> list[Extension]:
         if name == "_detectors.py":
             text += f'\n\nSOURCE_SHA256 = "{shared.source_digest(ROOT / "classifiers")}"  # appended by setup.py\n'
         (package / name).write_text(text, encoding="utf-8")
-    paths = [str(STAGE / "src" / "classifiers" / "_compiled" / name) for name in sources]
+    # relative to the working directory, as setuptools wants extension sources; mypyc names the modules after the
+    # package directories above the staged files: classifiers._compiled._detectors and ._phrasing
+    paths = [os.path.relpath(package / name) for name in sources]
     try:
-        return list(mypycify(paths, group_name=DETECTOR_GROUP, target_dir=str(STAGE / "c"), opt_level="3"))
+        return list(mypycify(paths, group_name=DETECTOR_GROUP, target_dir=os.path.relpath(STAGE / "c")))
     except (Exception, SystemExit) as exc:  # mypyc reports type errors with sys.exit
         return skip_detector(f"mypyc failed: {exc!r}")
 

@@ -34,7 +34,8 @@ Design notes (why it looks like this):
   with sensible parameters, and a quoted text that itself contains an instruction will be read as one.
 
 Layout: this module is the public API and the driver; `_detectors.py` holds one detector per kind and
-`_phrasing.py` the shared readers (numbers, relations, counts, quoted phrases, keyword lists).
+`_phrasing.py` the shared readers (numbers, relations, counts, quoted phrases, keyword lists). `compiled.py`
+chooses which `run_detectors` runs: mypyc's build of those two modules when it is current, else the modules.
 """
 
 from __future__ import annotations
