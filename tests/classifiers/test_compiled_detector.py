@@ -81,7 +81,7 @@ def test_the_compiled_detector_is_built_and_used() -> None:
         pytest.skip(f"{NATIVE_OPTIONAL_ENV} is set: a build without the compiled detector is expected")
     assert compiled.compiled_status() == "loaded", (
         f"the compiled constraint detector is not used ({compiled.compiled_status()}): build it with `make native` "
-        f"(or `pip install -e .` with mypy and a C compiler), or set {NATIVE_OPTIONAL_ENV}=1 where it cannot be built")
+        f"(or `pip install -e .`, with a C compiler), or set {NATIVE_OPTIONAL_ENV}=1 where it cannot be built")
     module = compiled.compiled_module()
     assert module is not None
     assert constraints.run_detectors is module.run_detectors  # what detect_constraints calls
