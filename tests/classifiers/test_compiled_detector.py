@@ -133,6 +133,44 @@ def test_instructions_inside_arbitrary_text_give_the_same_detections(head: str, 
     _same(head + " " + body + tail)
 
 
+@needs_compiled
+def test_concurrent_calls_equal_single_threaded_ones() -> None:
+    """The proxy decides long prompts in executor threads; the detector's module-level token cache is shared and
+    cleared when full (more distinct tokens here than it holds): from 4 threads, every result is the sequential
+    one."""
+    import random
+    import threading
+
+    module = compiled.compiled_module()
+    assert module is not None
+    rng = random.Random(3)
+    words = ["answer", "json", "bullet", "points", "at", "least", "words", "highlight", "section", "title", "<<t>>",
+             "lowercase", "capital", "times", "3", "five", "quote", "\"", "p.s.", "end", "with", "phrase", "İ", "ſ"]
+    texts = [" ".join(rng.choice(words) if rng.random() < 0.3 else f"tok{rng.randrange(10**9)}"
+                      for _ in range(rng.randint(200, 600))) for _ in range(200)]  # ~56,000 distinct tokens
+    expected = [_raw(_detectors.run_detectors(t)) for t in texts]
+    errors: list[tuple[int, int]] = []
+
+    def work(seed: int) -> None:
+        order = list(range(len(texts)))
+        random.Random(seed).shuffle(order)
+        for i in order:
+            if _raw(module.run_detectors(texts[i])) != expected[i]:
+                errors.append((seed, i))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
 class _Plain(str):
     pass
 
