@@ -10,6 +10,12 @@ Before timing, the two are checked to agree on every prompt.
     thinkgate bench tfidf-parts --repeat 9
 
 `timer` is the same measurement of a call that does nothing: the clock's own cost, included in every row.
+
+`--detector` adds the constraint detector the same way: mypyc's build (classifiers/compiled.py) against the Python
+module, alone (`run_detectors`) and inside the whole decision (`score(text)` of the served model, with
+`detect_constraints` switched to each detector in turn), checked first to give the same detections.
+
+    python -m benchmarks.tfidf_parts --detector --repeat 9
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IFEval-style prompts JSONL (key, prompt)")
     parser.add_argument("--artifact", default="smollm2-135m-ifeval", help="shipped artifact name or directory")
     parser.add_argument("--repeat", type=int, default=5, help="calls per prompt and path; the best one counts")
+    parser.add_argument("--detector", action="store_true",
+                        help="also the constraint detector and the whole decision: mypyc's build vs Python")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"error: prompts file {args.data} not found (pass --data)", file=sys.stderr)
@@ -79,12 +87,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             worst = max(abs(native(t, ()) - python(t, ())) for t in texts)
             print(f"{name}: largest |native - python| over the prompts {worst:.2e}")
             rows.append((f"{name} native", native))
+    if args.detector:
+        rows += detector_rows(served, texts)
     best = best_cpu_us([fn for _, fn in rows], texts, args.repeat)
     print(f"{'':16s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'max':>8s}")
     for (name, _), us in zip(rows, best):
         st = summary(us.tolist())
         print(f"{name:16s} {st['p50']:8.1f} {st['p90']:8.1f} {st['p99']:8.1f} {st['max']:8.1f}")
     return 0
+
+
+def detector_rows(served: Any, texts: Sequence[str]) -> list[tuple[str, Callable[[str, Any], Any]]]:
+    """Rows for the Python detector and, when it is used, mypyc's build: alone and inside the whole decision."""
+    from classifiers import _detectors, compiled, constraints
+
+    print(f"compiled detector: {compiled.compiled_status()}")
+    chosen = constraints.run_detectors
+    detectors = [("python", _detectors.run_detectors)]
+    module = compiled.compiled_module()
+    if module is not None:
+        differ = sum(module.run_detectors(t) != _detectors.run_detectors(t) for t in texts)
+        print(f"detector: {differ} of {len(texts)} prompts detected differently by the two")
+        detectors.append(("mypyc", module.run_detectors))
+    rows: list[tuple[str, Callable[[str, Any], Any]]] = []
+    for name, run in detectors:
+        rows.append((f"detector {name}", lambda text, dets, run=run: run(text)))
+    for name, run in detectors:
+        def decide(text: str, dets: Any, run: Any = run) -> Any:
+            constraints.run_detectors = run  # a module global set: the same few ns in both rows
+            try:
+                return served.score(text)
+            finally:
+                constraints.run_detectors = chosen
+        rows.append((f"decision {name}", decide))
+    return rows
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ Design notes (why it looks like this):
   with sensible parameters, and a quoted text that itself contains an instruction will be read as one.
 
 Layout: this module is the public API and the driver; `_detectors.py` holds one detector per kind and
-`_phrasing.py` the shared readers (numbers, relations, counts, quoted phrases, keyword lists).
+`_phrasing.py` the shared readers (numbers, relations, counts, quoted phrases, keyword lists). `compiled.py`
+chooses which `run_detectors` runs: mypyc's build of those two modules when it is current, else the modules.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._detectors import DETECTORS, LANGUAGES, Found, run_detectors
+from . import compiled
+from ._detectors import DETECTORS, LANGUAGES, Found
 from ._phrasing import parse_number
 
 __all__ = [
@@ -96,6 +98,10 @@ EXTENSION_KINDS: tuple[str, ...] = (
     "detectable_format:markdown",
 )
 """Kinds IFEval has no id for, named in the same `category:name` style."""
+
+run_detectors = compiled.run_detectors()
+"""The detector `detect_constraints` calls: mypyc's build of `_detectors.run_detectors` when it is current, else
+that function itself (classifiers/compiled.py; tests that patch `_detectors` set this to the Python one)."""
 
 KINDS: tuple[str, ...] = IFEVAL_KINDS + EXTENSION_KINDS
 """Every kind the detector can emit, in a fixed order (feature columns follow it)."""

@@ -25,5 +25,20 @@ def test_runs_on_a_tiny_prompt_file(tmp_path: Path, capsys, monkeypatch, pure: s
         assert "native" not in out.split("\n", 1)[1]  # only the status line names it
 
 
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_the_detector_rows(tmp_path: Path, capsys, monkeypatch, pure: str) -> None:
+    from classifiers import compiled, constraints
+
+    monkeypatch.setenv("THINKGATE_PURE_PYTHON", pure)
+    chosen = constraints.run_detectors
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"key": i, "prompt": p}) + "\n" for i, p in enumerate(PROMPTS)))
+    assert main(["--data", str(data), "--repeat", "1", "--detector"]) == 0
+    out = capsys.readouterr().out
+    assert "detector python" in out and "decision python" in out
+    assert ("detector mypyc" in out) == (compiled.compiled_module() is not None) == (pure == "0" and "0 of 4" in out)
+    assert constraints.run_detectors is chosen  # put back
+
+
 def test_a_missing_prompt_file_is_an_error(tmp_path: Path) -> None:
     assert main(["--data", str(tmp_path / "absent.jsonl")]) == 2

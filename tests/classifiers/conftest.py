@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -44,4 +45,16 @@ def _one_thread():
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def python_detector() -> Iterator[None]:
+    """`detect_constraints` runs the Python `_detectors.run_detectors` (not mypyc's build, classifiers/compiled.py):
+    for the tests that patch `_detectors`' globals (PREFILTERS, DETECTORS) or mean the Python module. Module-scoped,
+    so hypothesis tests may use it (through `pytestmark = pytest.mark.usefixtures("python_detector")`)."""
+    from classifiers import _detectors, constraints
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(constraints, "run_detectors", _detectors.run_detectors)
         yield

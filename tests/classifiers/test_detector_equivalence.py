@@ -17,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,11 +25,15 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # detector_v1 and test
     sys.path.append(str(Path(__file__).resolve().parent))
 
 from classifiers import _detectors as live_detectors  # noqa: E402
+from classifiers import constraints  # noqa: E402
 from classifiers import _phrasing as live_phrasing  # noqa: E402
 from classifiers.constraints import detect_constraints  # noqa: E402
 from detector_v1 import _detectors as v1_detectors  # noqa: E402
 from detector_v1 import _phrasing as v1_phrasing  # noqa: E402
 from detector_v1.constraints import detect_constraints as v1_detect_constraints  # noqa: E402
+
+# "live" is the Python module (mypyc's build of it is compared with it in test_compiled_detector.py)
+pytestmark = pytest.mark.usefixtures("python_detector")
 
 EXAMPLES = int(os.environ.get("THINKGATE_EQUIV_EXAMPLES", "400"))
 
@@ -247,3 +252,8 @@ def test_prompt_index_is_str_find(text: str, cold: bool) -> None:
         expected = live_detectors._find_all(ctx.low, n)
         assert [i for i, _ in ctx.positions((n,))] == expected, (n, text)
         assert (n in present) == bool(expected) == ctx.has(n), (n, text)
+
+
+def test_detect_constraints_runs_the_python_module_patched_here() -> None:
+    """The `python_detector` fixture: the public output below comes from `_detectors`, not mypyc's build of it."""
+    assert constraints.run_detectors is live_detectors.run_detectors

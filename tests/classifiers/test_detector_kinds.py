@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import shared_data_dir
 
-from classifiers import _detectors
+from classifiers import _detectors, constraints
 from classifiers.constraints import DETECTOR_KINDS, IFEVAL_KINDS, KIND_DETECTOR, KINDS, detect_constraints
 
 
@@ -49,6 +49,7 @@ def _emitted(texts: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, set
         return detector._replace(run=run)
 
     monkeypatch.setattr(_detectors, "DETECTORS", tuple(attributed(d) for d in _detectors.DETECTORS))
+    monkeypatch.setattr(constraints, "run_detectors", _detectors.run_detectors)  # the module patched (not mypyc's)
     for text in texts:
         detect_constraints(text)
     return seen

@@ -31,8 +31,11 @@ from hypothesis import strategies as st
 if str(Path(__file__).resolve().parent) not in sys.path:  # test_detector_reference, as pytest has it
     sys.path.append(str(Path(__file__).resolve().parent))
 
-from classifiers import _detectors  # noqa: E402
+from classifiers import _detectors, constraints  # noqa: E402
 from classifiers.constraints import detect_constraints  # noqa: E402
+
+# PREFILTERS is a global of the Python module: the public output must come from it (tests/classifiers/conftest.py)
+pytestmark = pytest.mark.usefixtures("python_detector")
 
 EXAMPLES = int(os.environ.get("THINKGATE_EQUIV_EXAMPLES", "400"))
 
@@ -230,6 +233,11 @@ def test_prefilters_on_the_recorded_texts() -> None:
     spaced = [t.replace(" ", "\u00a0").replace("1", "\uff11").replace("'", "\u2019") for t in texts[1::5]]
     for text in texts + swapped + spaced + [t.upper() for t in texts[2::5]]:
         _same(text)
+
+
+def test_detect_constraints_runs_the_python_module_patched_here() -> None:
+    """The `python_detector` fixture: the public output below comes from `_detectors`, not mypyc's build of it."""
+    assert constraints.run_detectors is _detectors.run_detectors
 
 
 def test_the_switch_is_on_by_default() -> None:
