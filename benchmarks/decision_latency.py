@@ -107,6 +107,14 @@ def _time_each(fn: Callable[[str], Any], texts: Sequence[str], repeat: int) -> t
     return wall, cpu
 
 
+def compiled_parts() -> str:
+    """Which optional compiled parts this process's decisions use (each part says why when it does not)."""
+    from classifiers.compiled import compiled_status
+    from classifiers.native import native_status
+
+    return f"native TF-IDF extension {native_status()}; compiled constraint detector {compiled_status()}"
+
+
 def _fmt(st: dict[str, float], key: str) -> str:
     return f"{st[key]:,.0f}" if st else "-"
 
@@ -150,6 +158,7 @@ def render(timings: list[Timing], *, data: Path, n_prompts: int, lengths: np.nda
         "Thread pools (OpenMP, BLAS) are limited to one thread, as for single-request serving.",
         f"- Environment: {env}; load average before {load_before}, after {load_after} (other processes share "
         "the CPUs, so tails include scheduler noise).",
+        f"- Compiled parts of the fast path: {compiled_parts()}.",
         "",
         "All times in microseconds per decision; percentiles over every timed decision (prompts x repeats). "
         "*Wall* is what a caller waits; *CPU* is the CPU time the decision used (thread CPU clock), i.e. wall "

@@ -41,8 +41,15 @@ def machine_info(python: str) -> dict[str, str]:
         "wrk": wrk_version(),
         "load average at start": load_average(),
         "git": _git_rev(),
+        "classifier's compiled parts (as this checkout loads them)": _compiled_parts(),
     }
     return info
+
+
+def _compiled_parts() -> str:
+    from ..decision_latency import compiled_parts
+
+    return compiled_parts()
 
 
 def _cpu_model() -> str:

@@ -83,6 +83,12 @@ def test_times_the_shipped_artifact_cached_and_uncached_and_its_memory(tmp_path:
     text = report.read_text()
     for row in ("serving form, uncached", "serving form, cached", "scikit-learn pipeline fast path"):
         assert f"| {row} |" in text
+    # the report says which compiled parts timed the decisions (this process's own status, e.g. "loaded")
+    from classifiers.compiled import compiled_status
+    from classifiers.native import native_status
+
+    assert (f"Compiled parts of the fast path: native TF-IDF extension {native_status()}; compiled constraint "
+            f"detector {compiled_status()}.") in text
     memory = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     serving = memory["+ the artifact's serving form (what the classifier policy loads)"]
     skops = memory["+ the scikit-learn pipeline from model.skops (before this change)"]
