@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.threads import run_interleaved
 
 from conftest import shared_data_dir
 
@@ -139,7 +140,6 @@ def test_concurrent_calls_equal_single_threaded_ones() -> None:
     cleared when full (more distinct tokens here than it holds): from 4 threads, every result is the sequential
     one."""
     import random
-    import threading
 
     module = compiled.compiled_module()
     assert module is not None
@@ -158,16 +158,7 @@ def test_concurrent_calls_equal_single_threaded_ones() -> None:
             if _raw(module.run_detectors(texts[i])) != expected[i]:
                 errors.append((seed, i))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_interleaved(work, threads=4)
     assert errors == []
 
 

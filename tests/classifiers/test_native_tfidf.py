@@ -13,8 +13,6 @@ import logging
 import os
 import random
 import re
-import sys
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.threads import run_interleaved
 
 from classifiers import native
 from classifiers.artifact import load_serving_model
@@ -218,16 +217,7 @@ def test_concurrent_calls_equal_single_threaded_ones(served_parts) -> None:
                 if dot(texts[i], ()) != expected[j][i] or dot.counts(texts[i]) != expected_counts[j][i]:
                     errors.append((seed, j, i))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
-    try:
-        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_interleaved(work, threads=4)
     assert errors == []
 
 
