@@ -102,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], metavar="NAME=DIR[,KEY=VALUE...]",
                    help="also measure 'never' (decision log on) from another checkout DIR (a patched copy of "
                    "the repo), with optional extra environment, interleaved with the others in the same run "
-                   "(repeatable); e.g. --compare 'aiohttp=/tmp/patched,PYTHONPATH=/tmp/extras'")
+                   "(repeatable); e.g. --compare 'aiohttp=/tmp/patched,PYTHONPATH=/tmp/extras'. The lower-case "
+                   "key policy=P measures policy P instead (classifier: with --artifact), e.g. --compare "
+                   "'before=/tmp/old,policy=classifier'")
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -167,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--compare {spec!r}: expected NAME=DIR[,KEY=VALUE...] with DIR/router", file=sys.stderr)
             return 2
         env = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
-        variants.append(ProxyVariant(f"compare-{name}", f"thinkgate never [{name}]", "never",
+        policy = env.pop("policy", "never")
+        if policy == "classifier" and not args.artifact:
+            print(f"--compare {spec!r}: policy=classifier needs --artifact", file=sys.stderr)
+            return 2
+        variants.append(ProxyVariant(f"compare-{name}", f"thinkgate {policy} [{name}]", policy,
+                                     artifact=args.artifact if policy == "classifier" else None,
                                      repo=Path(repo).resolve(), env=env))
     if args.artifact and "classifier" not in args.policies:
         variants.append(ProxyVariant("classifier-log", f"thinkgate classifier{args.label_suffix}", "classifier",

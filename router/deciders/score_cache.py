@@ -29,6 +29,18 @@ class ScoreCache:
     def key(self, text: str) -> bytes:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, key=self._hash_key).digest()
 
+    def get(self, text: str) -> float | None:
+        """The cached score of `text` (a hit, counted), or None (not counted: `score` counts the miss)."""
+        if not self.size:
+            return None
+        key = self.key(text)
+        with self._lock:
+            found = self._scores.get(key)
+            if found is not None:
+                self._scores.move_to_end(key)
+                self.hits += 1
+            return found
+
     def score(self, text: str, compute: Callable[[str], float]) -> float:
         """The cached score of `text`, or `compute(text)` (then cached). Errors are not cached."""
         if not self.size:

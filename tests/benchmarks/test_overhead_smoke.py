@@ -88,3 +88,9 @@ def test_services_are_stopped_even_on_error(tmp_path: Path) -> None:
     assert mock.proc is None  # stopped and forgotten
     with pytest.raises(httpx.ConnectError):
         httpx.get(mock.url + "/readyz", timeout=2)
+
+
+def test_compare_with_the_classifier_policy_needs_an_artifact(tmp_path: Path, capsys) -> None:
+    argv = ["--policies", "never", "--compare", f"old={Path(__file__).resolve().parents[2]},policy=classifier", "--no-report", "--quiet"]
+    assert overhead.main(argv) == 2
+    assert "policy=classifier needs --artifact" in capsys.readouterr().err

@@ -55,3 +55,12 @@ def test_errors_are_not_cached_and_size_zero_disables() -> None:
     assert calls == ["x", "x"] and len(off) == 0
     with pytest.raises(ValueError):
         ScoreCache(-1, "m")
+
+
+def test_get_answers_only_from_the_cache_and_counts_only_hits() -> None:
+    calls, compute = counting()
+    cache = ScoreCache(4, "m")
+    assert cache.get("aa") is None and (cache.hits, cache.misses) == (0, 0)
+    cache.score("aa", compute)
+    assert cache.get("aa") == 0.02 and (cache.hits, cache.misses) == (1, 1) and calls == ["aa"]
+    assert ScoreCache(0, "m").get("aa") is None

@@ -1,0 +1,67 @@
+"""Score the decision texts that arrive in one event-loop iteration back to back, while the CPU caches are warm.
+
+A classifier decision on an IFEval prompt is about 70 µs when its working set (the detector's code and regexes,
+the model's n-gram tables) is in the CPU caches, and about 3× that when it is not: measured in one process,
+sweeping 32 MB between decisions took p50 70 -> 204 µs, while 8 decisions in a row after the same sweep cost 119
+µs each, 16 in a row 101. A proxy under load interleaves each decision with parsing, the upstream call and
+answering other connections, which evict that working set, so inside a loaded server the same decisions were
+p50 137-148 µs (read back from its decision log).
+
+Requests that reach their decision in the same iteration of the event loop (under load, those whose bytes
+arrived together) wait for one callback scheduled with `call_soon`, which scores them one after the other and
+wakes them. The CPU work is the same, in a better order; a request alone waits one loop iteration longer (a few
+microseconds). Measured with wrk at c=32 on IFEval bodies (5 alternating pairs, 10 s each): batches of 12 on
+average, 1,649 -> 2,161 req/s (medians) and 0.62 -> 0.47 ms of server CPU per request.
+
+Only where there is a running event loop: the decider's thread (long texts) scores directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+class DecisionBatcher:
+    """`await batcher.score(text)`: `compute(text)`, run in a batch with the other texts of this loop iteration."""
+
+    def __init__(self, compute: Callable[[str], float]) -> None:
+        self._compute = compute
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[str, asyncio.Future[float]]] = []
+        self.batches = 0  # flushes that scored at least one text (for tests and curiosity)
+        self.scored = 0
+
+    async def score(self, text: str) -> float:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread: no loop to batch on
+            return self._compute(text)
+        if self._pending and loop is not self._loop:  # another loop has a batch open: do not mix them
+            return self._compute(text)
+        future: asyncio.Future[float] = loop.create_future()
+        self._pending.append((text, future))
+        if len(self._pending) == 1:
+            self._loop = loop
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        scored = 0
+        for text, future in batch:
+            if future.done():  # cancelled while waiting (the client left): no work for it
+                continue
+            try:
+                value = self._compute(text)
+            except Exception as exc:  # noqa: BLE001 - this text's failure is its request's (a fallback), not the batch's
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+            scored += 1
+        if scored:
+            self.batches += 1
+            self.scored += scored
+
+
+__all__ = ["DecisionBatcher"]
