@@ -37,8 +37,10 @@ class DecisionBatcher:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a worker thread: no loop to batch on
             return self._compute(text)
-        if self._pending and loop is not self._loop:  # another loop has a batch open: do not mix them
-            return self._compute(text)
+        if self._pending and loop is not self._loop:
+            if self._loop is None or not self._loop.is_closed():  # another loop has a batch open: do not mix them
+                return self._compute(text)
+            self._pending = []  # left by a loop that closed before its flush ran: its requests are gone
         future: asyncio.Future[float] = loop.create_future()
         self._pending.append((text, future))
         if len(self._pending) == 1:

@@ -131,3 +131,19 @@ def test_a_long_text_decided_in_the_deciders_thread_is_not_batched() -> None:
     alone = classifier(batch=False, cache_size=0)
     assert got[0].score == asyncio.run(alone.decide(contexts([long_text])[0])).score
     assert decider.batcher.batches == 0
+
+
+def test_a_batch_left_by_a_closed_loop_does_not_stop_batching() -> None:
+    calls, batcher = recording()
+    dead = asyncio.new_event_loop()
+    dead.create_task(batcher.score("left behind"))
+    dead.call_soon(dead.stop)
+    dead.run_forever()  # one iteration: the text is queued, its flush is left for an iteration that never comes
+    dead.close()
+    assert batcher._pending  # the situation this test is about
+
+    async def main() -> list[float]:
+        return await asyncio.gather(batcher.score("a"), batcher.score("bb"))
+
+    assert asyncio.run(main()) == [0.01, 0.02]
+    assert calls == ["a", "bb"] and batcher.batches == 1
