@@ -23,13 +23,17 @@ milliseconds (p50 4.2 ms at c=32 in that run, against 0.15 ms without batching),
 latency went down: the wait is CPU time the request would have waited for anyway, elsewhere in its life. With
 `batch = false` the field measures the decision's own work again.
 
-Only where there is a running event loop: the decider's thread (long texts) scores directly.
+Only where there is a running event loop: the decider's thread (long texts) scores directly. A flush scores at
+most `MAX_BATCH` texts and leaves the rest to the next iteration, so the loop never runs more than 16 decisions
+(about 1 ms on IFEval prompts; at most ~16 ms on texts at the inline limit) before it serves I/O again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+
+MAX_BATCH = 16  # texts per flush: most of the warm-cache gain (16 in a row: 101 µs each; 8: 119; 1: 275)
 
 
 class DecisionBatcher:
@@ -39,6 +43,7 @@ class DecisionBatcher:
         self._compute = compute
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[str, asyncio.Future[float]]] = []
+        self._scheduled = False  # a flush is queued on `_loop`
         self.batches = 0  # flushes that scored at least one text (for tests and curiosity)
         self.scored = 0
 
@@ -50,16 +55,20 @@ class DecisionBatcher:
         if self._pending and loop is not self._loop:
             if self._loop is None or not self._loop.is_closed():  # another loop has a batch open: do not mix them
                 return self._compute(text)
-            self._pending = []  # left by a loop that closed before its flush ran: its requests are gone
+            self._pending, self._scheduled = [], False  # left by a loop that closed before its flush ran
         future: asyncio.Future[float] = loop.create_future()
         self._pending.append((text, future))
-        if len(self._pending) == 1:
-            self._loop = loop
+        if not self._scheduled:
+            self._loop, self._scheduled = loop, True
             loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if self._pending and self._loop is not None:
+            self._loop.call_soon(self._flush)  # the rest after the loop's other ready work
+        else:
+            self._scheduled = False
         scored = 0
         for text, future in batch:
             if future.done():  # cancelled while waiting (the client left): no work for it

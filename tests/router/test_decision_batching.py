@@ -9,7 +9,7 @@ import pytest
 
 from router.deciders import DecisionContext, decide_with_fallback, make_decider
 from router.deciders import _run_to_end
-from router.deciders.batching import DecisionBatcher
+from router.deciders.batching import MAX_BATCH, DecisionBatcher
 
 ARTIFACT = "smollm2-135m-ifeval"
 PROMPTS = ["Write a haiku about rain. Use no commas.", "Answer in JSON with the keys a and b.",
@@ -147,3 +147,15 @@ def test_a_batch_left_by_a_closed_loop_does_not_stop_batching() -> None:
 
     assert asyncio.run(main()) == [0.01, 0.02]
     assert calls == ["a", "bb"] and batcher.batches == 1
+
+
+def test_a_flush_scores_at_most_max_batch_texts_and_leaves_the_rest_to_the_next_iteration() -> None:
+    calls, batcher = recording()
+    texts = ["x" * n for n in range(1, 2 * MAX_BATCH + 9)]
+
+    async def main() -> list[float]:
+        return await asyncio.gather(*(batcher.score(t) for t in texts))
+
+    assert asyncio.run(main()) == [len(t) / 100 for t in texts]
+    assert calls == texts and (batcher.batches, batcher.scored) == (3, len(texts))
+    assert not batcher._scheduled and not batcher._pending
