@@ -10,18 +10,19 @@ p50 137-148 µs (read back from its decision log).
 Requests that reach their decision in the same iteration of the event loop (under load, those whose bytes
 arrived together) wait for one callback scheduled with `call_soon`, which scores them one after the other and
 wakes them. The CPU work is the same, in a better order; a request alone waits one loop iteration longer (a few
-microseconds). Measured with wrk at c=32 on IFEval bodies: by hand (5 alternating pairs, 10 s each), batches of
-12 on average, 1,649 -> 2,161 req/s (medians) and 0.62 -> 0.47 ms of server CPU per request; in
-`python -m benchmarks.overhead` against the code without batching in the same run
-(benchmarks/reports/overhead-1worker.md), 1,976 -> 2,232 req/s, 0.513 -> 0.456 ms of CPU per request, c=32 p50
-15.7 -> 13.8 ms.
+microseconds). Measured with wrk at c=32 on IFEval bodies (the overhead benchmark's Lua bodies with unique
+suffixes), one server at a time, this code against the commit before it, 5 alternating pairs of 10 s, server CPU
+from /proc: 1,931 -> 2,287 req/s and 0.525 -> 0.447 ms of CPU per request (medians; batching won every pair).
+`python -m benchmarks.overhead ... --compare before=<checkout of 9a79881>,policy=classifier`, which interleaves 7
+targets per round, measured 0.532 -> 0.522 ms (within its round-to-round noise) and, in a run before the
+`MAX_BATCH` cap, 0.513 -> 0.456.
 
 What a batched decision's `ms` (the `x-thinkgate-decision-ms` header, the log's `decision_ms`) means changes with
-it: it is still the wall time from the start of the decision to its end, which now includes waiting for the
-batch's other decisions and for the loop iterations before and after the flush. Under saturation that is
-milliseconds (p50 4.2 ms at c=32 in that run, against 0.15 ms without batching), although each request's total
-latency went down: the wait is CPU time the request would have waited for anyway, elsewhere in its life. With
-`batch = false` the field measures the decision's own work again.
+it: it is still the wall time from the start of the decision to its end, which now includes waiting for the batch's
+other decisions and for the loop iterations before and after the flush. Under saturation that is milliseconds (p50
+4.7 ms at c=32 in the overhead benchmark, against 0.16 ms without batching), although the requests' c=32 p50 went
+down (16.2 -> 14.9 ms there): the wait is CPU time the request would have waited for anyway, elsewhere in its life.
+With `batch = false` the field measures the decision's own work again.
 
 Only where there is a running event loop: the decider's thread (long texts) scores directly. A flush scores at
 most `MAX_BATCH` texts and leaves the rest to the next iteration, so the loop never runs more than 16 decisions
