@@ -76,7 +76,7 @@ class DecisionBatcher:
                 continue
             try:
                 value = self._compute(text)
-            except Exception as exc:  # noqa: BLE001 - this text's failure is its request's (a fallback), not the batch's
+            except Exception as exc:  # noqa: BLE001 - one text's failure is its own request's (a fallback)
                 future.set_exception(exc)
             else:
                 future.set_result(value)

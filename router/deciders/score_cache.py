@@ -31,9 +31,9 @@ class ScoreCache:
 
     def get(self, text: str) -> float | None:
         """The cached score of `text` (a hit, counted), or None (not counted: `score` counts the miss)."""
-        if not self.size:
-            return None
-        key = self.key(text)
+        return self._hit(self.key(text)) if self.size else None
+
+    def _hit(self, key: bytes) -> float | None:
         with self._lock:
             found = self._scores.get(key)
             if found is not None:
@@ -46,12 +46,9 @@ class ScoreCache:
         if not self.size:
             return compute(text)
         key = self.key(text)
-        with self._lock:
-            found = self._scores.get(key)
-            if found is not None:
-                self._scores.move_to_end(key)
-                self.hits += 1
-                return found
+        found = self._hit(key)
+        if found is not None:
+            return found
         value = compute(text)
         with self._lock:
             self.misses += 1
