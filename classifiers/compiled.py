@@ -22,35 +22,20 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 from . import _detectors
 from ._compiled import COMPILED_SOURCES, source_digest
+from .optional_build import PURE_PYTHON_ENV, OptionalBuild
 
-__all__ = ["COMPILED_SOURCES", "compiled_module", "compiled_status", "run_detectors", "source_digest"]
-
-PURE_PYTHON_ENV = "THINKGATE_PURE_PYTHON"  # native.py's switch (not imported from there: it imports numpy)
+__all__ = ["COMPILED_SOURCES", "PURE_PYTHON_ENV", "compiled_module", "compiled_status", "run_detectors", "source_digest"]
 
 log = logging.getLogger(__name__)
-_loaded: tuple[ModuleType | None, str] | None = None
 _SOURCES: Path | None = None  # where the sources are read (None: classifiers/, next to this file); tests move it
 
 RunDetectors = Callable[[str], list[_detectors.Found]]
-
-
-def _load() -> tuple[ModuleType | None, str]:
-    """(module or None, status), decided once per process; a problem is logged once."""
-    global _loaded
-    if _loaded is None:
-        module, status = _import()
-        if module is None:  # a missing build is expected without mypy; a stale or broken one is a mistake
-            (log.warning if not status.startswith("not built") else log.info)(
-                "compiled constraint detector not used (%s); the Python detector gives the same detections", status)
-        _loaded = module, status
-    return _loaded
 
 
 def _import() -> tuple[ModuleType | None, str]:
@@ -70,18 +55,18 @@ def _import() -> tuple[ModuleType | None, str]:
     return module, "loaded"
 
 
-def _disabled() -> bool:
-    return os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
+_build = OptionalBuild(_import, log,
+                       "compiled constraint detector not used (%s); the Python detector gives the same detections")
 
 
 def compiled_module() -> ModuleType | None:
     """The checked compiled `_detectors`, or None (not built, stale, or THINKGATE_PURE_PYTHON set)."""
-    return None if _disabled() else _load()[0]
+    return _build.module()
 
 
 def compiled_status() -> str:
     """'loaded', 'disabled by THINKGATE_PURE_PYTHON', or why the compiled detector is not used."""
-    return f"disabled by {PURE_PYTHON_ENV}" if _disabled() else _load()[1]
+    return _build.status()
 
 
 def run_detectors() -> RunDetectors:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -24,27 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from .optional_build import PURE_PYTHON_ENV, OptionalBuild
+
 __all__ = ["NATIVE_VERSION", "PURE_PYTHON_ENV", "char_dot", "native_module", "native_status", "word_dot"]
 
 NATIVE_VERSION = 1  # must equal NATIVE_VERSION in _native_tfidf.c: bump both when the C interface changes
-PURE_PYTHON_ENV = "THINKGATE_PURE_PYTHON"
 _SOURCE = Path(__file__).with_name("_native_tfidf.c")  # present in an editable install (a wheel has no C)
 _NORMS = {None: 0, "l1": 1, "l2": 2}
 
 log = logging.getLogger(__name__)
-_loaded: tuple[ModuleType | None, str] | None = None
-
-
-def _load() -> tuple[ModuleType | None, str]:
-    """(module or None, status), decided once per process; a problem is logged once."""
-    global _loaded
-    if _loaded is None:
-        module, status = _import()
-        if module is None:  # a missing build is expected without a compiler; a stale one is a mistake
-            (log.warning if status.startswith("stale") else log.info)(
-                "native TF-IDF extension not used (%s); the Python path computes the same scores", status)
-        _loaded = module, status
-    return _loaded
 
 
 def _import() -> tuple[ModuleType | None, str]:
@@ -61,18 +48,18 @@ def _import() -> tuple[ModuleType | None, str]:
     return module, "loaded"
 
 
+_build = OptionalBuild(_import, log,
+                       "native TF-IDF extension not used (%s); the Python path computes the same scores")
+
+
 def native_module() -> ModuleType | None:
     """The checked extension module, or None (not built, stale, or THINKGATE_PURE_PYTHON set)."""
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
-        return None
-    return _load()[0]
+    return _build.module()
 
 
 def native_status() -> str:
     """'loaded', 'disabled by THINKGATE_PURE_PYTHON', or why the extension is not used."""
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
-        return f"disabled by {PURE_PYTHON_ENV}"
-    return _load()[1]
+    return _build.status()
 
 
 BoundDot = Callable[[str, Any], float]

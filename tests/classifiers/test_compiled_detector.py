@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.builds import assert_built_and_used
 from support.threads import run_interleaved
 
 from conftest import shared_data_dir
@@ -39,7 +40,6 @@ from classifiers._compiled import COMPILED_SOURCES, source_digest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 IFEVAL = shared_data_dir() / "ifeval" / "input_data.jsonl"
-NATIVE_OPTIONAL_ENV = "THINKGATE_NATIVE_OPTIONAL"
 EXAMPLES = int(os.environ.get("THINKGATE_EQUIV_EXAMPLES", "400"))
 
 needs_compiled = pytest.mark.skipif(compiled.compiled_module() is None,
@@ -76,13 +76,7 @@ def _same(text: str) -> None:
 
 
 def test_the_compiled_detector_is_built_and_used() -> None:
-    if os.environ.get(compiled.PURE_PYTHON_ENV, "") not in ("", "0"):
-        pytest.skip(f"{compiled.PURE_PYTHON_ENV} is set: the suite tests the Python path")
-    if os.environ.get(NATIVE_OPTIONAL_ENV, "") not in ("", "0"):
-        pytest.skip(f"{NATIVE_OPTIONAL_ENV} is set: a build without the compiled detector is expected")
-    assert compiled.compiled_status() == "loaded", (
-        f"the compiled constraint detector is not used ({compiled.compiled_status()}): build it with `make native` "
-        f"(or `pip install -e .`, with a C compiler), or set {NATIVE_OPTIONAL_ENV}=1 where it cannot be built")
+    assert_built_and_used("compiled constraint detector", compiled.compiled_status())
     module = compiled.compiled_module()
     assert module is not None
     assert constraints.run_detectors is module.run_detectors  # what detect_constraints calls
@@ -224,13 +218,13 @@ def test_a_new_process_chooses_once_at_import(value: str, python: bool | None) -
 def test_a_stale_build_is_not_used_and_says_so_once(monkeypatch, tmp_path, caplog) -> None:
     for name in COMPILED_SOURCES:
         (tmp_path / name).write_bytes((ROOT / "classifiers" / name).read_bytes())
-    monkeypatch.setattr(compiled, "_loaded", None)
+    monkeypatch.setattr(compiled._build, "loaded", None)
     monkeypatch.setattr(compiled, "_SOURCES", tmp_path)
     assert compiled.compiled_module() is not None  # the same sources elsewhere: the same digest
 
     with open(tmp_path / "_phrasing.py", "a", encoding="utf-8") as f:
         f.write("# an edit after the build\n")
-    monkeypatch.setattr(compiled, "_loaded", None)
+    monkeypatch.setattr(compiled._build, "loaded", None)
     with caplog.at_level(logging.INFO, logger="classifiers.compiled"):
         assert compiled.compiled_module() is None and compiled.compiled_module() is None
         assert compiled.run_detectors() is _detectors.run_detectors
@@ -238,7 +232,7 @@ def test_a_stale_build_is_not_used_and_says_so_once(monkeypatch, tmp_path, caplo
     assert [r.levelname for r in caplog.records] == ["WARNING"]
 
     (tmp_path / "_phrasing.py").unlink()  # cannot tell whether the build is current: not used
-    monkeypatch.setattr(compiled, "_loaded", None)
+    monkeypatch.setattr(compiled._build, "loaded", None)
     assert compiled.compiled_module() is None
     assert compiled.compiled_status().startswith("sources unreadable")
 
@@ -249,7 +243,7 @@ def test_a_missing_build_is_not_used(monkeypatch, caplog) -> None:
     monkeypatch.setitem(sys.modules, "classifiers._compiled._detectors", None)  # the import raises ImportError
     monkeypatch.delattr(classifiers._compiled, "_detectors", raising=False)
     monkeypatch.delenv(compiled.PURE_PYTHON_ENV, raising=False)
-    monkeypatch.setattr(compiled, "_loaded", None)
+    monkeypatch.setattr(compiled._build, "loaded", None)
     with caplog.at_level(logging.INFO, logger="classifiers.compiled"):
         assert compiled.compiled_module() is None
         assert compiled.run_detectors() is _detectors.run_detectors

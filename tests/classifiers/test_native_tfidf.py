@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.builds import assert_built_and_used
 from support.threads import run_interleaved
 
 from classifiers import native
@@ -30,7 +31,6 @@ from classifiers.fastpath import _TfidfPart, analyzer_config, tfidf_part_from
 
 ROOT = Path(__file__).resolve().parents[2]
 IFEVAL = Path(os.environ.get("THINKGATE_DATA_DIR", ROOT.parent / "shared" / "data")) / "ifeval" / "input_data.jsonl"
-NATIVE_OPTIONAL_ENV = "THINKGATE_NATIVE_OPTIONAL"
 
 needs_native = pytest.mark.skipif(native.native_module() is None,
                                   reason=f"native extension not used: {native.native_status()}")
@@ -80,13 +80,7 @@ def _expected_counts(vec: Any, text: str) -> dict[int, int]:
 
 
 def test_the_extension_is_built_and_used() -> None:
-    if os.environ.get(native.PURE_PYTHON_ENV, "") not in ("", "0"):
-        pytest.skip(f"{native.PURE_PYTHON_ENV} is set: the suite tests the Python path")
-    if os.environ.get(NATIVE_OPTIONAL_ENV, "") not in ("", "0"):
-        pytest.skip(f"{NATIVE_OPTIONAL_ENV} is set: a build without the extension is expected")
-    assert native.native_status() == "loaded", (
-        f"the native TF-IDF extension is not used ({native.native_status()}): build it with `make native` (or "
-        f"`pip install -e .` with a C compiler), or set {NATIVE_OPTIONAL_ENV}=1 where it cannot be built")
+    assert_built_and_used("native TF-IDF extension", native.native_status())
     served = load_serving_model(bundled_artifact("smollm2-135m-ifeval"))
     assert [type(dot).__name__ for dot in served._score._dots[:2]] == ["TfidfDot", "TfidfDot"]
 
@@ -323,7 +317,7 @@ def test_a_vocabulary_the_tables_cannot_hold_takes_the_python_path(caplog) -> No
 @needs_native
 def test_a_stale_build_is_not_used_and_says_so_once(monkeypatch, tmp_path, caplog) -> None:
     version = native.NATIVE_VERSION
-    monkeypatch.setattr(native, "_loaded", None)
+    monkeypatch.setattr(native._build, "loaded", None)
     monkeypatch.setattr(native, "NATIVE_VERSION", version + 1)
     with caplog.at_level(logging.INFO, logger="classifiers.native"):
         assert native.native_module() is None and native.native_module() is None
@@ -335,12 +329,12 @@ def test_a_stale_build_is_not_used_and_says_so_once(monkeypatch, tmp_path, caplo
 
     edited = tmp_path / "_native_tfidf.c"
     edited.write_text("/* an edit after the build */\n")
-    monkeypatch.setattr(native, "_loaded", None)
+    monkeypatch.setattr(native._build, "loaded", None)
     monkeypatch.setattr(native, "NATIVE_VERSION", version)
     monkeypatch.setattr(native, "_SOURCE", edited)
     assert native.native_module() is None
     assert "changed since it was compiled" in native.native_status()
-    monkeypatch.setattr(native, "_loaded", None)
+    monkeypatch.setattr(native._build, "loaded", None)
     monkeypatch.setattr(native, "_SOURCE", tmp_path / "absent.c")  # an installed wheel has no C source
     assert native.native_module() is not None
 
