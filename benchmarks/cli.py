@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "overhead": ("benchmarks.overhead", "proxy vs direct on a mock upstream: added latency, requests/s, TTFB"),
     "instructions": ("benchmarks.overhead.instructions",
                      "instructions per request under callgrind: floor, never, classifier; deterministic"),
+    "pairs": ("benchmarks.overhead.pairs",
+              "two builds A/B, one server at a time, alternating pairs: req/s and CPU per request under wrk"),
     "decision-latency": ("benchmarks.decision_latency", "per-decision latency of each estimator over IFEval"),
     "tfidf-parts": ("benchmarks.tfidf_parts",
                     "the served TF-IDF dot products (and --detector: the detector) compiled vs Python, per prompt"),

@@ -16,6 +16,13 @@ module, alone (`run_detectors`) and inside the whole decision (`score(text)` of 
 `detect_constraints` switched to each detector in turn), checked first to give the same detections.
 
     python -m benchmarks.tfidf_parts --detector --repeat 9
+
+`--cold MB` writes to every cache line of an MB-sized buffer before each timed call (outside the timing), so each
+call starts with the CPU caches holding that buffer instead of the model: how a decision costs inside a loaded proxy,
+where parsing, the upstream call and other connections run between two decisions (and, on a shared machine, other
+tenants use the last-level cache).
+
+    python -m benchmarks.tfidf_parts --detector --cold 32 --repeat 3
 """
 
 from __future__ import annotations
@@ -33,8 +40,18 @@ from .decision_latency import DEFAULT_DATA, load_prompts
 from .stats import summary
 
 
-def best_cpu_us(fns: Sequence[Callable[[str, Any], Any]], texts: Sequence[str], repeat: int) -> np.ndarray:
-    """[fn, prompt] -> the prompt's best thread CPU time of one call of fn, in µs (after a warm-up pass)."""
+def cache_sweep(megabytes: float) -> Callable[[], None] | None:
+    """A call that writes to every cache line of a `megabytes` buffer (None for 0): evicts the CPU caches."""
+    if megabytes <= 0:
+        return None
+    buf = np.ones(max(1, int(megabytes * 2 ** 20 / 8)))
+    return lambda: buf.__iadd__(1.0)
+
+
+def best_cpu_us(fns: Sequence[Callable[[str, Any], Any]], texts: Sequence[str], repeat: int,
+                before: Callable[[], Any] | None = None) -> np.ndarray:
+    """[fn, prompt] -> the prompt's best thread CPU time of one call of fn, in µs (after a warm-up pass);
+    `before` runs before every timed call, untimed (`cache_sweep`)."""
     best = np.full((len(fns), len(texts)), np.inf)
     clock = time.thread_time_ns
     for fn in fns:
@@ -43,6 +60,8 @@ def best_cpu_us(fns: Sequence[Callable[[str, Any], Any]], texts: Sequence[str], 
     for _ in range(repeat):
         for k, t in enumerate(texts):
             for i, fn in enumerate(fns):
+                if before is not None:
+                    before()
                 c0 = clock()
                 fn(t, ())
                 c1 = clock()
@@ -57,7 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="calls per prompt and path; the best one counts")
     parser.add_argument("--detector", action="store_true",
                         help="also the constraint detector and the whole decision: mypyc's build vs Python")
+    parser.add_argument("--cold", type=float, default=0.0, metavar="MB",
+                        help="before each timed call write to every cache line of an MB-sized buffer (e.g. 32: "
+                        "cold CPU caches, as inside a loaded proxy); default 0: warm caches")
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.cold < 0:
+        print("error: --repeat must be at least 1 and --cold at least 0", file=sys.stderr)
+        return 2
     if not args.data.is_file():
         print(f"error: prompts file {args.data} not found (pass --data)", file=sys.stderr)
         return 2
@@ -73,8 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not isinstance(served, ServingModel):
         print(f"error: {args.artifact} has no serving form", file=sys.stderr)
         return 2
+    caches = f"caches swept with {args.cold:g} MB before each call" if args.cold else "warm caches"
     print(f"native extension: {native_status()}; {len(texts)} prompts, best of {args.repeat} per prompt, "
-          "thread CPU µs")
+          f"thread CPU µs, {caches}")
     rows = [("timer", lambda text, dets: None)]
     for part, coef in served._score.slices:
         if not isinstance(part, _TfidfPart):
@@ -89,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append((f"{name} native", native))
     if args.detector:
         rows += detector_rows(served, texts)
-    best = best_cpu_us([fn for _, fn in rows], texts, args.repeat)
+    best = best_cpu_us([fn for _, fn in rows], texts, args.repeat, cache_sweep(args.cold))
     print(f"{'':16s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'max':>8s}")
     for (name, _), us in zip(rows, best):
         st = summary(us.tolist())

@@ -24,8 +24,8 @@ from .probes import MODEL
 from .report import RunResult, fmt, jsonable, render_markdown, text_table, verdicts, write_report
 from .floor_server import loop_name
 from .served_decisions import read_served_decisions
-from .servers import (ProxyVariant, decision_log_path, floor_service, stack_floor_service, litellm_proxy_available,
-                      litellm_service, mock_service, proxy_service)
+from .servers import (ProxyVariant, decision_log_path, floor_service, litellm_proxy_available, litellm_service,
+                      mock_service, proxy_service, stack_floor_service, variant_from_spec)
 from .targets import Target, measure_target
 from .wrk import wrk_path
 
@@ -163,19 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             variants.append(ProxyVariant("never-nolog", f"thinkgate never, log off{args.label_suffix}", "never",
                                          decision_log=False))
     for spec in args.compare:
-        name, _, rest = spec.partition("=")
-        repo, *pairs = rest.split(",")
-        if not name or not repo or not (Path(repo) / "router").is_dir():
-            print(f"--compare {spec!r}: expected NAME=DIR[,KEY=VALUE...] with DIR/router", file=sys.stderr)
+        try:
+            variants.append(variant_from_spec(spec, args.artifact, key=f"compare-{spec.partition('=')[0]}"))
+        except ValueError as exc:
+            print(f"--compare {exc}", file=sys.stderr)
             return 2
-        env = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
-        policy = env.pop("policy", "never")
-        if policy == "classifier" and not args.artifact:
-            print(f"--compare {spec!r}: policy=classifier needs --artifact", file=sys.stderr)
-            return 2
-        variants.append(ProxyVariant(f"compare-{name}", f"thinkgate {policy} [{name}]", policy,
-                                     artifact=args.artifact if policy == "classifier" else None,
-                                     repo=Path(repo).resolve(), env=env))
     if args.artifact and "classifier" not in args.policies:
         variants.append(ProxyVariant("classifier-log", f"thinkgate classifier{args.label_suffix}", "classifier",
                                      artifact=args.artifact))

@@ -40,7 +40,7 @@ def machine_info(python: str) -> dict[str, str]:
         "psutil (CPU per request)": package_version("psutil"),
         "wrk": wrk_version(),
         "load average at start": load_average(),
-        "git": _git_rev(),
+        "git": git_rev(),
         "classifier's compiled parts (as this checkout loads them)": _compiled_parts(),
     }
     return info
@@ -60,12 +60,14 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_rev() -> str:
+def git_rev(checkout: Path = REPO_ROOT) -> str:
+    """The checkout's commit, noting uncommitted changes under router/ and classifiers/ (what a server runs)."""
     with contextlib.suppress(Exception):
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "router"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "router", "classifiers"], cwd=checkout,
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + (" (router/ has uncommitted changes)" if dirty else "")
+        if rev:
+            return rev + (" (with uncommitted changes under router/ or classifiers/)" if dirty else "")
     return "unknown"
 

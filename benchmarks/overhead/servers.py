@@ -75,6 +75,21 @@ class ProxyVariant:
         return ", ".join(parts)
 
 
+def variant_from_spec(spec: str, artifact: str | None, *, key: str, label_prefix: str = "thinkgate") -> ProxyVariant:
+    """`NAME=DIR[,KEY=VALUE...]`: thinkgate from the checkout DIR, with extra environment KEY=VALUE; the lower-case
+    key `policy=P` picks the policy (default never; classifier needs `artifact`). ValueError says what is wrong."""
+    name, _, rest = spec.partition("=")
+    repo, *pairs = rest.split(",")
+    if not name or not repo or not (Path(repo) / "router").is_dir():
+        raise ValueError(f"{spec!r}: expected NAME=DIR[,KEY=VALUE...] with DIR/router")
+    env = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    policy = env.pop("policy", "never")
+    if policy == "classifier" and not artifact:
+        raise ValueError(f"{spec!r}: policy=classifier needs --artifact")
+    return ProxyVariant(key, f"{label_prefix} {policy} [{name}]", policy,
+                        artifact=artifact if policy == "classifier" else None, repo=Path(repo).resolve(), env=env)
+
+
 def decision_log_path(workdir: Path, key: str) -> Path:
     """Where the thinkgate variant `key` writes its decision log (when it has one)."""
     return workdir / f"decisions-{key}.sqlite3"

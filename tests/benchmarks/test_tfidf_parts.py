@@ -42,3 +42,26 @@ def test_the_detector_rows(tmp_path: Path, capsys, monkeypatch, pure: str) -> No
 
 def test_a_missing_prompt_file_is_an_error(tmp_path: Path) -> None:
     assert main(["--data", str(tmp_path / "absent.jsonl")]) == 2
+
+
+def test_cold_caches_sweep_before_each_timed_call(tmp_path: Path, capsys) -> None:
+    from benchmarks.tfidf_parts import best_cpu_us, cache_sweep
+
+    assert cache_sweep(0) is None
+    calls: list[str] = []
+    sweep = cache_sweep(0.01)
+    assert sweep is not None
+
+    def before() -> None:
+        sweep()
+        calls.append("sweep")
+
+    best = best_cpu_us([lambda t, d: calls.append("call")] * 2, ["a", "b"], 2, before)
+    assert best.shape == (2, 2)
+    assert calls[:4] == ["call"] * 4  # the warm-up pass is not preceded by sweeps
+    assert calls[4:] == ["sweep", "call"] * 8
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"key": i, "prompt": p}) + "\n" for i, p in enumerate(PROMPTS)))
+    assert main(["--data", str(data), "--repeat", "1", "--cold", "0.5"]) == 0
+    assert "caches swept with 0.5 MB before each call" in capsys.readouterr().out
+    assert main(["--data", str(data), "--cold", "-1"]) == 2

@@ -1,0 +1,294 @@
+"""Two thinkgate builds A/B, one server at a time, in alternating pairs: which one needs less CPU per request?
+
+    python -m benchmarks.overhead.pairs before=/tmp/old,policy=classifier after=.,policy=classifier \\
+        --artifact classifiers/artifacts/smollm2-135m-ifeval --pairs 5 --duration 10
+    thinkgate bench pairs ...
+
+Why not `thinkgate bench overhead --compare`: that one keeps every target's server up for the whole run and
+interleaves 5-8 targets per round, so a change of ~10 % in CPU per request drowns in its round-to-round noise
+(±15 % on this shared 2-core machine). Here only the two builds are measured, each pair back to back, and the order
+alternates between pairs (A B, B A, A B, ...), so a slow minute of the machine lands on both sides. Only the
+server being measured runs (plus the mock upstream and wrk): each measurement starts its server, warms it up with
+`--warmup` s of wrk, then measures `--duration` s of wrk at `--connections`, and stops it.
+
+Per measurement: req/s and latency from wrk, the server's CPU per request (user + system of its process tree,
+from /proc, around the measured run). The report gives every pair, the medians, B / A of the medians, and in how
+many pairs B was better: a change is believable when B wins (nearly) every pair, not when the medians differ by
+less than the pairs scatter.
+
+The bodies are the overhead benchmark's (`--bodies ifeval`: the IFEval prompts in rotation, each with a unique
+suffix, so a classifier's score cache never answers). Needs wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..services import REPO_ROOT, ServiceError, Services
+from .bodies import Bodies, load_bodies
+from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
+from .machine import git_rev, load_average, machine_info
+from .probes import MODEL
+from .report import RunInfo, fmt, write_report
+from .servers import ProxyVariant, mock_service, proxy_service, variant_from_spec
+from .wrk import run_wrk, wrk_path
+
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "pairs.md"
+DEFAULT_ARTIFACT = "classifiers/artifacts/smollm2-135m-ifeval"
+SIDES = ("A", "B")
+
+
+@dataclass
+class Measurement:
+    """One server, one measured wrk run."""
+
+    side: str  # "A" or "B"
+    pair: int
+    rps: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    cpu_ms_per_request: float | None = None
+    requests: int = 0
+    errors: int = 0
+    error: str = ""
+
+
+@dataclass
+class PairsRun(RunInfo):
+    sides: dict[str, str] = field(default_factory=dict)  # side -> the variant's description
+    labels: dict[str, str] = field(default_factory=dict)
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+def order(pair: int) -> tuple[str, str]:
+    """A then B in even pairs, B then A in odd ones."""
+    return SIDES if pair % 2 == 0 else (SIDES[1], SIDES[0])
+
+
+METRICS: dict[str, tuple[str, bool]] = {  # field -> (what it is, higher is better)
+    "rps": ("c=N req/s", True),
+    "cpu_ms_per_request": ("server CPU ms / request", False),
+    "p50_ms": ("c=N p50 ms", False),
+    "p99_ms": ("c=N p99 ms", False),
+}
+
+
+def _values(run: PairsRun, side: str, metric: str) -> list[float]:
+    return [v for m in run.measurements if m.side == side and not m.error
+            for v in [getattr(m, metric)] if v is not None]
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def wins(run: PairsRun, metric: str) -> tuple[int, int]:
+    """(pairs where B was better than A on `metric`, pairs where both sides measured it)."""
+    higher_better = METRICS[metric][1]
+    by_pair: dict[int, dict[str, float]] = {}
+    for m in run.measurements:
+        value = getattr(m, metric)
+        if not m.error and value is not None:
+            by_pair.setdefault(m.pair, {})[m.side] = value
+    both = [p for p in by_pair.values() if len(p) == 2]
+    better = sum(1 for p in both if (p["B"] > p["A"] if higher_better else p["B"] < p["A"]))
+    return better, len(both)
+
+
+def summary_rows(run: PairsRun) -> list[dict[str, Any]]:
+    rows = []
+    for metric, (what, _) in METRICS.items():
+        a, b = median(_values(run, "A", metric)), median(_values(run, "B", metric))
+        better, of = wins(run, metric)
+        rows.append({"metric": metric, "what": what, "A": a, "B": b,
+                     "ratio": b / a if a and b is not None else None, "b_better": better, "pairs": of})
+    return rows
+
+
+def _digits(metric: str) -> int:
+    return 0 if metric == "rps" else 3
+
+
+def text_table(run: PairsRun) -> str:
+    connections = run.settings.get("connections", "N")
+    lines = [f"A = {run.labels.get('A', 'A')}, B = {run.labels.get('B', 'B')}",
+             f"{'':<26}{'A (median)':>12}{'B (median)':>12}{'B / A':>8}  B better in"]
+    for r in summary_rows(run):
+        what = r["what"].replace("c=N", f"c={connections}")
+        lines.append(f"{what:<26}{fmt(r['A'], _digits(r['metric'])):>12}{fmt(r['B'], _digits(r['metric'])):>12}"
+                     f"{fmt(r['ratio'], 3):>8}  {r['b_better']} of {r['pairs']} pairs")
+    return "\n".join(lines)
+
+
+def render_markdown(run: PairsRun) -> str:
+    connections = run.settings.get("connections", "N")
+    out = ["# Two builds A/B in alternating pairs", "",
+           f"- command: `{run.command}`",
+           f"- date: {run.started} (finished {run.finished})",
+           f"- A: {run.labels.get('A')}: {run.sides.get('A')}",
+           f"- B: {run.labels.get('B')}: {run.sides.get('B')}",
+           f"- {run.settings.get('pairs')} pairs, order alternating (A B, B A, ...); per measurement one server up "
+           f"(plus the mock upstream and wrk), {run.settings.get('warmup'):g} s wrk warm-up, then "
+           f"{run.settings.get('duration'):g} s wrk, {connections} connections, {run.settings.get('threads')} "
+           "thread(s); server CPU = user + system of its process tree around the measured run.",
+           f"- bodies: {run.bodies}", "",
+           "## Summary", "",
+           "| | A (median) | B (median) | B / A | B better in |", "|---|---:|---:|---:|---:|"]
+    for r in summary_rows(run):
+        what = r["what"].replace("c=N", f"c={connections}")
+        out.append(f"| {what} | {fmt(r['A'], _digits(r['metric']))} | {fmt(r['B'], _digits(r['metric']))} | "
+                   f"{fmt(r['ratio'], 3)} | {r['b_better']} of {r['pairs']} pairs |")
+    out += ["", "## Every measurement (in the order run)", "",
+            "| pair | side | req/s | p50 ms | p99 ms | server CPU ms / request | requests | errors |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for m in run.measurements:
+        if m.error:
+            out.append(f"| {m.pair + 1} | {m.side} | failed: {m.error.splitlines()[0]} | | | | | |")
+            continue
+        out.append(f"| {m.pair + 1} | {m.side} | {fmt(m.rps, 0)} | {fmt(m.p50_ms)} | {fmt(m.p99_ms)} | "
+                   f"{fmt(m.cpu_ms_per_request, 3)} | {m.requests:,} | {m.errors} |")
+    out += ["", "## Machine", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in run.machine.items()]
+    if run.notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in run.notes]
+    out += ["", "The machine is shared and noisy: trust a difference when B wins (nearly) every pair, not a "
+            "difference of medians smaller than the pairs' scatter.", ""]
+    return "\n".join(out)
+
+
+def jsonable(run: PairsRun) -> dict[str, Any]:
+    data = asdict(run)
+    data["summary"] = summary_rows(run)
+    return data
+
+
+def measure(variant: ProxyVariant, side: str, pair: int, args: argparse.Namespace, mock_url: str, workdir: Path,
+            bodies: Bodies, services: Services) -> Measurement:
+    result = Measurement(side, pair)
+    service = proxy_service(variant, mock_url, workdir, args.python, REPO_ROOT, {})
+    try:
+        services.start(service, timeout_s=args.start_timeout)
+        assert service.proc is not None
+        tag = f"{side}{pair}"
+        if args.warmup > 0:
+            run_wrk(service.url, MODEL, duration_s=args.warmup, connections=args.connections, threads=args.threads,
+                    workdir=workdir, bodies=bodies, tag=f"{tag}w")
+        run = run_wrk(service.url, MODEL, duration_s=args.duration, connections=args.connections,
+                      threads=args.threads, workdir=workdir, bodies=bodies, tag=tag,
+                      cpu_pids={"server": service.proc.pid})
+    except ServiceError as exc:
+        result.error = str(exc)
+        return result
+    finally:
+        service.stop()
+    result.rps, result.p50_ms, result.p99_ms = run.rps, run.p50_ms, run.p99_ms
+    result.requests, result.errors = run.requests, run.errors
+    server = run.cpu.get("server")
+    result.cpu_ms_per_request = server.ms_per_request if server else None
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead.pairs", allow_abbrev=False,
+                                description="Two thinkgate builds A/B, one server at a time, in alternating pairs: "
+                                "req/s, latency and server CPU per request at concurrency under wrk.")
+    p.add_argument("a", metavar="A", help="NAME=DIR[,KEY=VALUE...]: thinkgate from checkout DIR, with extra "
+                   "environment KEY=VALUE; policy=P picks the policy (default never), e.g. "
+                   "before=/tmp/old,policy=classifier")
+    p.add_argument("b", metavar="B", help="the same for B, e.g. after=.,policy=classifier")
+    p.add_argument("--artifact", default=DEFAULT_ARTIFACT,
+                   help=f"decision model for policy=classifier, the same file for both (default {DEFAULT_ARTIFACT})")
+    p.add_argument("--pairs", type=int, default=5, help="alternating pairs (default 5)")
+    p.add_argument("--duration", type=float, default=10.0, help="measured wrk seconds per server (default 10)")
+    p.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up seconds per server, not measured "
+                   "(default 2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for --bodies ifeval")
+    p.add_argument("--bodies", choices=("fixed", "ifeval"),
+                   help="what wrk sends (default: ifeval when --data exists, else one fixed body)")
+    p.add_argument("--start-timeout", type=float, default=60.0, help="seconds a server gets to start (default 60)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report path (a .json is written next to it)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="print only; write no files")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = _parser().parse_args(argv)
+    log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    if wrk_path() is None:
+        print("thinkgate bench pairs: wrk not found on PATH; install it, e.g. `apt-get install -y wrk`",
+              file=sys.stderr)
+        return 2
+    if args.pairs < 1 or args.duration <= 0 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
+        print("--pairs, --duration, --connections and --threads must be positive (--warmup at least 0)",
+              file=sys.stderr)
+        return 2
+    artifact = Path(args.artifact)
+    artifact_arg = str(artifact if artifact.is_absolute() else (Path.cwd() / artifact).resolve())
+    variants: dict[str, ProxyVariant] = {}
+    for side, spec in zip(SIDES, (args.a, args.b)):
+        try:
+            variants[side] = variant_from_spec(spec, artifact_arg, key=f"pairs-{side}", label_prefix="thinkgate")
+        except ValueError as exc:
+            print(f"{side}: {exc}", file=sys.stderr)
+            return 2
+    data = Path(args.data) if Path(args.data).is_absolute() else (REPO_ROOT / args.data).resolve()
+    try:
+        bodies = load_bodies(args.bodies, data)
+    except (OSError, ValueError) as exc:
+        print(f"--bodies: {exc}", file=sys.stderr)
+        return 2
+
+    shown = shlex.join(sys.argv[1:] if argv is None else argv)
+    run = PairsRun(command=f"python -m benchmarks.overhead.pairs {shown}".strip(),
+                   started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    run.settings = {k: v for k, v in vars(args).items() if k != "quiet"}
+    run.machine = machine_info(args.python)
+    run.bodies = bodies.describe()
+    run.labels = {side: v.label for side, v in variants.items()}
+    run.sides = {side: f"{v.describe()}, commit {git_rev(v.repo or REPO_ROOT)}" for side, v in variants.items()}
+    if bodies.note:
+        run.notes.append(bodies.note)
+
+    with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-pairs-") as tmp, Services() as services:
+        workdir = Path(tmp)
+        try:
+            mock = services.start(mock_service(workdir, args.python))
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            for pair in range(args.pairs):
+                for side in order(pair):
+                    m = measure(variants[side], side, pair, args, mock.url, workdir, bodies, services)
+                    run.measurements.append(m)
+                    log(f"pair {pair + 1}/{args.pairs} {side}: " + (f"failed: {m.error.splitlines()[0]}" if m.error
+                        else f"{fmt(m.rps, 0)} req/s, {fmt(m.cpu_ms_per_request, 3)} ms CPU/request"))
+        except (KeyboardInterrupt, _Terminated):
+            log("interrupted: stopping the servers")
+            return 130
+
+    run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    run.machine["load average at end"] = load_average()
+    print(text_table(run))
+    if args.report:
+        write_report(Path(args.out), render_markdown(run), jsonable(run))
+    return 1 if any(m.error for m in run.measurements) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
