@@ -1,21 +1,26 @@
 """Score the decision texts that arrive in one event-loop iteration back to back, while the CPU caches are warm.
 
-A classifier decision on an IFEval prompt is about 70 µs when its working set (the detector's code and regexes,
-the model's n-gram tables) is in the CPU caches, and about 3× that when it is not: measured in one process,
-sweeping 32 MB between decisions took p50 70 -> 204 µs, while 8 decisions in a row after the same sweep cost 119
-µs each, 16 in a row 101. A proxy under load interleaves each decision with parsing, the upstream call and
-answering other connections, which evict that working set, so inside a loaded server the same decisions were
-p50 137-148 µs (read back from its decision log).
+A classifier decision on an IFEval prompt is about 55 µs when its working set (the detector's code and regexes,
+the model's n-gram tables) is in the CPU caches, and about 4× that when it is not: `python -m benchmarks.tfidf_parts
+--detector --cold 32 --repeat 3` (best of 3 per prompt, thread CPU) gave p50 54 µs warm and 236 µs after writing 32 MB
+before each call; the detector alone 47 -> 176 µs, the two TF-IDF parts 17 -> 47 µs. A proxy under load interleaves
+each decision with parsing, the upstream call and answering other connections, which evict that working set, so
+inside a loaded server the same decisions were p50 137-158 µs (read back from its decision log). In a one-off
+experiment (no committed command) after the same kind of sweep, 8 decisions in a row cost 119 µs each and 16 in a
+row 101 µs.
 
 Requests that reach their decision in the same iteration of the event loop (under load, those whose bytes
 arrived together) wait for one callback scheduled with `call_soon`, which scores them one after the other and
 wakes them. The CPU work is the same, in a better order; a request alone waits one loop iteration longer (a few
-microseconds). Measured with wrk at c=32 on IFEval bodies (the overhead benchmark's Lua bodies with unique
-suffixes), one server at a time, this code against the commit before it, 5 alternating pairs of 10 s, server CPU
-from /proc: 1,931 -> 2,287 req/s and 0.525 -> 0.447 ms of CPU per request (medians; batching won every pair).
-`python -m benchmarks.overhead ... --compare before=<checkout of 9a79881>,policy=classifier`, which interleaves 7
-targets per round, measured 0.532 -> 0.522 ms (within its round-to-round noise) and, in a run before the
-`MAX_BATCH` cap, 0.513 -> 0.456.
+microseconds). Under load the batches are large: a one-off count at c=32 (no committed command) found 12,623 texts
+in 1,400 flushes, a mean of 9, a third of the texts in full batches of 16. Measured with
+`python -m benchmarks.overhead.pairs before=<checkout of 9a79881>,policy=classifier after=.,policy=classifier`
+(wrk at c=32 on IFEval bodies with unique suffixes, one server at a time, 5 alternating pairs of 10 s):
+1,318 -> 1,594 req/s and 0.762 -> 0.639 ms of server CPU per request (medians; batching won 4 of 5 pairs;
+benchmarks/reports/pairs-batching.md). A by-hand run of the same method hours earlier, when the machine was faster:
+1,931 -> 2,287 req/s, 0.525 -> 0.447 ms, 5 of 5 pairs. `python -m benchmarks.overhead ... --compare before=<checkout
+of 9a79881>,policy=classifier`, which interleaves 7 targets per round, measured 0.532 -> 0.522 ms (within its
+round-to-round noise) and, in a run before the `MAX_BATCH` cap, 0.513 -> 0.456.
 
 What a batched decision's `ms` (the `x-thinkgate-decision-ms` header, the log's `decision_ms`) means changes with
 it: it is still the wall time from the start of the decision to its end, which now includes waiting for the batch's
