@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime as _dt
 import importlib
 import io
 import os
@@ -27,9 +26,9 @@ from .served_decisions import read_served_decisions
 from .servers import (ProxyVariant, decision_log_path, floor_service, litellm_proxy_available, litellm_service,
                       mock_service, proxy_service, stack_floor_service, variant_from_spec)
 from .targets import Target, measure_target
+from .runs import DEFAULT_DATA, command_line, now, progress_log
 from .wrk import wrk_path
 
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "overhead.md"
 
 
@@ -140,11 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         wrk_note = "wrk is not installed: throughput columns skipped."
     else:
         wrk_note = ""
-    log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    log = progress_log(args.quiet)
     extra_env = dict(kv.split("=", 1) for kv in args.proxy_env)
 
-    shown = shlex.join(sys.argv[1:] if argv is None else argv)
-    run = RunResult(command=f"python -m benchmarks.overhead {shown}".strip(), started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    run = RunResult(command=command_line("benchmarks.overhead", argv), started=now())
     run.settings = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
     run.machine = machine_info(args.python)
     if wrk_note:
@@ -308,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.local:
         run.local = run_local_throughput(log, shlex.split(args.local_args))
 
-    run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    run.finished = now()
     run.machine["load average at end"] = load_average()
     print(text_table(run))
     print()

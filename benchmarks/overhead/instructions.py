@@ -44,10 +44,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import json
-import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -58,11 +55,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..services import REPO_ROOT, Service, ServiceError, Services
-from .bodies import Bodies, load_bodies
-from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
-from .machine import load_average, machine_info
+from .bodies import Bodies
+from .cli import _sigterm_raises, _Terminated
+from .machine import machine_info
 from .probes import MODEL
-from .report import RunInfo, fmt, write_report
+from .report import RunInfo, fmt
+from .runs import (add_common_args, bodies_of, close_run, command_line, now, offline_environment,
+                   progress_log)
 from .servers import ProxyVariant, floor_service, mock_service, proxy_service, stack_floor_service
 from .wrk import WrkResult, run_wrk, wrk_path
 
@@ -459,24 +458,16 @@ def _parser() -> argparse.ArgumentParser:
                    "reported apart: the per-second part of the count (default 5; 0: skip)")
     p.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for --bodies ifeval")
-    p.add_argument("--bodies", choices=("fixed", "ifeval"),
-                   help="what wrk sends: 'ifeval' cycles through the IFEval prompts with a unique suffix per request "
-                   "(no score-cache hits); 'fixed' one body every time (default: ifeval when --data exists)")
     p.add_argument("--start-timeout", type=float, default=300.0,
                    help="seconds to wait for a server under valgrind to answer (default 300)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report path (a .json is written next to it)")
-    p.add_argument("--no-report", dest="report", action="store_false", help="print only; write no files")
-    p.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_common_args(p, DEFAULT_OUT)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline_environment()
     args = _parser().parse_args(argv)
-    log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    log = progress_log(args.quiet)
     missing = missing_tools()
     if missing:
         print(f"thinkgate bench instructions: {', '.join(missing)} not found on PATH; install valgrind (it brings "
@@ -490,16 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.connections < 1 or args.threads < 1:
         print("--duration, --connections and --threads must be positive", file=sys.stderr)
         return 2
-    data = Path(args.data) if Path(args.data).is_absolute() else (REPO_ROOT / args.data).resolve()
-    try:
-        bodies = load_bodies(args.bodies, data)
-    except (OSError, ValueError) as exc:
-        print(f"--bodies: {exc}", file=sys.stderr)
+    bodies = bodies_of(args)
+    if bodies is None:
         return 2
 
-    shown = shlex.join(sys.argv[1:] if argv is None else argv)
-    run = InstructionsRun(command=f"python -m benchmarks.overhead.instructions {shown}".strip(),
-                          started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    run = InstructionsRun(command=command_line("benchmarks.overhead.instructions", argv), started=now())
     run.settings = {k: v for k, v in vars(args).items() if k != "quiet"}
     run.machine = {**machine_info(args.python), "valgrind": valgrind_version()}
     run.bodies = bodies.describe()
@@ -538,11 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             log("interrupted: stopping the servers")
             return 130
 
-    run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    run.machine["load average at end"] = load_average()
-    print(text_table(run))
-    if args.report:
-        write_report(Path(args.out), render_markdown(run), jsonable(run))
+    close_run(run, args, text_table, render_markdown, jsonable)
     return code
 
 

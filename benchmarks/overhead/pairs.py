@@ -23,22 +23,21 @@ suffix, so a classifier's score cache never answers). Needs wrk.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import shlex
-import statistics
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..services import REPO_ROOT, ServiceError, Services
-from .bodies import Bodies, load_bodies
-from .cli import DEFAULT_DATA, _sigterm_raises, _Terminated
-from .machine import git_rev, load_average, machine_info
+from ..stats import median_of
+from .bodies import Bodies
+from .cli import _sigterm_raises, _Terminated
+from .machine import git_rev, machine_info
 from .probes import MODEL
-from .report import RunInfo, fmt, write_report
+from .report import RunInfo, fmt
+from .runs import (add_common_args, bodies_of, close_run, command_line, now, offline_environment,
+                   progress_log)
 from .servers import ProxyVariant, mock_service, proxy_service, variant_from_spec
 from .wrk import run_wrk, wrk_path
 
@@ -87,10 +86,6 @@ def _values(run: PairsRun, side: str, metric: str) -> list[float]:
             for v in [getattr(m, metric)] if v is not None]
 
 
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
 def wins(run: PairsRun, metric: str) -> tuple[int, int]:
     """(pairs where B was better than A on `metric`, pairs where both sides measured it)."""
     higher_better = METRICS[metric][1]
@@ -107,7 +102,7 @@ def wins(run: PairsRun, metric: str) -> tuple[int, int]:
 def summary_rows(run: PairsRun) -> list[dict[str, Any]]:
     rows = []
     for metric, (what, _) in METRICS.items():
-        a, b = median(_values(run, "A", metric)), median(_values(run, "B", metric))
+        a, b = median_of(_values(run, "A", metric)), median_of(_values(run, "B", metric))
         better, of = wins(run, metric)
         rows.append({"metric": metric, "what": what, "A": a, "B": b,
                      "ratio": b / a if a and b is not None else None, "b_better": better, "pairs": of})
@@ -213,22 +208,15 @@ def _parser() -> argparse.ArgumentParser:
                    "(default 2)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="IFEval input_data.jsonl for --bodies ifeval")
-    p.add_argument("--bodies", choices=("fixed", "ifeval"),
-                   help="what wrk sends (default: ifeval when --data exists, else one fixed body)")
     p.add_argument("--start-timeout", type=float, default=60.0, help="seconds a server gets to start (default 60)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report path (a .json is written next to it)")
-    p.add_argument("--no-report", dest="report", action="store_false", help="print only; write no files")
-    p.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_common_args(p, DEFAULT_OUT)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline_environment()
     args = _parser().parse_args(argv)
-    log: Callable[[str], None] = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    log = progress_log(args.quiet)
     if wrk_path() is None:
         print("thinkgate bench pairs: wrk not found on PATH; install it, e.g. `apt-get install -y wrk`",
               file=sys.stderr)
@@ -246,16 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"{side}: {exc}", file=sys.stderr)
             return 2
-    data = Path(args.data) if Path(args.data).is_absolute() else (REPO_ROOT / args.data).resolve()
-    try:
-        bodies = load_bodies(args.bodies, data)
-    except (OSError, ValueError) as exc:
-        print(f"--bodies: {exc}", file=sys.stderr)
+    bodies = bodies_of(args)
+    if bodies is None:
         return 2
 
-    shown = shlex.join(sys.argv[1:] if argv is None else argv)
-    run = PairsRun(command=f"python -m benchmarks.overhead.pairs {shown}".strip(),
-                   started=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    run = PairsRun(command=command_line("benchmarks.overhead.pairs", argv), started=now())
     run.settings = {k: v for k, v in vars(args).items() if k != "quiet"}
     run.machine = machine_info(args.python)
     run.bodies = bodies.describe()
@@ -282,11 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             log("interrupted: stopping the servers")
             return 130
 
-    run.finished = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    run.machine["load average at end"] = load_average()
-    print(text_table(run))
-    if args.report:
-        write_report(Path(args.out), render_markdown(run), jsonable(run))
+    close_run(run, args, text_table, render_markdown, jsonable)
     return 1 if any(m.error for m in run.measurements) else 0
 
 
