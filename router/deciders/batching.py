@@ -16,9 +16,9 @@ microseconds). Under load the batches are large: a one-off count at c=32 (no com
 in 1,400 flushes, a mean of 9, a third of the texts in full batches of 16. Measured with
 `python -m benchmarks.overhead.pairs before=<checkout of 9a79881>,policy=classifier after=.,policy=classifier`
 (wrk at c=32 on IFEval bodies with unique suffixes, one server at a time, 5 alternating pairs of 10 s):
-1,318 -> 1,594 req/s and 0.762 -> 0.639 ms of server CPU per request (medians; batching won 4 of 5 pairs;
-benchmarks/reports/pairs-batching.md). A by-hand run of the same method hours earlier, when the machine was faster:
-1,931 -> 2,287 req/s, 0.525 -> 0.447 ms, 5 of 5 pairs. `python -m benchmarks.overhead ... --compare before=<checkout
+1,600 -> 2,018 req/s and 0.634 -> 0.505 ms of server CPU per request (medians; batching won 5 and 4 of 5 pairs;
+benchmarks/reports/pairs-batching.md). An earlier run of that command: 1,318 -> 1,594 req/s, 0.762 -> 0.639 ms; a
+by-hand run of the same method before the command existed: 1,931 -> 2,287 req/s, 0.525 -> 0.447 ms. `python -m benchmarks.overhead ... --compare before=<checkout
 of 9a79881>,policy=classifier`, which interleaves 7 targets per round, measured 0.532 -> 0.522 ms (within its
 round-to-round noise) and, in a run before the `MAX_BATCH` cap, 0.513 -> 0.456.
 
