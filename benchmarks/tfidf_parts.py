@@ -18,16 +18,20 @@ module, alone (`run_detectors`) and inside the whole decision (`score(text)` of 
     python -m benchmarks.tfidf_parts --detector --repeat 9
 
 `--cold MB` writes to every cache line of an MB-sized buffer before each timed call (outside the timing), so each
-call starts with the CPU caches holding that buffer instead of the model: how a decision costs inside a loaded proxy,
+call starts with the CPU caches holding mostly that buffer instead of the model: how a decision costs inside a loaded proxy,
 where parsing, the upstream call and other connections run between two decisions (and, on a shared machine, other
 tenants use the last-level cache).
 
-    python -m benchmarks.tfidf_parts --detector --cold 32 --repeat 3
+    python -m benchmarks.tfidf_parts --detector --cold 32 --repeat 3 --out benchmarks/reports/tfidf-parts-cold32.txt
+
+`--out FILE` also writes what is printed to FILE, after the command line and the date.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,11 +41,13 @@ from typing import Any
 import numpy as np
 
 from .decision_latency import DEFAULT_DATA, load_prompts
+from .overhead.machine import load_average
 from .stats import summary
 
 
 def cache_sweep(megabytes: float) -> Callable[[], None] | None:
-    """A call that writes to every cache line of a `megabytes` buffer (None for 0): evicts the CPU caches."""
+    """A call that writes to every cache line of a `megabytes` buffer (None for 0): displaces most of the CPU caches'
+    contents (a last-level cache can itself be tens of MB)."""
     if megabytes <= 0:
         return None
     buf = np.ones(max(1, int(megabytes * 2 ** 20 / 8)))
@@ -79,8 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold", type=float, default=0.0, metavar="MB",
                         help="before each timed call write to every cache line of an MB-sized buffer (e.g. 32: "
                         "cold CPU caches, as inside a loaded proxy); default 0: warm caches")
+    parser.add_argument("--out", type=Path, help="also write the printed results to this file")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.cold < 0:
+    if args.repeat < 1 or not args.cold >= 0:  # NaN too
         print("error: --repeat must be at least 1 and --cold at least 0", file=sys.stderr)
         return 2
     if not args.data.is_file():
@@ -98,8 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not isinstance(served, ServingModel):
         print(f"error: {args.artifact} has no serving form", file=sys.stderr)
         return 2
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line)
+        lines.append(line)
+
     caches = f"caches swept with {args.cold:g} MB before each call" if args.cold else "warm caches"
-    print(f"native extension: {native_status()}; {len(texts)} prompts, best of {args.repeat} per prompt, "
+    say(f"native extension: {native_status()}; {len(texts)} prompts, best of {args.repeat} per prompt, "
           f"thread CPU µs, {caches}")
     rows = [("timer", lambda text, dets: None)]
     for part, coef in served._score.slices:
@@ -111,29 +124,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         native = part.bind_native(coef, python)
         if native is not None:
             worst = max(abs(native(t, ()) - python(t, ())) for t in texts)
-            print(f"{name}: largest |native - python| over the prompts {worst:.2e}")
+            say(f"{name}: largest |native - python| over the prompts {worst:.2e}")
             rows.append((f"{name} native", native))
     if args.detector:
-        rows += detector_rows(served, texts)
+        rows += detector_rows(served, texts, say)
     best = best_cpu_us([fn for _, fn in rows], texts, args.repeat, cache_sweep(args.cold))
-    print(f"{'':16s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'max':>8s}")
+    say(f"{'':16s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'max':>8s}")
     for (name, _), us in zip(rows, best):
         st = summary(us.tolist())
-        print(f"{name:16s} {st['p50']:8.1f} {st['p90']:8.1f} {st['p99']:8.1f} {st['max']:8.1f}")
+        say(f"{name:16s} {st['p50']:8.1f} {st['p90']:8.1f} {st['p99']:8.1f} {st['max']:8.1f}")
+    if args.out is not None:
+        shown = shlex.join(sys.argv[1:] if argv is None else argv)
+        date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(f"command: python -m benchmarks.tfidf_parts {shown}\ndate: {date}, load average "
+                            f"{load_average()}\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 
-def detector_rows(served: Any, texts: Sequence[str]) -> list[tuple[str, Callable[[str, Any], Any]]]:
+def detector_rows(served: Any, texts: Sequence[str],
+                  say: Callable[[str], None] = print) -> list[tuple[str, Callable[[str, Any], Any]]]:
     """Rows for the Python detector and, when it is used, mypyc's build: alone and inside the whole decision."""
     from classifiers import _detectors, compiled, constraints
 
-    print(f"compiled detector: {compiled.compiled_status()}")
+    say(f"compiled detector: {compiled.compiled_status()}")
     chosen = constraints.run_detectors
     detectors = [("python", _detectors.run_detectors)]
     module = compiled.compiled_module()
     if module is not None:
         differ = sum(module.run_detectors(t) != _detectors.run_detectors(t) for t in texts)
-        print(f"detector: {differ} of {len(texts)} prompts detected differently by the two")
+        say(f"detector: {differ} of {len(texts)} prompts detected differently by the two")
         detectors.append(("mypyc", module.run_detectors))
     rows: list[tuple[str, Callable[[str, Any], Any]]] = []
     for name, run in detectors:

@@ -7,13 +7,11 @@ import contextlib
 import dataclasses
 import importlib
 import io
-import os
 import shlex
-import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..services import REPO_ROOT, ServiceError, Services
 from .bodies import load_bodies
@@ -26,7 +24,7 @@ from .served_decisions import read_served_decisions
 from .servers import (ProxyVariant, decision_log_path, floor_service, litellm_proxy_available, litellm_service,
                       mock_service, proxy_service, stack_floor_service, variant_from_spec)
 from .targets import Target, measure_target
-from .runs import DEFAULT_DATA, command_line, now, progress_log
+from .runs import DEFAULT_DATA, Terminated, command_line, now, offline_environment, progress_log, sigterm_raises
 from .wrk import wrk_path
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "overhead.md"
@@ -108,29 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Terminated(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into an exception so `finally` blocks stop the servers."""
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    offline_environment()
     args = _parser().parse_args(argv)
     if args.stream_requests is None:
         args.stream_requests = min(args.requests, 500)
@@ -201,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         available, run.litellm = False, "skipped (--no-litellm)"
 
     code = 0
-    with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-overhead-") as tmp, Services() as services:
+    with sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-overhead-") as tmp, Services() as services:
         workdir = Path(tmp)
         try:
             log("starting the mock upstream ...")
@@ -277,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             services.stop_all()  # each server flushes its decision log as it stops
             run.served = [read_served_decisions(t.label, t.policy or "", decision_log_path(workdir, t.key))
                           for t in run.targets if t.kind == "thinkgate" and decision_log_path(workdir, t.key).is_file()]
-        except (KeyboardInterrupt, _Terminated):
+        except (KeyboardInterrupt, Terminated):
             log("interrupted: stopping the servers")
             return 130
         except ServiceError as exc:

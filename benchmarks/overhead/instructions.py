@@ -56,12 +56,11 @@ from typing import Any, Callable, Iterable
 
 from ..services import REPO_ROOT, Service, ServiceError, Services
 from .bodies import Bodies
-from .cli import _sigterm_raises, _Terminated
 from .machine import machine_info
 from .probes import MODEL
 from .report import RunInfo, fmt
-from .runs import (add_common_args, bodies_of, close_run, command_line, now, offline_environment,
-                   progress_log)
+from .runs import (Terminated, add_common_args, bodies_of, close_run, command_line, now, offline_environment,
+                   progress_log, sigterm_raises)
 from .servers import ProxyVariant, floor_service, mock_service, proxy_service, stack_floor_service
 from .wrk import WrkResult, run_wrk, wrk_path
 
@@ -493,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         run.notes.append(bodies.note)
 
     code = 0
-    with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-instructions-") as tmp, \
+    with sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-instructions-") as tmp, \
             Services() as services:
         workdir = Path(tmp)
         try:
@@ -520,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif result.errors:
                     run.notes.append(f"{result.label}: {result.errors} of the counted requests failed (wrk errors "
                                      "or non-2xx answers): their work is in the count but not in the divisor")
-        except (KeyboardInterrupt, _Terminated):
+        except (KeyboardInterrupt, Terminated):
             log("interrupted: stopping the servers")
             return 130
 

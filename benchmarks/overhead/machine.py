@@ -52,6 +52,22 @@ def _compiled_parts() -> str:
     return compiled_parts()
 
 
+_COMPILED_PARTS_OF_CWD = ("from classifiers.native import native_status\n"
+                          "from classifiers.compiled import compiled_status\n"
+                          "print(f'native TF-IDF extension {native_status()}; compiled constraint detector "
+                          "{compiled_status()}')")
+
+
+def compiled_parts_in(checkout: Path, python: str) -> str:
+    """Which compiled parts `checkout`'s classifier loads (asked of a fresh interpreter started there)."""
+    with contextlib.suppress(Exception):
+        done = subprocess.run([python, "-c", _COMPILED_PARTS_OF_CWD], cwd=checkout, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip().splitlines()[-1]
+    return "compiled parts unknown (that checkout could not report them)"
+
+
 def _cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -23,6 +23,8 @@ suffix, so a classifier's score cache never answers). Needs wrk.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -32,17 +34,16 @@ from typing import Any
 from ..services import REPO_ROOT, ServiceError, Services
 from ..stats import median_of
 from .bodies import Bodies
-from .cli import _sigterm_raises, _Terminated
-from .machine import git_rev, machine_info
+from .machine import compiled_parts_in, git_rev, machine_info
 from .probes import MODEL
 from .report import RunInfo, fmt
-from .runs import (add_common_args, bodies_of, close_run, command_line, now, offline_environment,
-                   progress_log)
+from .runs import (Terminated, add_common_args, bodies_of, close_run, command_line, now, offline_environment,
+                   progress_log, sigterm_raises)
 from .servers import ProxyVariant, mock_service, proxy_service, variant_from_spec
 from .wrk import run_wrk, wrk_path
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "reports" / "pairs.md"
-DEFAULT_ARTIFACT = "classifiers/artifacts/smollm2-135m-ifeval"
+DEFAULT_ARTIFACT = REPO_ROOT / "classifiers" / "artifacts" / "smollm2-135m-ifeval"
 SIDES = ("A", "B")
 
 
@@ -81,20 +82,21 @@ METRICS: dict[str, tuple[str, bool]] = {  # field -> (what it is, higher is bett
 }
 
 
-def _values(run: PairsRun, side: str, metric: str) -> list[float]:
-    return [v for m in run.measurements if m.side == side and not m.error
-            for v in [getattr(m, metric)] if v is not None]
-
-
-def wins(run: PairsRun, metric: str) -> tuple[int, int]:
-    """(pairs where B was better than A on `metric`, pairs where both sides measured it)."""
-    higher_better = METRICS[metric][1]
+def _complete_pairs(run: PairsRun, metric: str) -> list[dict[str, float]]:
+    """Per pair where both sides measured `metric`: {"A": value, "B": value}. A pair with a failed side counts for
+    neither, so both medians are over the same pairs."""
     by_pair: dict[int, dict[str, float]] = {}
     for m in run.measurements:
         value = getattr(m, metric)
         if not m.error and value is not None:
             by_pair.setdefault(m.pair, {})[m.side] = value
-    both = [p for p in by_pair.values() if len(p) == 2]
+    return [p for p in by_pair.values() if len(p) == 2]
+
+
+def wins(run: PairsRun, metric: str) -> tuple[int, int]:
+    """(pairs where B was better than A on `metric`, pairs where both sides measured it)."""
+    higher_better = METRICS[metric][1]
+    both = _complete_pairs(run, metric)
     better = sum(1 for p in both if (p["B"] > p["A"] if higher_better else p["B"] < p["A"]))
     return better, len(both)
 
@@ -102,7 +104,8 @@ def wins(run: PairsRun, metric: str) -> tuple[int, int]:
 def summary_rows(run: PairsRun) -> list[dict[str, Any]]:
     rows = []
     for metric, (what, _) in METRICS.items():
-        a, b = median_of(_values(run, "A", metric)), median_of(_values(run, "B", metric))
+        both = _complete_pairs(run, metric)
+        a, b = median_of(p["A"] for p in both), median_of(p["B"] for p in both)
         better, of = wins(run, metric)
         rows.append({"metric": metric, "what": what, "A": a, "B": b,
                      "ratio": b / a if a and b is not None else None, "b_better": better, "pairs": of})
@@ -147,7 +150,7 @@ def render_markdown(run: PairsRun) -> str:
             "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for m in run.measurements:
         if m.error:
-            out.append(f"| {m.pair + 1} | {m.side} | failed: {m.error.splitlines()[0]} | | | | | |")
+            out.append(f"| {m.pair + 1} | {m.side} | failed: {_md_cell(m.error)} | | | | | |")
             continue
         out.append(f"| {m.pair + 1} | {m.side} | {fmt(m.rps, 0)} | {fmt(m.p50_ms)} | {fmt(m.p99_ms)} | "
                    f"{fmt(m.cpu_ms_per_request, 3)} | {m.requests:,} | {m.errors} |")
@@ -160,6 +163,13 @@ def render_markdown(run: PairsRun) -> str:
     return "\n".join(out)
 
 
+def _md_cell(error: str) -> str:
+    """An error in one table cell: its first line and, for a server that died, the last line of its log."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    text = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
+    return text.replace("|", "\\|")
+
+
 def jsonable(run: PairsRun) -> dict[str, Any]:
     data = asdict(run)
     data["summary"] = summary_rows(run)
@@ -169,6 +179,7 @@ def jsonable(run: PairsRun) -> dict[str, Any]:
 def measure(variant: ProxyVariant, side: str, pair: int, args: argparse.Namespace, mock_url: str, workdir: Path,
             bodies: Bodies, services: Services) -> Measurement:
     result = Measurement(side, pair)
+    variant = dataclasses.replace(variant, key=f"{variant.key}-{pair}")  # a decision log of its own
     service = proxy_service(variant, mock_url, workdir, args.python, REPO_ROOT, {})
     try:
         services.start(service, timeout_s=args.start_timeout)
@@ -180,16 +191,24 @@ def measure(variant: ProxyVariant, side: str, pair: int, args: argparse.Namespac
         run = run_wrk(service.url, MODEL, duration_s=args.duration, connections=args.connections,
                       threads=args.threads, workdir=workdir, bodies=bodies, tag=tag,
                       cpu_pids={"server": service.proc.pid})
-    except ServiceError as exc:
-        result.error = str(exc)
+    except (ServiceError, subprocess.SubprocessError, OSError, ValueError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ServiceError) else str(exc)
         return result
     finally:
         service.stop()
     result.rps, result.p50_ms, result.p99_ms = run.rps, run.p50_ms, run.p99_ms
     result.requests, result.errors = run.requests, run.errors
+    if run.errors:  # a build that answers errors fast must not win: the measurement does not count
+        result.error = f"{run.errors} of {run.requests:,} requests failed (wrk errors or non-2xx answers)"
     server = run.cpu.get("server")
     result.cpu_ms_per_request = server.ms_per_request if server else None
     return result
+
+
+def side_description(variant: ProxyVariant, python: str) -> str:
+    """What one side runs: the variant, its checkout's commit and the compiled parts that checkout loads."""
+    checkout = variant.repo or REPO_ROOT
+    return f"{variant.describe()}, commit {git_rev(checkout)}; {compiled_parts_in(checkout, python)}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -200,11 +219,12 @@ def _parser() -> argparse.ArgumentParser:
                    "environment KEY=VALUE; policy=P picks the policy (default never), e.g. "
                    "before=/tmp/old,policy=classifier")
     p.add_argument("b", metavar="B", help="the same for B, e.g. after=.,policy=classifier")
-    p.add_argument("--artifact", default=DEFAULT_ARTIFACT,
-                   help=f"decision model for policy=classifier, the same file for both (default {DEFAULT_ARTIFACT})")
+    p.add_argument("--artifact", default=str(DEFAULT_ARTIFACT),
+                   help="decision model for policy=classifier, the same directory for both sides (relative to the "
+                   "current directory; default: the shipped smollm2-135m-ifeval)")
     p.add_argument("--pairs", type=int, default=5, help="alternating pairs (default 5)")
-    p.add_argument("--duration", type=float, default=10.0, help="measured wrk seconds per server (default 10)")
-    p.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up seconds per server, not measured "
+    p.add_argument("--duration", type=int, default=10, help="measured wrk seconds per server (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds per server, not measured; 0: none "
                    "(default 2)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -221,19 +241,23 @@ def main(argv: list[str] | None = None) -> int:
         print("thinkgate bench pairs: wrk not found on PATH; install it, e.g. `apt-get install -y wrk`",
               file=sys.stderr)
         return 2
-    if args.pairs < 1 or args.duration <= 0 or args.warmup < 0 or args.connections < 1 or args.threads < 1:
-        print("--pairs, --duration, --connections and --threads must be positive (--warmup at least 0)",
-              file=sys.stderr)
+    if not (args.pairs >= 1 and args.duration >= 1 and args.warmup >= 0 and args.connections >= 1
+            and args.threads >= 1 and args.start_timeout > 0):
+        print("--pairs, --duration, --connections, --threads and --start-timeout must be positive (--warmup at "
+              "least 0)", file=sys.stderr)
         return 2
-    artifact = Path(args.artifact)
-    artifact_arg = str(artifact if artifact.is_absolute() else (Path.cwd() / artifact).resolve())
+    artifact = Path(args.artifact).resolve()
     variants: dict[str, ProxyVariant] = {}
     for side, spec in zip(SIDES, (args.a, args.b)):
         try:
-            variants[side] = variant_from_spec(spec, artifact_arg, key=f"pairs-{side}", label_prefix="thinkgate")
+            variants[side] = variant_from_spec(spec, str(artifact), key=f"pairs-{side}", label_prefix="thinkgate")
         except ValueError as exc:
             print(f"{side}: {exc}", file=sys.stderr)
             return 2
+    if any(v.policy == "classifier" for v in variants.values()) and not artifact.is_dir():
+        print(f"--artifact {args.artifact}: no such directory (policy=classifier needs a decision model)",
+              file=sys.stderr)
+        return 2
     bodies = bodies_of(args)
     if bodies is None:
         return 2
@@ -243,11 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     run.machine = machine_info(args.python)
     run.bodies = bodies.describe()
     run.labels = {side: v.label for side, v in variants.items()}
-    run.sides = {side: f"{v.describe()}, commit {git_rev(v.repo or REPO_ROOT)}" for side, v in variants.items()}
+    run.sides = {side: side_description(v, args.python) for side, v in variants.items()}
     if bodies.note:
         run.notes.append(bodies.note)
 
-    with _sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-pairs-") as tmp, Services() as services:
+    with sigterm_raises(), tempfile.TemporaryDirectory(prefix="thinkgate-pairs-") as tmp, Services() as services:
         workdir = Path(tmp)
         try:
             mock = services.start(mock_service(workdir, args.python))
@@ -259,12 +283,18 @@ def main(argv: list[str] | None = None) -> int:
                 for side in order(pair):
                     m = measure(variants[side], side, pair, args, mock.url, workdir, bodies, services)
                     run.measurements.append(m)
-                    log(f"pair {pair + 1}/{args.pairs} {side}: " + (f"failed: {m.error.splitlines()[0]}" if m.error
+                    log(f"pair {pair + 1}/{args.pairs} {side}: " + (f"failed: {m.error}" if m.error
                         else f"{fmt(m.rps, 0)} req/s, {fmt(m.cpu_ms_per_request, 3)} ms CPU/request"))
-        except (KeyboardInterrupt, _Terminated):
+        except (KeyboardInterrupt, Terminated):
             log("interrupted: stopping the servers")
-            return 130
-
+            interrupted = True
+        else:
+            interrupted = False
+    if interrupted:  # what was measured is still reported, marked as cut short
+        run.notes.append(f"interrupted after {len(run.measurements)} measurement(s): the summary covers the "
+                         "complete pairs only")
+        close_run(run, args, text_table, render_markdown, jsonable)
+        return 130
     close_run(run, args, text_table, render_markdown, jsonable)
     return 1 if any(m.error for m in run.measurements) else 0
 

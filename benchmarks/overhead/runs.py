@@ -1,15 +1,17 @@
-"""What the overhead family's commands (`overhead`, `instructions`, `pairs`) share at start-up: options, the
-progress log, the request bodies, and the run's command line and start time."""
+"""What the overhead family's commands (`overhead`, `instructions`, `pairs`) share: options, the offline environment,
+the progress log, the request bodies, SIGTERM handling, the run's command line and times, and closing the run."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..services import REPO_ROOT
 from .bodies import Bodies, load_bodies
@@ -35,6 +37,27 @@ def offline_environment() -> None:
     """No network for litellm's cost map or the model hub, in this process and the servers it starts."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (see `sigterm_raises`)."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` so `finally` blocks stop the servers."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def progress_log(quiet: bool) -> Callable[[str], None]:

@@ -1,9 +1,10 @@
 """Score the decision texts that arrive in one event-loop iteration back to back, while the CPU caches are warm.
 
-A classifier decision on an IFEval prompt is about 55 µs when its working set (the detector's code and regexes,
+A classifier decision on an IFEval prompt is about 60 µs when its working set (the detector's code and regexes,
 the model's n-gram tables) is in the CPU caches, and about 4× that when it is not: `python -m benchmarks.tfidf_parts
---detector --cold 32 --repeat 3` (best of 3 per prompt, thread CPU) gave p50 54 µs warm and 236 µs after writing 32 MB
-before each call; the detector alone 47 -> 176 µs, the two TF-IDF parts 17 -> 47 µs. A proxy under load interleaves
+--detector --cold 32 --repeat 3` (best of 3 per prompt, thread CPU; benchmarks/reports/tfidf-parts-*.txt) gave p50
+63 µs warm and 263 µs after writing 32 MB before each call; the detector alone 58 -> 197 µs, the two TF-IDF parts
+25 -> 52 µs. A proxy under load interleaves
 each decision with parsing, the upstream call and answering other connections, which evict that working set, so
 inside a loaded server the same decisions were p50 137-158 µs (read back from its decision log). In a one-off
 experiment (no committed command) after the same kind of sweep, 8 decisions in a row cost 119 µs each and 16 in a
@@ -16,11 +17,12 @@ microseconds). Under load the batches are large: a one-off count at c=32 (no com
 in 1,400 flushes, a mean of 9, a third of the texts in full batches of 16. Measured with
 `python -m benchmarks.overhead.pairs before=<checkout of 9a79881>,policy=classifier after=.,policy=classifier`
 (wrk at c=32 on IFEval bodies with unique suffixes, one server at a time, 5 alternating pairs of 10 s):
-1,600 -> 2,018 req/s and 0.634 -> 0.505 ms of server CPU per request (medians; batching won 5 and 4 of 5 pairs;
+1,600 -> 2,018 req/s (batching won 5 of 5 pairs) and 0.634 -> 0.505 ms of server CPU per request (4 of 5; medians;
 benchmarks/reports/pairs-batching.md). An earlier run of that command: 1,318 -> 1,594 req/s, 0.762 -> 0.639 ms; a
-by-hand run of the same method before the command existed: 1,931 -> 2,287 req/s, 0.525 -> 0.447 ms. `python -m benchmarks.overhead ... --compare before=<checkout
-of 9a79881>,policy=classifier`, which interleaves 7 targets per round, measured 0.532 -> 0.522 ms (within its
-round-to-round noise) and, in a run before the `MAX_BATCH` cap, 0.513 -> 0.456.
+by-hand run of the same method before the command existed: 1,931 -> 2,287 req/s, 0.525 -> 0.447 ms.
+`python -m benchmarks.overhead ... --compare before=<checkout of 9a79881>,policy=classifier`, which interleaves 7
+targets per round, measured 0.532 -> 0.522 ms (within its round-to-round noise) and, in a run before the
+`MAX_BATCH` cap, 0.513 -> 0.456.
 
 What a batched decision's `ms` (the `x-thinkgate-decision-ms` header, the log's `decision_ms`) means changes with
 it: it is still the wall time from the start of the decision to its end, which now includes waiting for the batch's

@@ -36,9 +36,9 @@ def test_summary_medians_ratio_and_wins_skip_failed_measurements() -> None:
         Measurement("B", 2, rps=5000, p50_ms=1, p99_ms=2, cpu_ms_per_request=0.01),
     ])
     rows = {r["metric"]: r for r in pairs.summary_rows(run)}
-    assert rows["rps"]["A"] == 1075 and rows["rps"]["B"] == 1200  # B's pair-3 value counts in its median
-    assert rows["rps"]["ratio"] == pytest.approx(1200 / 1075)
-    # only pairs where both sides measured count: pair 3 failed on A
+    # only pairs where both sides measured count, in the medians too: pair 3 failed on A, so B's 5,000 is left out
+    assert rows["rps"]["A"] == 1075 and rows["rps"]["B"] == 1150
+    assert rows["rps"]["ratio"] == pytest.approx(1150 / 1075)
     assert (rows["rps"]["b_better"], rows["rps"]["pairs"]) == (1, 2)
     assert (rows["cpu_ms_per_request"]["b_better"], rows["cpu_ms_per_request"]["pairs"]) == (1, 2)  # lower wins
     assert (rows["p50_ms"]["b_better"], rows["p50_ms"]["pairs"]) == (2, 2)
@@ -48,11 +48,10 @@ def test_summary_medians_ratio_and_wins_skip_failed_measurements() -> None:
 
 def test_report_lists_every_measurement_and_the_failure() -> None:
     run = _run([Measurement("A", 0, rps=1000, p50_ms=10, p99_ms=20, cpu_ms_per_request=0.5, requests=10000),
-                Measurement("B", 0, error="thinkgate exited with code 1\ntraceback ...")])
+                Measurement("B", 0, error="thinkgate exited with code 1\n\nlast log line")])
     md = pairs.render_markdown(run)
-    assert "| c=32 req/s | 1,000 |" in md
-    assert "| 1 | A | 1,000 |" in md and "| 1 | B | failed: thinkgate exited with code 1 |" in md
-    assert "traceback" not in md
+    assert "| c=32 req/s | – | – | – | 0 of 0 pairs |" in md  # no complete pair: no medians
+    assert "| 1 | A | 1,000 |" in md and "| 1 | B | failed: thinkgate exited with code 1 … last log line |" in md
     json.dumps(pairs.jsonable(run))
     assert "c=32 req/s" in pairs.text_table(run)
 
@@ -67,6 +66,41 @@ def test_missing_wrk_and_bad_specs_are_clear_errors(monkeypatch: pytest.MonkeyPa
     err = capsys.readouterr().err
     assert "A: " in err and "DIR/router" in err and "Traceback" not in err
     assert pairs.main([f"a={REPO}", f"b={REPO}", "--pairs", "0", "--no-report"]) == 2
+    assert "must be positive" in capsys.readouterr().err
+    assert pairs.main([f"a={REPO},policy=classifier", f"b={REPO}", "--artifact", str(tmp_path / "none"),
+                       "--no-report"]) == 2
+    assert "no such directory" in capsys.readouterr().err
+
+
+def test_a_failed_or_erroring_measurement_is_reported_and_fails_the_run(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The real mock upstream starts; each measurement is faked: B's second one dies, A's second one answers
+    errors. Neither counts, the report says why, and the exit code is 1."""
+    if pairs.wrk_path() is None:
+        monkeypatch.setattr(pairs, "wrk_path", lambda: "/usr/bin/wrk")
+
+    def fake_measure(variant, side, pair, args, mock_url, workdir, bodies, services):  # type: ignore[no-untyped-def]
+        assert mock_url.startswith("http://127.0.0.1:")
+        if pair == 1 and side == "B":
+            return Measurement(side, pair, error="thinkgate (x) exited with code 2 during start-up:\nsome line\n"
+                               "thinkgate: bad | config")
+        m = Measurement(side, pair, rps=1000.0 + pair, p50_ms=1.0, p99_ms=2.0, cpu_ms_per_request=0.5,
+                        requests=100)
+        if pair == 1 and side == "A":
+            m.error = "3 of 100 requests failed (wrk errors or non-2xx answers)"
+        return m
+
+    monkeypatch.setattr(pairs, "measure", fake_measure)
+    data = tmp_path / "ifeval.jsonl"
+    data.write_text(json.dumps({"key": 1, "prompt": "Say hi."}) + "\n")
+    out = tmp_path / "pairs.md"
+    assert pairs.main([f"a={REPO}", f"b={REPO}", "--pairs", "2", "--data", str(data), "--out", str(out),
+                       "--quiet"]) == 1
+    report = out.read_text()
+    assert "| 2 | B | failed: thinkgate (x) exited with code 2 during start-up: … thinkgate: bad \\| config |" in report
+    assert "| 2 | A | failed: 3 of 100 requests failed" in report
+    assert "| c=32 req/s | 1,000 | 1,000 | 1.000 | 0 of 1 pairs |" in report
+    assert "commit " in report and "compiled constraint detector" in report
 
 
 @pytest.mark.skipif(pairs.wrk_path() is None, reason="needs wrk on PATH (apt-get install -y wrk)")

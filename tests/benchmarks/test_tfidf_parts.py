@@ -62,6 +62,11 @@ def test_cold_caches_sweep_before_each_timed_call(tmp_path: Path, capsys) -> Non
     assert calls[4:] == ["sweep", "call"] * 8
     data = tmp_path / "p.jsonl"
     data.write_text("".join(json.dumps({"key": i, "prompt": p}) + "\n" for i, p in enumerate(PROMPTS)))
-    assert main(["--data", str(data), "--repeat", "1", "--cold", "0.5"]) == 0
-    assert "caches swept with 0.5 MB before each call" in capsys.readouterr().out
+    out = tmp_path / "cold.txt"
+    assert main(["--data", str(data), "--repeat", "1", "--cold", "0.5", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "caches swept with 0.5 MB before each call" in printed
+    written = out.read_text()
+    assert written.startswith("command: python -m benchmarks.tfidf_parts --data ") and "--cold 0.5" in written
+    assert written.split("\n\n", 1)[1] == printed  # the printed results, after the command and the date
     assert main(["--data", str(data), "--cold", "-1"]) == 2
