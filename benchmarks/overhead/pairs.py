@@ -14,7 +14,9 @@ server being measured runs (plus the mock upstream and wrk): each measurement st
 Per measurement: req/s and latency from wrk, the server's CPU per request (user + system of its process tree,
 from /proc, around the measured run). The report gives every pair, the medians, B / A of the medians, and in how
 many pairs B was better: a change is believable when B wins (nearly) every pair, not when the medians differ by
-less than the pairs scatter.
+less than the pairs scatter. Medians and wins cover the complete pairs only; a measurement that failed (a server
+that did not start, wrk that failed) or whose requests errored is listed with its cause and does not count, and the
+run then exits 1.
 
 The bodies are the overhead benchmark's (`--bodies ifeval`: the IFEval prompts in rotation, each with a unique
 suffix, so a classifier's score cache never answers). Needs wrk.
