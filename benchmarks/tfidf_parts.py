@@ -30,8 +30,6 @@ tenants use the last-level cache).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +40,7 @@ import numpy as np
 
 from .decision_latency import DEFAULT_DATA, load_prompts
 from .overhead.machine import load_average
+from .overhead.runs import command_line, now
 from .stats import summary
 
 
@@ -134,10 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         st = summary(us.tolist())
         say(f"{name:16s} {st['p50']:8.1f} {st['p90']:8.1f} {st['p99']:8.1f} {st['max']:8.1f}")
     if args.out is not None:
-        shown = shlex.join(sys.argv[1:] if argv is None else argv)
-        date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(f"command: python -m benchmarks.tfidf_parts {shown}\ndate: {date}, load average "
+        args.out.write_text(f"command: {command_line('benchmarks.tfidf_parts', argv)}\ndate: {now()}, load average "
                             f"{load_average()}\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
     return 0
 

@@ -59,14 +59,10 @@ _build = OptionalBuild(_import, log,
                        "compiled constraint detector not used (%s); the Python detector gives the same detections")
 
 
-def compiled_module() -> ModuleType | None:
-    """The checked compiled `_detectors`, or None (not built, stale, or THINKGATE_PURE_PYTHON set)."""
-    return _build.module()
-
-
-def compiled_status() -> str:
-    """'loaded', 'disabled by THINKGATE_PURE_PYTHON', or why the compiled detector is not used."""
-    return _build.status()
+compiled_module = _build.module
+"""The checked module, or None (not built, stale, or THINKGATE_PURE_PYTHON set)."""
+compiled_status = _build.status
+"""'loaded', 'disabled by THINKGATE_PURE_PYTHON', or why the compiled detector is not used."""
 
 
 def run_detectors() -> RunDetectors:

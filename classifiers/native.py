@@ -52,14 +52,10 @@ _build = OptionalBuild(_import, log,
                        "native TF-IDF extension not used (%s); the Python path computes the same scores")
 
 
-def native_module() -> ModuleType | None:
-    """The checked extension module, or None (not built, stale, or THINKGATE_PURE_PYTHON set)."""
-    return _build.module()
-
-
-def native_status() -> str:
-    """'loaded', 'disabled by THINKGATE_PURE_PYTHON', or why the extension is not used."""
-    return _build.status()
+native_module = _build.module
+"""The checked module, or None (not built, stale, or THINKGATE_PURE_PYTHON set)."""
+native_status = _build.status
+"""'loaded', 'disabled by THINKGATE_PURE_PYTHON', or why the extension is not used."""
 
 
 BoundDot = Callable[[str, Any], float]

@@ -52,14 +52,12 @@ def _compiled_parts() -> str:
     return compiled_parts()
 
 
-_COMPILED_PARTS_OF_CWD = ("from classifiers.native import native_status\n"
-                          "from classifiers.compiled import compiled_status\n"
-                          "print(f'native TF-IDF extension {native_status()}; compiled constraint detector "
-                          "{compiled_status()}')")
+_COMPILED_PARTS_OF_CWD = "from benchmarks.decision_latency import compiled_parts; print(compiled_parts())"
 
 
 def compiled_parts_in(checkout: Path, python: str) -> str:
-    """Which compiled parts `checkout`'s classifier loads (asked of a fresh interpreter started there)."""
+    """Which compiled parts `checkout`'s classifier loads: its own `compiled_parts()`, asked of a fresh interpreter
+    started there."""
     with contextlib.suppress(Exception):
         done = subprocess.run([python, "-c", _COMPILED_PARTS_OF_CWD], cwd=checkout, capture_output=True, text=True,
                               timeout=60, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})

@@ -4,11 +4,10 @@ A classifier decision on an IFEval prompt is about 60 µs when its working set (
 the model's n-gram tables) is in the CPU caches, and about 4× that when it is not: `python -m benchmarks.tfidf_parts
 --detector --cold 32 --repeat 3` (best of 3 per prompt, thread CPU; benchmarks/reports/tfidf-parts-*.txt) gave p50
 63 µs warm and 263 µs after writing 32 MB before each call; the detector alone 58 -> 197 µs, the two TF-IDF parts
-25 -> 52 µs. A proxy under load interleaves
-each decision with parsing, the upstream call and answering other connections, which evict that working set, so
-inside a loaded server the same decisions were p50 137-158 µs (read back from its decision log). In a one-off
-experiment (no committed command) after the same kind of sweep, 8 decisions in a row cost 119 µs each and 16 in a
-row 101 µs.
+25 -> 52 µs. A proxy under load interleaves each decision with parsing, the upstream call and answering other
+connections, which evict that working set, so inside a loaded server the same decisions were p50 137-158 µs (read
+back from its decision log). In a one-off experiment (no committed command) after the same kind of sweep, 8
+decisions in a row cost 119 µs each and 16 in a row 101 µs.
 
 Requests that reach their decision in the same iteration of the event loop (under load, those whose bytes
 arrived together) wait for one callback scheduled with `call_soon`, which scores them one after the other and
